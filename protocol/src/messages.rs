@@ -1,0 +1,247 @@
+//! Every message on the wire. Each is one JSON text frame, internally tagged
+//! by `"type"` in snake_case. Receivers ignore fields they do not know, so
+//! fields can be added without a version bump.
+
+use crate::ids::{ClientMsgId, MessageId, ProjectId, UserId};
+use crate::limits::Limits;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+/// A conversation, seen from the user who names it: the project room, or the
+/// direct conversation with one other user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Conversation {
+    /// The room everyone in the project is in.
+    Room,
+    /// The direct conversation with `user`.
+    Direct { user: UserId },
+}
+
+/// Who a user is, as the server authenticated them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub id: UserId,
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
+}
+
+// ---------------------------------------------------------------- client → server
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Must be the first frame.
+    Hello(Hello),
+    /// A chat message to a conversation.
+    Send {
+        client_id: ClientMsgId,
+        to: Conversation,
+        body: String,
+    },
+    /// Ephemeral: the user started (`active: true`) or stopped typing.
+    Typing { to: Conversation, active: bool },
+    /// A page of older messages of one conversation, newest last.
+    History {
+        conversation: Conversation,
+        /// Only messages older than this id; `None` for the newest page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<MessageId>,
+        /// At most this many (capped by `limits.history_page_max`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// The user has read `conversation` up to and including `up_to`.
+    Read {
+        conversation: Conversation,
+        up_to: MessageId,
+    },
+    /// Application-level liveness check (browsers cannot send WebSocket
+    /// pings); answered with `pong`.
+    Ping,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal [`crate::PROTOCOL_VERSION`].
+    pub protocol: u32,
+    pub auth: Auth,
+    /// The id of the newest message this client already has. When given, the
+    /// server replays everything newer for this user before live traffic,
+    /// then sends `synced`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<MessageId>,
+}
+
+/// How a client proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Auth {
+    /// A token signed by the host application, or the session token a
+    /// previous `welcome` returned.
+    Token {
+        token: String,
+        /// If given, the token must be for this project.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        project: Option<ProjectId>,
+    },
+    /// Guest sign-in (when the server allows it): the server assigns the id.
+    Guest {
+        name: String,
+        color: String,
+        project: ProjectId,
+    },
+}
+
+// ---------------------------------------------------------------- server → client
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The answer to a good hello.
+    Welcome(Welcome),
+    /// A chat message, live or replayed.
+    Message(ChatMessage),
+    /// The sender's own `send` was accepted (and stored) as message `id`.
+    Ack {
+        client_id: ClientMsgId,
+        id: MessageId,
+        ts: Millis,
+        /// True when this `client_id` had been accepted before: `id` is the
+        /// original message and nothing new was created.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        duplicate: bool,
+    },
+    /// A user's first connection opened (`online: true`) or last closed.
+    Presence { user: Profile, online: bool },
+    /// Ephemeral: `from` is typing (or stopped) in `to`.
+    Typing {
+        from: UserId,
+        to: Conversation,
+        active: bool,
+    },
+    /// The answer to a `history` request.
+    History {
+        conversation: Conversation,
+        /// Oldest first.
+        messages: Vec<ChatMessage>,
+        /// Whether older messages exist.
+        has_more: bool,
+    },
+    /// The user's read marker for a conversation moved (on any of their connections).
+    Read {
+        conversation: Conversation,
+        up_to: MessageId,
+        unread: u32,
+    },
+    /// The replay after `hello.cursor` is complete; live traffic follows.
+    Synced {
+        /// The newest message id delivered so far, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<MessageId>,
+    },
+    /// Something the client sent was refused; the connection stays open
+    /// unless a close frame follows.
+    Error {
+        code: ErrorCode,
+        message: String,
+        /// Set when the error refers to a `send`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<ClientMsgId>,
+    },
+    /// The answer to `ping`.
+    Pong,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol: u32,
+    pub me: Profile,
+    pub project: ProjectId,
+    /// Present this token (`auth.kind = "token"`) to reconnect as the same user.
+    pub session_token: String,
+    /// When `session_token` expires.
+    pub session_expires: Millis,
+    /// Users of the project with at least one open connection, including `me`.
+    pub online: Vec<Profile>,
+    /// Unread counts of conversations that have any.
+    #[serde(default)]
+    pub unread: Vec<UnreadCount>,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadCount {
+    pub conversation: Conversation,
+    pub count: u32,
+    /// The user's read marker in it, if they ever set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_up_to: Option<MessageId>,
+}
+
+/// A stored chat message as delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: MessageId,
+    pub ts: Millis,
+    /// Stamped by the server from the sender's authenticated session.
+    pub from: Profile,
+    /// `room`, or `direct` with the addressee's id.
+    pub to: Conversation,
+    pub body: String,
+    /// The sender's id for this message, so their other tabs can match it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientMsgId>,
+}
+
+impl ChatMessage {
+    /// The conversation this message belongs to, seen from `me`: the room, or
+    /// the direct conversation with the other party.
+    pub fn conversation_for(&self, me: &UserId) -> Conversation {
+        match &self.to {
+            Conversation::Room => Conversation::Room,
+            Conversation::Direct { user } if user == me => Conversation::Direct {
+                user: self.from.id.clone(),
+            },
+            Conversation::Direct { user } => Conversation::Direct { user: user.clone() },
+        }
+    }
+}
+
+/// Why a client frame was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not valid JSON.
+    Malformed,
+    /// The JSON had no `type`, or one this server does not know.
+    UnknownType,
+    /// A known `type` with missing or invalid fields.
+    InvalidMessage,
+    /// Binary frames are not part of the protocol.
+    BinaryFrame,
+    /// A frame other than `hello` came before the hello.
+    HelloRequired,
+    /// A second `hello` on the same connection.
+    HelloRepeated,
+    /// The hello was refused; a close frame with the specific code follows.
+    HelloRefused,
+    /// The addressee is not a known user of this project.
+    UnknownUser,
+    /// The body was empty or blank.
+    BodyEmpty,
+    /// The body exceeded `limits.max_body_chars`.
+    BodyTooLong,
+    /// Over `limits.rate_per_sec`; the frame was dropped.
+    RateLimited,
+    /// The server could not store the message; resend it later with the same `client_id`.
+    Unavailable,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,87 @@
+//! Turning a client's text frame into a [`ClientMsg`], with an error code
+//! that tells the client what exactly was wrong.
+
+use crate::messages::{ClientMsg, ErrorCode};
+
+/// The `type` values a client may send.
+pub const CLIENT_TYPES: [&str; 6] = ["hello", "send", "typing", "history", "read", "ping"];
+
+/// Why a frame could not be parsed: a code for the `error` frame and a
+/// human-readable detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ClientMsg {
+    /// Parses one text frame. The happy path parses once; only a failure is
+    /// looked at a second time to classify it.
+    pub fn parse(text: &str) -> Result<ClientMsg, ParseError> {
+        let err = match serde_json::from_str::<ClientMsg>(text) {
+            Ok(msg) => return Ok(msg),
+            Err(err) => err,
+        };
+        let value = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => value,
+            Err(syntax) => {
+                return Err(ParseError {
+                    code: ErrorCode::Malformed,
+                    message: format!("not valid JSON: {syntax}"),
+                })
+            }
+        };
+        match value.get("type").and_then(|t| t.as_str()) {
+            Some(t) if CLIENT_TYPES.contains(&t) => Err(ParseError {
+                code: ErrorCode::InvalidMessage,
+                message: format!("invalid `{t}` message: {err}"),
+            }),
+            Some(t) => Err(ParseError {
+                code: ErrorCode::UnknownType,
+                message: format!("unknown message type `{}`", t.chars().take(40).collect::<String>()),
+            }),
+            None => Err(ParseError {
+                code: ErrorCode::UnknownType,
+                message: "a message must be a JSON object with a string `type`".into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> ErrorCode {
+        ClientMsg::parse(text).unwrap_err().code
+    }
+
+    #[test]
+    fn classifies_failures() {
+        assert_eq!(ClientMsg::parse(r#"{"type":"ping"}"#), Ok(ClientMsg::Ping));
+        assert_eq!(code("{nope"), ErrorCode::Malformed);
+        assert_eq!(code(""), ErrorCode::Malformed);
+        assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"to_id":5}"#), ErrorCode::UnknownType);
+        assert_eq!(code("[1,2]"), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"send","body":"x"}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code(r#"{"type":"typing","to":{"kind":"room"},"active":"yes"}"#), ErrorCode::InvalidMessage);
+    }
+
+    #[test]
+    fn every_client_type_is_listed() {
+        for json in [
+            r#"{"type":"send","client_id":"a","to":{"kind":"room"},"body":"x"}"#,
+            r#"{"type":"typing","to":{"kind":"room"},"active":true}"#,
+            r#"{"type":"history","conversation":{"kind":"room"}}"#,
+            r#"{"type":"read","conversation":{"kind":"room"},"up_to":1}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"t"}}"#,
+        ] {
+            let t: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert!(CLIENT_TYPES.contains(&t["type"].as_str().unwrap()));
+            assert!(ClientMsg::parse(json).is_ok(), "{json}");
+        }
+    }
+}
