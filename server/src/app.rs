@@ -1,0 +1,28 @@
+//! What every connection shares.
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::sequencer::SendQueue;
+use crate::store::Store;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub struct App {
+    pub config: Config,
+    pub hub: Arc<Hub>,
+    pub store: Arc<dyn Store>,
+    pub auth: Authenticator,
+    pub metrics: Arc<Metrics>,
+    /// Into the sequencer (store, then fan-out).
+    pub sends: SendQueue,
+    /// Cancelled when the server begins shutting down.
+    pub shutdown: CancellationToken,
+    /// One permit per open WebSocket connection.
+    pub connections: Arc<Semaphore>,
+    /// Every connection task, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}

@@ -1,0 +1,132 @@
+//! Every setting of the server, from flags or `CHAT_*` environment variables.
+//! Defaults run on one machine with nothing else installed.
+
+use clap::Args;
+use protocol::limits;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Parses a duration given in seconds (fractions allowed).
+fn secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(v).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Directory of the built web client (trunk's `dist/`), served at `/`.
+    #[arg(long, env = "CHAT_DIST_DIR", default_value = "dist")]
+    pub dist_dir: PathBuf,
+
+    /// Directory for the embedded database and the generated token secret.
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Secret shared with the host application to sign tokens (HMAC-SHA256).
+    /// When unset, one is generated once and kept in `<data-dir>/token.secret`.
+    #[arg(long, env = "CHAT_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+
+    /// Let clients sign in as guests with a display name (no token).
+    #[arg(long, env = "CHAT_GUESTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub guests: bool,
+
+    /// Lifetime of the session tokens the server issues, in seconds.
+    #[arg(long, env = "CHAT_SESSION_TTL", default_value = "2592000", value_parser = secs)]
+    pub session_ttl: Duration,
+
+    /// Largest WebSocket message or frame read, in bytes; larger closes with 1009.
+    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = limits::DEFAULT_MAX_FRAME_BYTES)]
+    pub max_frame_bytes: usize,
+
+    /// Longest message body, in characters; longer gets an `error` frame.
+    #[arg(long, env = "CHAT_MAX_BODY_CHARS", default_value_t = limits::DEFAULT_MAX_BODY_CHARS)]
+    pub max_body_chars: usize,
+
+    /// Sustained frames per second a connection may send.
+    #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = limits::DEFAULT_RATE_PER_SEC)]
+    pub rate_per_sec: u32,
+
+    /// Frames a connection may send in a burst above the sustained rate.
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = limits::DEFAULT_RATE_BURST)]
+    pub rate_burst: u32,
+
+    /// Frames dropped for rate within 10 s after which the connection is closed (4012).
+    #[arg(long, env = "CHAT_RATE_KICK_AFTER", default_value_t = 100)]
+    pub rate_kick_after: u32,
+
+    /// Most simultaneous WebSocket connections; more get HTTP 503 at upgrade.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+
+    /// Frames queued per connection before ephemeral events are dropped (at
+    /// half) and chat messages close the connection (when full, 4011).
+    #[arg(long, env = "CHAT_OUTBOX_CAPACITY", default_value_t = 1024)]
+    pub outbox_capacity: usize,
+
+    /// Seconds a client has to send its hello (4010).
+    #[arg(long, env = "CHAT_HELLO_TIMEOUT", default_value = "10", value_parser = secs)]
+    pub hello_timeout: Duration,
+
+    /// Seconds between server pings.
+    #[arg(long, env = "CHAT_PING_INTERVAL", default_value = "20", value_parser = secs)]
+    pub ping_interval: Duration,
+
+    /// Seconds without any frame from the client (pongs count) before closing (4013).
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value = "60", value_parser = secs)]
+    pub idle_timeout: Duration,
+
+    /// Seconds a socket write may take before the client is dropped as stalled.
+    #[arg(long, env = "CHAT_WRITE_TIMEOUT", default_value = "10", value_parser = secs)]
+    pub write_timeout: Duration,
+
+    /// Seconds to wait on shutdown for queues to drain and sockets to close.
+    #[arg(long, env = "CHAT_SHUTDOWN_GRACE", default_value = "5", value_parser = secs)]
+    pub shutdown_grace: Duration,
+
+    /// Largest page a `history` request returns.
+    #[arg(long, env = "CHAT_HISTORY_PAGE_MAX", default_value_t = limits::DEFAULT_HISTORY_PAGE_MAX)]
+    pub history_page_max: u32,
+
+    /// Most messages stored in one group commit.
+    #[arg(long, env = "CHAT_COMMIT_BATCH", default_value_t = 1024)]
+    pub commit_batch: usize,
+
+    /// Delete messages older than this many days (0 keeps them forever).
+    #[arg(long, env = "CHAT_RETENTION_DAYS", default_value_t = 0)]
+    pub retention_days: u32,
+
+    /// Keep at most this many messages per conversation (0: no limit).
+    #[arg(long, env = "CHAT_RETENTION_PER_CONVERSATION", default_value_t = 0)]
+    pub retention_per_conversation: u32,
+
+    /// Seconds between retention passes.
+    #[arg(long, env = "CHAT_RETENTION_INTERVAL", default_value = "3600", value_parser = secs)]
+    pub retention_interval: Duration,
+}
+
+impl Config {
+    /// The protocol-level limits announced to clients in `welcome`.
+    pub fn limits(&self) -> protocol::Limits {
+        protocol::Limits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_body_chars: self.max_body_chars,
+            rate_per_sec: self.rate_per_sec,
+            rate_burst: self.rate_burst,
+            history_page_max: self.history_page_max,
+        }
+    }
+
+    /// A configuration with every default, for tests and tools.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut config = <Wrapper as clap::Parser>::parse_from(["server"]).config;
+        config.data_dir = data_dir;
+        config.token_secret = Some("test-secret".into());
+        config
+    }
+}

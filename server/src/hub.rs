@@ -1,0 +1,334 @@
+//! Who is connected where, and fan-out to their outboxes.
+//!
+//! Architecture invariant: the hub does no I/O and never awaits. It only
+//! pushes already-serialized frames into bounded outboxes, so holding its
+//! lock is always short. A room broadcast takes a snapshot of the project's
+//! connections (`Arc<[OutboxSender]>`, rebuilt lazily after joins/leaves) and
+//! pushes outside the lock.
+
+use crate::metrics::Metrics;
+use crate::outbox::{ConnId, Outbound, OutboxSender, Priority, Pushed};
+use protocol::{ChatMessage, CloseCode, Conversation, Profile, ProjectId, ServerMsg, UserId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Default)]
+struct OnlineUser {
+    profile: Option<Profile>,
+    conns: Vec<OutboxSender>,
+}
+
+#[derive(Default)]
+struct ProjectState {
+    users: HashMap<UserId, OnlineUser>,
+    /// Every connection of the project; `None` after a change, rebuilt on
+    /// the next broadcast.
+    snapshot: Option<Arc<[OutboxSender]>>,
+}
+
+impl ProjectState {
+    fn snapshot(&mut self) -> Arc<[OutboxSender]> {
+        let users = &self.users;
+        self.snapshot
+            .get_or_insert_with(|| users.values().flat_map(|u| u.conns.iter().cloned()).collect())
+            .clone()
+    }
+}
+
+pub struct Hub {
+    // A std Mutex: the lock is never held across an await, and is shorter
+    // than a tokio Mutex's bookkeeping would be.
+    projects: Mutex<HashMap<ProjectId, ProjectState>>,
+    metrics: Arc<Metrics>,
+}
+
+/// Serializes a server message once, for any number of recipients.
+pub fn frame(msg: &ServerMsg) -> Outbound {
+    let msg_id = match msg {
+        ServerMsg::Message(m) => Some(m.id),
+        _ => None,
+    };
+    // Serializing our own types to a String cannot fail (no maps with
+    // non-string keys, no failing Serialize impls).
+    let text = serde_json::to_string(msg).unwrap_or_else(|e| unreachable!("serialize: {e}"));
+    Outbound { frame: text.into(), msg_id }
+}
+
+impl Hub {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { projects: Mutex::new(HashMap::new()), metrics }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<ProjectId, ProjectState>> {
+        // A panic while holding the lock cannot leave the maps half-updated
+        // in a way that matters more than losing the whole server would.
+        self.projects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, conn: &OutboxSender, out: &Outbound, priority: Priority) {
+        match conn.push(out.clone(), priority) {
+            Pushed::Queued => self.metrics.inc(&self.metrics.frames_queued),
+            Pushed::Dropped => self.metrics.inc(&self.metrics.ephemeral_dropped),
+            Pushed::Overflowed => self.metrics.inc(&self.metrics.outbox_overflows),
+        }
+    }
+
+    /// Registers a connection. Returns who is online in the project
+    /// (including `profile`), consistent with the presence events the
+    /// connection will receive after this call. Announces the user if this is
+    /// their first connection.
+    pub fn join(&self, project: &ProjectId, profile: &Profile, conn: OutboxSender) -> Vec<Profile> {
+        let mut projects = self.lock();
+        let state = projects.entry(project.clone()).or_default();
+        let first = !state.users.contains_key(&profile.id);
+        let announce = first.then(|| state.snapshot());
+        let user = state.users.entry(profile.id.clone()).or_default();
+        user.profile = Some(profile.clone());
+        user.conns.push(conn);
+        state.snapshot = None;
+        let online = state.users.values().filter_map(|u| u.profile.clone()).collect();
+        drop(projects);
+        if let Some(others) = announce {
+            let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
+            others.iter().for_each(|c| self.push(c, &out, Priority::Ephemeral));
+        }
+        online
+    }
+
+    /// Unregisters a connection; announces the user's departure if it was
+    /// their last.
+    pub fn leave(&self, project: &ProjectId, user: &UserId, conn: ConnId) {
+        let mut projects = self.lock();
+        let Some(state) = projects.get_mut(project) else { return };
+        let Some(entry) = state.users.get_mut(user) else { return };
+        entry.conns.retain(|c| c.id != conn);
+        state.snapshot = None;
+        if !entry.conns.is_empty() {
+            return;
+        }
+        let profile = state.users.remove(user).and_then(|u| u.profile);
+        if state.users.is_empty() {
+            projects.remove(project);
+            return;
+        }
+        let others = state.snapshot();
+        drop(projects);
+        if let Some(profile) = profile {
+            let out = frame(&ServerMsg::Presence { user: profile, online: false });
+            others.iter().for_each(|c| self.push(c, &out, Priority::Ephemeral));
+        }
+    }
+
+    pub fn is_online(&self, project: &ProjectId, user: &UserId) -> bool {
+        self.lock().get(project).is_some_and(|s| s.users.contains_key(user))
+    }
+
+    /// Delivers a stored message to everyone it concerns except the
+    /// connection it came from (which gets an ack instead).
+    pub fn deliver(&self, project: &ProjectId, msg: &ChatMessage, out: &Outbound, origin: Option<ConnId>) {
+        let targets: Vec<OutboxSender> = {
+            let mut projects = self.lock();
+            let Some(state) = projects.get_mut(project) else { return };
+            match &msg.to {
+                Conversation::Room => {
+                    let everyone = state.snapshot();
+                    drop(projects);
+                    everyone.iter().filter(|c| Some(c.id) != origin).for_each(|c| self.push(c, out, Priority::Reliable));
+                    self.metrics.inc(&self.metrics.messages_routed);
+                    return;
+                }
+                Conversation::Direct { user } => {
+                    let mut conns = Vec::new();
+                    for id in [&msg.from.id, user] {
+                        if let Some(u) = state.users.get(id) {
+                            conns.extend(u.conns.iter().filter(|c| Some(c.id) != origin).cloned());
+                        }
+                        if msg.from.id == *user {
+                            break; // a note to self: one set of connections
+                        }
+                    }
+                    conns
+                }
+            }
+        };
+        targets.iter().for_each(|c| self.push(c, out, Priority::Reliable));
+        self.metrics.inc(&self.metrics.messages_routed);
+    }
+
+    /// Relays a typing indicator: to the addressee of a direct conversation,
+    /// or to everyone else in the room.
+    pub fn typing(&self, project: &ProjectId, from: &UserId, to: &Conversation, active: bool) {
+        let out = frame(&ServerMsg::Typing { from: from.clone(), to: to.clone(), active });
+        let mut projects = self.lock();
+        let Some(state) = projects.get_mut(project) else { return };
+        match to {
+            Conversation::Room => {
+                let everyone = state.snapshot();
+                drop(projects);
+                // Skip the typist's own tabs: compare by user, through the
+                // conn ids the hub knows are theirs.
+                let own: Vec<ConnId> = self.conn_ids(project, from);
+                everyone.iter().filter(|c| !own.contains(&c.id)).for_each(|c| self.push(c, &out, Priority::Ephemeral));
+            }
+            Conversation::Direct { user } if user != from => {
+                let conns: Vec<OutboxSender> = state.users.get(user).map(|u| u.conns.clone()).unwrap_or_default();
+                drop(projects);
+                conns.iter().for_each(|c| self.push(c, &out, Priority::Ephemeral));
+            }
+            Conversation::Direct { .. } => {}
+        }
+    }
+
+    /// Sends one frame to every connection of one user (e.g. a moved read marker).
+    pub fn to_user(&self, project: &ProjectId, user: &UserId, out: &Outbound) {
+        let conns: Vec<OutboxSender> = self
+            .lock()
+            .get(project)
+            .and_then(|s| s.users.get(user))
+            .map(|u| u.conns.clone())
+            .unwrap_or_default();
+        conns.iter().for_each(|c| self.push(c, out, Priority::Reliable));
+    }
+
+    fn conn_ids(&self, project: &ProjectId, user: &UserId) -> Vec<ConnId> {
+        self.lock()
+            .get(project)
+            .and_then(|s| s.users.get(user))
+            .map(|u| u.conns.iter().map(|c| c.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// Tells every connection to close with `code` (shutdown).
+    pub fn close_all(&self, code: CloseCode) {
+        let projects = self.lock();
+        projects.values().flat_map(|s| s.users.values()).flat_map(|u| &u.conns).for_each(|c| c.kill(code));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{outbox, OutboxReceiver};
+    use protocol::MessageId;
+
+    fn project(s: &str) -> ProjectId {
+        ProjectId::new(s).unwrap()
+    }
+    fn user(id: &str) -> Profile {
+        Profile { id: UserId::new(id).unwrap(), name: format!("user {id}"), color: "#000000".into() }
+    }
+    fn hub() -> Hub {
+        Hub::new(Arc::new(Metrics::default()))
+    }
+    fn drain(rx: &mut OutboxReceiver) -> Vec<ServerMsg> {
+        let mut out = Vec::new();
+        while let Ok(o) = rx.rx.try_recv() {
+            out.push(serde_json::from_str(&o.frame).unwrap());
+        }
+        out
+    }
+    fn message(from: &Profile, to: Conversation) -> ChatMessage {
+        ChatMessage { id: MessageId(1), ts: 0, from: from.clone(), to, body: "hi".into(), client_id: None }
+    }
+
+    #[test]
+    fn presence_joined_once_left_after_last_tab() {
+        let hub = hub();
+        let p = project("p");
+        let (a, b) = (user("a"), user("b"));
+        let (tx_a, mut rx_a) = outbox(16);
+        assert_eq!(hub.join(&p, &a, tx_a), vec![a.clone()]);
+        let (tx_b1, _rx_b1) = outbox(16);
+        let (tx_b2, _rx_b2) = outbox(16);
+        let (b1, b2) = (tx_b1.id, tx_b2.id);
+        assert_eq!(hub.join(&p, &b, tx_b1).len(), 2);
+        hub.join(&p, &b, tx_b2);
+        assert_eq!(drain(&mut rx_a), vec![ServerMsg::Presence { user: b.clone(), online: true }]);
+        hub.leave(&p, &b.id, b1);
+        assert!(drain(&mut rx_a).is_empty(), "one tab of b is still open");
+        assert!(hub.is_online(&p, &b.id));
+        hub.leave(&p, &b.id, b2);
+        assert_eq!(drain(&mut rx_a), vec![ServerMsg::Presence { user: b.clone(), online: false }]);
+        assert!(!hub.is_online(&p, &b.id));
+    }
+
+    #[test]
+    fn direct_message_reaches_addressee_tabs_and_sender_other_tabs_only() {
+        let hub = hub();
+        let p = project("p");
+        let (a, b, c) = (user("a"), user("b"), user("c"));
+        let (tx_a1, mut rx_a1) = outbox(16);
+        let (tx_a2, mut rx_a2) = outbox(16);
+        let (tx_b1, mut rx_b1) = outbox(16);
+        let (tx_b2, mut rx_b2) = outbox(16);
+        let (tx_c, mut rx_c) = outbox(16);
+        let (tx_x, mut rx_x) = outbox(16);
+        let origin = tx_a1.id;
+        hub.join(&p, &a, tx_a1);
+        hub.join(&p, &a, tx_a2);
+        hub.join(&p, &b, tx_b1);
+        hub.join(&p, &b, tx_b2);
+        hub.join(&p, &c, tx_c);
+        hub.join(&project("other"), &b, tx_x);
+        for rx in [&mut rx_a1, &mut rx_a2, &mut rx_b1, &mut rx_b2, &mut rx_c, &mut rx_x] {
+            drain(rx);
+        }
+        let msg = message(&a, Conversation::Direct { user: b.id.clone() });
+        hub.deliver(&p, &msg, &frame(&ServerMsg::Message(msg.clone())), Some(origin));
+        let got = vec![ServerMsg::Message(msg)];
+        assert_eq!(drain(&mut rx_b1), got);
+        assert_eq!(drain(&mut rx_b2), got);
+        assert_eq!(drain(&mut rx_a2), got);
+        assert!(drain(&mut rx_a1).is_empty(), "the origin gets an ack, not an echo");
+        assert!(drain(&mut rx_c).is_empty());
+        assert!(drain(&mut rx_x).is_empty(), "same user id in another project");
+    }
+
+    #[test]
+    fn room_message_stays_in_project() {
+        let hub = hub();
+        let (a, b) = (user("a"), user("b"));
+        let (tx_a, mut rx_a) = outbox(16);
+        let (tx_b, mut rx_b) = outbox(16);
+        let (tx_x, mut rx_x) = outbox(16);
+        hub.join(&project("p"), &a, tx_a);
+        hub.join(&project("p"), &b, tx_b);
+        hub.join(&project("q"), &user("x"), tx_x);
+        drain(&mut rx_a);
+        let msg = message(&b, Conversation::Room);
+        hub.deliver(&project("p"), &msg, &frame(&ServerMsg::Message(msg.clone())), None);
+        assert_eq!(drain(&mut rx_a).len(), 1);
+        assert_eq!(drain(&mut rx_b).len(), 1);
+        assert!(drain(&mut rx_x).is_empty());
+    }
+
+    #[test]
+    fn typing_skips_own_tabs_and_is_dropped_under_pressure() {
+        let hub = hub();
+        let p = project("p");
+        let (a, b) = (user("a"), user("b"));
+        let (tx_a, mut rx_a) = outbox(16);
+        let (tx_b, mut rx_b) = outbox(4);
+        hub.join(&p, &a, tx_a);
+        hub.join(&p, &b, tx_b);
+        drain(&mut rx_a);
+        for _ in 0..10 {
+            hub.typing(&p, &a.id, &Conversation::Room, true);
+        }
+        assert!(drain(&mut rx_a).is_empty());
+        assert_eq!(drain(&mut rx_b).len(), 2, "ephemeral frames stop at half of capacity 4");
+        assert_eq!(rx_b.kill.code(), None, "dropping typing never closes");
+    }
+
+    #[test]
+    fn close_all_kills_every_connection() {
+        let hub = hub();
+        let (tx_a, rx_a) = outbox(4);
+        let (tx_b, rx_b) = outbox(4);
+        hub.join(&project("p"), &user("a"), tx_a);
+        hub.join(&project("q"), &user("b"), tx_b);
+        hub.close_all(CloseCode::ServerRestart);
+        assert_eq!(rx_a.kill.code(), Some(CloseCode::ServerRestart));
+        assert_eq!(rx_b.kill.code(), Some(CloseCode::ServerRestart));
+    }
+}

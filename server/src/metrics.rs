@@ -1,0 +1,83 @@
+//! Process counters, exposed at `GET /metrics` in the Prometheus text format.
+//! Plain atomics: incrementing one is a single relaxed add on the hot path.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! metrics {
+    ($($(#[doc = $help:literal])* $name:ident: $kind:literal,)*) => {
+        #[derive(Debug, Default)]
+        pub struct Metrics {
+            $($(#[doc = $help])* pub $name: AtomicU64,)*
+        }
+
+        impl Metrics {
+            /// The Prometheus text exposition of every counter.
+            pub fn render(&self) -> String {
+                let mut out = String::new();
+                $(
+                    let help = concat!($($help),*).trim();
+                    let _ = writeln!(out, "# HELP chat_{} {}", stringify!($name), help);
+                    let _ = writeln!(out, "# TYPE chat_{} {}", stringify!($name), $kind);
+                    let _ = writeln!(out, "chat_{} {}", stringify!($name), self.$name.load(Ordering::Relaxed));
+                )*
+                out
+            }
+        }
+    };
+}
+
+metrics! {
+    /// WebSocket connections currently open.
+    connections_open: "gauge",
+    /// WebSocket connections accepted since start.
+    connections_total: "counter",
+    /// Upgrades refused because max_connections was reached.
+    connections_refused: "counter",
+    /// Chat messages stored and routed.
+    messages_routed: "counter",
+    /// Frames queued to connections.
+    frames_queued: "counter",
+    /// Ephemeral frames (typing, presence) dropped because a queue was filling up.
+    ephemeral_dropped: "counter",
+    /// Reliable frames that did not fit a queue (the connection was closed).
+    outbox_overflows: "counter",
+    /// Client frames refused with an error frame.
+    client_errors: "counter",
+    /// Client frames dropped for exceeding the rate limit.
+    rate_limited: "counter",
+    /// Messages written to the store.
+    messages_stored: "counter",
+    /// Group commits made.
+    store_commits: "counter",
+}
+
+impl Metrics {
+    pub fn inc(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn dec(&self, counter: &AtomicU64) {
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.inc(&m.connections_total);
+        m.add(&m.messages_stored, 5);
+        let text = m.render();
+        assert!(text.contains("# TYPE chat_connections_total counter\nchat_connections_total 1\n"));
+        assert!(text.contains("chat_messages_stored 5\n"));
+        assert!(text.contains("# HELP chat_connections_open WebSocket connections currently open."));
+    }
+}

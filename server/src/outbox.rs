@@ -1,0 +1,159 @@
+//! The bounded queue between the rest of the server and one connection's
+//! socket writer, with its overflow policy.
+//!
+//! Ephemeral events (typing, presence) are only queued while the queue is
+//! less than half full, so they are dropped first and leave room for chat
+//! messages. A chat message that does not fit closes the connection with
+//! [`CloseCode::SlowConsumer`]: it is never dropped silently, and the client
+//! gets it on resume. Memory per connection is therefore bounded by the
+//! capacity.
+
+use protocol::{CloseCode, MessageId};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// A connection, unique for the process's lifetime.
+pub type ConnId = u64;
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One serialized frame, shared by all its recipients (cloning is a refcount bump).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub frame: Utf8Bytes,
+    /// Set for chat messages, so a resuming connection can skip what its
+    /// replay already sent.
+    pub msg_id: Option<MessageId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Chat messages, acks, answers to requests: never dropped.
+    Reliable,
+    /// Typing and presence: dropped under pressure.
+    Ephemeral,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// An ephemeral frame was dropped because the queue is filling up.
+    Dropped,
+    /// A reliable frame did not fit: the connection is being closed.
+    Overflowed,
+}
+
+/// Tells a connection to close with a code; the first code wins.
+#[derive(Debug, Default)]
+pub struct KillSwitch {
+    code: OnceLock<CloseCode>,
+    notify: Notify,
+}
+
+impl KillSwitch {
+    pub fn trigger(&self, code: CloseCode) {
+        if self.code.set(code).is_ok() {
+            // notify_one keeps a permit if the writer is not waiting yet.
+            self.notify.notify_one();
+        }
+    }
+
+    pub fn code(&self) -> Option<CloseCode> {
+        self.code.get().copied()
+    }
+
+    /// Resolves once [`trigger`](Self::trigger) was called.
+    pub async fn triggered(&self) -> CloseCode {
+        loop {
+            if let Some(code) = self.code() {
+                return code;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// The sending side, held by the hub and the sequencer.
+#[derive(Debug, Clone)]
+pub struct OutboxSender {
+    pub id: ConnId,
+    tx: mpsc::Sender<Outbound>,
+    capacity: usize,
+    kill: Arc<KillSwitch>,
+}
+
+impl OutboxSender {
+    pub fn push(&self, out: Outbound, priority: Priority) -> Pushed {
+        if priority == Priority::Ephemeral && self.tx.capacity() * 2 <= self.capacity {
+            return Pushed::Dropped;
+        }
+        match self.tx.try_send(out) {
+            Ok(()) => Pushed::Queued,
+            Err(_) if priority == Priority::Ephemeral => Pushed::Dropped,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.kill.trigger(CloseCode::SlowConsumer);
+                Pushed::Overflowed
+            }
+            // The connection is already gone; its messages are in the store.
+            Err(mpsc::error::TrySendError::Closed(_)) => Pushed::Overflowed,
+        }
+    }
+
+    pub fn kill(&self, code: CloseCode) {
+        self.kill.trigger(code);
+    }
+}
+
+/// The receiving side, owned by the connection's writer.
+pub struct OutboxReceiver {
+    pub rx: mpsc::Receiver<Outbound>,
+    pub kill: Arc<KillSwitch>,
+}
+
+pub fn outbox(capacity: usize) -> (OutboxSender, OutboxReceiver) {
+    let capacity = capacity.max(2);
+    let (tx, rx) = mpsc::channel(capacity);
+    let kill = Arc::new(KillSwitch::default());
+    let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+    (OutboxSender { id, tx, capacity, kill: kill.clone() }, OutboxReceiver { rx, kill })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(s: &'static str) -> Outbound {
+        Outbound { frame: Utf8Bytes::from_static(s), msg_id: None }
+    }
+
+    #[test]
+    fn ephemeral_dropped_at_half_reliable_overflow_kills() {
+        let (tx, rx) = outbox(4);
+        assert_eq!(tx.push(frame("a"), Priority::Ephemeral), Pushed::Queued);
+        assert_eq!(tx.push(frame("b"), Priority::Reliable), Pushed::Queued);
+        // Half full: ephemeral events no longer fit, reliable ones still do.
+        assert_eq!(tx.push(frame("c"), Priority::Ephemeral), Pushed::Dropped);
+        assert_eq!(tx.push(frame("d"), Priority::Reliable), Pushed::Queued);
+        assert_eq!(tx.push(frame("e"), Priority::Reliable), Pushed::Queued);
+        assert_eq!(rx.kill.code(), None);
+        assert_eq!(tx.push(frame("f"), Priority::Reliable), Pushed::Overflowed);
+        assert_eq!(rx.kill.code(), Some(CloseCode::SlowConsumer));
+    }
+
+    #[test]
+    fn first_kill_code_wins() {
+        let (tx, rx) = outbox(4);
+        tx.kill(CloseCode::ServerRestart);
+        tx.kill(CloseCode::SlowConsumer);
+        assert_eq!(rx.kill.code(), Some(CloseCode::ServerRestart));
+    }
+
+    #[tokio::test]
+    async fn triggered_resolves_even_if_triggered_before_waiting() {
+        let (tx, rx) = outbox(4);
+        tx.kill(CloseCode::IdleTimeout);
+        assert_eq!(rx.kill.triggered().await, CloseCode::IdleTimeout);
+    }
+}

@@ -1,0 +1,154 @@
+//! The accept loop and the shutdown sequence.
+
+use crate::app::App;
+use crate::auth::{load_or_create_secret, Authenticator};
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::store::{Retention, SqliteStore, Store, StoreError};
+use crate::{retention, routes, sequencer};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The token secret could not be read or created.
+    #[error("token secret: {0}")]
+    Secret(std::io::Error),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Opens the embedded store in the data directory.
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    Ok(Arc::new(SqliteStore::open(config.data_dir.join("chat.db"))?))
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves, then
+/// closes every socket with 1012 and waits (at most `shutdown_grace`) for
+/// queues to drain and every accepted message to be stored.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+    let store = open_store(&config)?;
+    run_with_store(listener, config, store, shutdown).await
+}
+
+pub async fn run_with_store(
+    listener: TcpListener,
+    config: Config,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let secret = load_or_create_secret(config.token_secret.as_deref(), &config.data_dir).map_err(ServerError::Secret)?;
+    let metrics = Arc::new(Metrics::default());
+    let hub = Arc::new(Hub::new(metrics.clone()));
+    let stop_sequencer = CancellationToken::new();
+    let (sends, sequencer) =
+        sequencer::spawn(store.clone(), hub.clone(), metrics.clone(), config.commit_batch, stop_sequencer.clone());
+    let app = Arc::new(App {
+        auth: Authenticator::new(&secret, config.session_ttl),
+        connections: Arc::new(Semaphore::new(config.max_connections)),
+        config,
+        hub,
+        store,
+        metrics,
+        sends,
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+    });
+    let retention = Retention {
+        older_than: None,
+        max_per_conversation: (app.config.retention_per_conversation > 0).then_some(app.config.retention_per_conversation),
+    };
+    if app.config.retention_days > 0 || retention.max_per_conversation.is_some() {
+        tokio::spawn(retention::run(app.clone(), retention));
+    }
+
+    let service = TowerToHyperService::new(warp::service(routes::routes(app.clone())));
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "listening");
+    }
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors, usually: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Chat frames are small and latency matters more than packet count.
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let stop = app.shutdown.clone();
+        app.tasks.spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+
+    info!("shutting down: closing connections");
+    drop(listener);
+    app.shutdown.cancel();
+    app.tasks.close();
+    let grace = app.config.shutdown_grace;
+    if tokio::time::timeout(grace, app.tasks.wait()).await.is_err() {
+        warn!(open = app.tasks.len(), "connections still open after the grace period");
+    }
+    stop_sequencer.cancel();
+    if tokio::time::timeout(grace, sequencer).await.is_err() {
+        warn!("messages still being stored after the grace period");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("SIGINT received"),
+        () = term => info!("SIGTERM received"),
+    }
+}

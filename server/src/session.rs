@@ -1,0 +1,468 @@
+//! One WebSocket connection: hello, then a loop that reads client frames,
+//! writes queued frames in batches, pings, and closes with the right code.
+//!
+//! One task per connection (no split halves): the socket is read and written
+//! from one `select!`, which keeps an idle connection to a single future.
+
+use crate::app::App;
+use crate::auth::{new_guest_id, Identity};
+use crate::hub::frame;
+use crate::outbox::{outbox, Outbound, OutboxReceiver, OutboxSender, Priority};
+use crate::ratelimit::{RateLimiter, Verdict};
+use crate::sequencer::SendRequest;
+use crate::store::NewMessage;
+use futures_util::{SinkExt, StreamExt};
+use protocol::{
+    validate, Auth, ClientMsg, CloseCode, Conversation, ErrorCode, Hello, MessageId, Profile, ServerMsg, Welcome,
+    PROTOCOL_VERSION,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+use tracing::{debug, info, warn, Instrument};
+
+/// Most frames written before one flush.
+const WRITE_BATCH_FRAMES: usize = 64;
+/// Most bytes written before one flush.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+/// Messages read from the store per replay page.
+const REPLAY_PAGE: u32 = 1000;
+/// How long to wait for the client's answer to our close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
+
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+const BINARY_REFUSED: &str = "binary frames are not supported; send JSON text";
+
+/// One frame read from the client.
+enum Incoming {
+    Text(Utf8Bytes),
+    Binary,
+    /// Ping, pong or a raw frame: nothing to do.
+    Control,
+}
+
+/// Why a connection ends.
+enum End {
+    /// Close with this code.
+    Close(CloseCode),
+    /// The client closed, or the socket failed: nothing more to send.
+    Gone,
+}
+
+/// Runs a connection to its end.
+pub async fn run<S>(ws: WebSocketStream<S>, app: Arc<App>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (tx, rx) = outbox(app.config.outbox_capacity);
+    let span = tracing::info_span!("conn", id = tx.id, project = tracing::field::Empty, user = tracing::field::Empty);
+    Conn { ws, app, tx, rx, identity: None, replayed_up_to: None }.run().instrument(span).await
+}
+
+struct Conn<S> {
+    ws: WebSocketStream<S>,
+    app: Arc<App>,
+    tx: OutboxSender,
+    rx: OutboxReceiver,
+    identity: Option<Identity>,
+    /// Live messages at or below this id were already sent by the replay.
+    replayed_up_to: Option<MessageId>,
+}
+
+impl<S> Conn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async fn run(mut self) {
+        let end = match self.hello_phase().await {
+            Ok(hello) => match self.start(hello).await {
+                Ok(()) => self.main_loop().await,
+                Err(end) => end,
+            },
+            Err(end) => end,
+        };
+        if let Some(identity) = &self.identity {
+            self.app.hub.leave(&identity.project, &identity.profile.id, self.tx.id);
+        }
+        if let End::Close(code) = end {
+            if code == CloseCode::ServerRestart {
+                self.drain_outbox().await;
+            }
+            self.close(code).await;
+        }
+        debug!("connection ended");
+    }
+
+    // ------------------------------------------------------------ hello
+
+    /// Reads frames until a hello arrives; anything else gets an error frame.
+    async fn hello_phase(&mut self) -> Result<Hello, End> {
+        let deadline = tokio::time::Instant::now() + self.app.config.hello_timeout;
+        // Owned, so no borrow of `self` lives across the await (the socket
+        // need not be Sync).
+        let shutdown = self.app.shutdown.clone();
+        loop {
+            let next = tokio::select! {
+                next = self.ws.next() => next,
+                _ = tokio::time::sleep_until(deadline) => return Err(End::Close(CloseCode::HelloTimeout)),
+                _ = shutdown.cancelled() => return Err(End::Close(CloseCode::ServerRestart)),
+            };
+            let text = match self.read(next)? {
+                Incoming::Text(text) => text,
+                Incoming::Binary => {
+                    self.send_now(error(ErrorCode::BinaryFrame, BINARY_REFUSED)).await?;
+                    continue;
+                }
+                Incoming::Control => continue,
+            };
+            match ClientMsg::parse(&text) {
+                Ok(ClientMsg::Hello(hello)) => return Ok(hello),
+                Ok(_) => self.send_now(error(ErrorCode::HelloRequired, "the first message must be a hello")).await?,
+                Err(e) => self.send_now(error(e.code, e.message)).await?,
+            }
+        }
+    }
+
+    /// Authenticates, registers, welcomes and (with a cursor) replays.
+    async fn start(&mut self, hello: Hello) -> Result<(), End> {
+        let identity = match self.authenticate(&hello) {
+            Ok(identity) => identity,
+            Err((code, message)) => {
+                info!(code = code.code(), %message, "hello refused");
+                let _ = self.send_now(error(ErrorCode::HelloRefused, message)).await;
+                return Err(End::Close(code));
+            }
+        };
+        let span = tracing::Span::current();
+        span.record("project", identity.project.as_str());
+        span.record("user", identity.profile.id.as_str());
+        let app = self.app.clone();
+        app.store.upsert_user(&identity.project, &identity.profile).await.map_err(internal)?;
+        let unread = app.store.unread(&identity.project, &identity.profile.id).await.map_err(internal)?;
+        let (session_token, session_expires) = app.auth.session_token(&identity).map_err(internal)?;
+        let online = app.hub.join(&identity.project, &identity.profile, self.tx.clone());
+        self.identity = Some(identity.clone());
+        info!("joined");
+        let welcome = ServerMsg::Welcome(Welcome {
+            protocol: PROTOCOL_VERSION,
+            me: identity.profile.clone(),
+            project: identity.project.clone(),
+            session_token,
+            session_expires,
+            online,
+            unread,
+            limits: app.config.limits(),
+        });
+        self.send_now(frame(&welcome).frame).await?;
+        if let Some(cursor) = hello.cursor {
+            self.replay(&identity, cursor).await?;
+        }
+        Ok(())
+    }
+
+    fn authenticate(&self, hello: &Hello) -> Result<Identity, (CloseCode, String)> {
+        if hello.protocol != PROTOCOL_VERSION {
+            return Err((
+                CloseCode::UnsupportedVersion,
+                format!("protocol {} is not supported; this server speaks {PROTOCOL_VERSION}", hello.protocol),
+            ));
+        }
+        match &hello.auth {
+            Auth::Token { token, project } => {
+                self.app.auth.verify(token, project.as_ref()).map_err(|e| (e.close_code(), e.to_string()))
+            }
+            Auth::Guest { name, color, project } => {
+                if !self.app.config.guests {
+                    return Err((CloseCode::GuestsDisabled, "guest sign-in is disabled; sign in with a token".into()));
+                }
+                let bad = |e: validate::FieldError| (CloseCode::BadHello, e.to_string());
+                Ok(Identity {
+                    project: project.clone(),
+                    profile: Profile {
+                        id: new_guest_id(),
+                        name: validate::display_name(name).map_err(bad)?,
+                        color: validate::color(color).map_err(bad)?,
+                    },
+                })
+            }
+        }
+    }
+
+    /// Sends everything after `cursor` that concerns this user, straight to
+    /// the socket, then `synced`. Live messages queued meanwhile that the
+    /// replay already covered are skipped by `replayed_up_to`.
+    async fn replay(&mut self, identity: &Identity, cursor: MessageId) -> Result<(), End> {
+        let mut last = cursor;
+        loop {
+            let page = self
+                .app
+                .store
+                .messages_after(&identity.project, &identity.profile.id, last, REPLAY_PAGE)
+                .await
+                .map_err(internal)?;
+            let full = page.len() == REPLAY_PAGE as usize;
+            for message in page {
+                last = message.id;
+                let out = frame(&ServerMsg::Message(message));
+                self.timed(|ws| ws.feed(Message::Text(out.frame))).await?;
+            }
+            self.replayed_up_to = Some(last);
+            if !full {
+                break;
+            }
+        }
+        let synced = ServerMsg::Synced { cursor: (last > MessageId(0)).then_some(last) };
+        self.timed(|ws| ws.feed(Message::Text(frame(&synced).frame))).await?;
+        self.timed(|ws| ws.flush()).await
+    }
+
+    // ------------------------------------------------------------ main loop
+
+    async fn main_loop(&mut self) -> End {
+        let config = &self.app.config;
+        let mut limiter =
+            RateLimiter::new(config.rate_per_sec, config.rate_burst, config.rate_kick_after, Instant::now());
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + config.ping_interval, config.ping_interval);
+        let idle_timeout = config.idle_timeout;
+        let mut last_heard = Instant::now();
+        let kill = self.rx.kill.clone();
+        let shutdown = self.app.shutdown.clone();
+        loop {
+            tokio::select! {
+                code = kill.triggered() => return End::Close(code),
+                _ = shutdown.cancelled() => return End::Close(CloseCode::ServerRestart),
+                out = self.rx.rx.recv() => {
+                    let Some(out) = out else { return End::Gone };
+                    if let Err(end) = self.write_batch(out).await {
+                        return end;
+                    }
+                }
+                next = self.ws.next() => {
+                    last_heard = Instant::now();
+                    let text = match self.read(next) {
+                        Ok(Incoming::Text(text)) => text,
+                        Ok(Incoming::Binary) => {
+                            self.reply_error(ErrorCode::BinaryFrame, BINARY_REFUSED.into(), None);
+                            continue;
+                        }
+                        Ok(Incoming::Control) => continue,
+                        Err(end) => return end,
+                    };
+                    match limiter.check(last_heard) {
+                        Verdict::Allow => self.handle(&text).await,
+                        Verdict::Refuse => {
+                            self.app.metrics.inc(&self.app.metrics.rate_limited);
+                            let msg = format!("over {} messages per second; this one was dropped", self.app.config.rate_per_sec);
+                            self.tx.push(frame(&error_msg(ErrorCode::RateLimited, msg, None)), Priority::Ephemeral);
+                        }
+                        Verdict::Kick => return End::Close(CloseCode::RateLimited),
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > idle_timeout {
+                        return End::Close(CloseCode::IdleTimeout);
+                    }
+                    if let Err(end) = self.timed(|ws| ws.send(Message::Ping(Default::default()))).await {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes `first` and whatever else is queued (up to a batch), then
+    /// flushes once.
+    async fn write_batch(&mut self, first: Outbound) -> Result<(), End> {
+        let mut next = Some(first);
+        let mut frames = 0;
+        let mut bytes = 0;
+        while let Some(out) = next.take() {
+            let skip = matches!((out.msg_id, self.replayed_up_to), (Some(id), Some(upto)) if id <= upto);
+            if !skip {
+                bytes += out.frame.len();
+                frames += 1;
+                self.timed(|ws| ws.feed(Message::Text(out.frame))).await?;
+            }
+            if frames < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
+                next = self.rx.rx.try_recv().ok();
+            }
+        }
+        self.timed(|ws| ws.flush()).await
+    }
+
+    /// Sends what is still queued, for a graceful shutdown.
+    async fn drain_outbox(&mut self) {
+        while let Ok(out) = self.rx.rx.try_recv() {
+            if self.write_batch(out).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Handles one text frame from an authenticated client.
+    async fn handle(&mut self, text: &str) {
+        let msg = match ClientMsg::parse(text) {
+            Ok(msg) => msg,
+            Err(e) => return self.reply_error(e.code, e.message, None),
+        };
+        let Some(identity) = self.identity.clone() else { return };
+        let app = self.app.clone();
+        let (project, me) = (&identity.project, &identity.profile.id);
+        match msg {
+            ClientMsg::Hello(_) => self.reply_error(ErrorCode::HelloRepeated, "already said hello".into(), None),
+            ClientMsg::Send { client_id, to, body } => {
+                if let Err(e) = validate::body(&body, app.config.max_body_chars) {
+                    let code = match e {
+                        validate::FieldError::BodyEmpty => ErrorCode::BodyEmpty,
+                        _ => ErrorCode::BodyTooLong,
+                    };
+                    return self.reply_error(code, e.to_string(), Some(client_id));
+                }
+                if let Conversation::Direct { user } = &to {
+                    if let Err((code, message)) = check_known(&app, &identity, user).await {
+                        return self.reply_error(code, message, Some(client_id));
+                    }
+                }
+                let message = NewMessage {
+                    project: project.clone(),
+                    from: identity.profile.clone(),
+                    to,
+                    body,
+                    client_id: client_id.clone(),
+                    ts: now_millis(),
+                };
+                if app.sends.send(SendRequest { message, origin: self.tx.clone() }).await.is_err() {
+                    self.reply_error(ErrorCode::Unavailable, "the server is shutting down; resend later".into(), Some(client_id));
+                }
+            }
+            ClientMsg::Typing { to, active } => app.hub.typing(project, me, &to, active),
+            ClientMsg::History { conversation, before, limit } => {
+                let limit = limit.unwrap_or(50).clamp(1, app.config.history_page_max);
+                match app.store.history(project, me, &conversation, before, limit).await {
+                    Ok(page) => {
+                        let reply = ServerMsg::History { conversation, messages: page.messages, has_more: page.has_more };
+                        self.tx.push(frame(&reply), Priority::Reliable);
+                    }
+                    Err(e) => self.store_failed(e),
+                }
+            }
+            ClientMsg::Read { conversation, up_to } => match app.store.mark_read(project, me, &conversation, up_to).await {
+                Ok(marker) => {
+                    let reply = ServerMsg::Read {
+                        conversation: marker.conversation,
+                        up_to: marker.read_up_to.unwrap_or(up_to),
+                        unread: marker.count,
+                    };
+                    app.hub.to_user(project, me, &frame(&reply));
+                }
+                Err(e) => self.store_failed(e),
+            },
+            ClientMsg::Ping => {
+                self.tx.push(frame(&ServerMsg::Pong), Priority::Reliable);
+            }
+        }
+    }
+
+    fn store_failed(&self, e: crate::store::StoreError) {
+        warn!(error = %e, "store request failed");
+        self.reply_error(ErrorCode::Unavailable, "storage is unavailable; try again".into(), None);
+    }
+
+    fn reply_error(&self, code: ErrorCode, message: String, client_id: Option<protocol::ClientMsgId>) {
+        self.app.metrics.inc(&self.app.metrics.client_errors);
+        debug!(?code, %message, "refused a client frame");
+        self.tx.push(frame(&error_msg(code, message, client_id)), Priority::Reliable);
+    }
+
+    // ------------------------------------------------------------ socket helpers
+
+    /// Interprets one read; `Err` when the connection ends.
+    fn read(&mut self, next: Option<Result<Message, WsError>>) -> Result<Incoming, End> {
+        match next {
+            Some(Ok(Message::Text(text))) => Ok(Incoming::Text(text)),
+            Some(Ok(Message::Binary(_))) => Ok(Incoming::Binary),
+            Some(Ok(Message::Close(_))) | None => Err(End::Gone),
+            Some(Ok(_)) => Ok(Incoming::Control), // tungstenite answers pings itself
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                info!(size, max_size, "message too big");
+                Err(End::Close(CloseCode::MessageTooBig))
+            }
+            Some(Err(e)) => {
+                debug!(error = %e, "read failed");
+                Err(End::Gone)
+            }
+        }
+    }
+
+    /// Sends one frame now (before the outbox is drained by the main loop).
+    async fn send_now(&mut self, text: Utf8Bytes) -> Result<(), End> {
+        self.timed(|ws| ws.send(Message::Text(text))).await
+    }
+
+    /// Runs a socket write under the write timeout; a stalled or failed
+    /// write ends the connection.
+    async fn timed<'a, F, Fut>(&'a mut self, op: F) -> Result<(), End>
+    where
+        F: FnOnce(&'a mut WebSocketStream<S>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), WsError>> + 'a,
+    {
+        match tokio::time::timeout(self.app.config.write_timeout, op(&mut self.ws)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                debug!(error = %e, "write failed");
+                Err(End::Gone)
+            }
+            Err(_) => {
+                info!("write stalled; dropping the connection");
+                Err(End::Gone)
+            }
+        }
+    }
+
+    async fn close(&mut self, code: CloseCode) {
+        info!(code = code.code(), reason = code.reason(), "closing");
+        let close = CloseFrame { code: code.code().into(), reason: Utf8Bytes::from_static(code.reason()) };
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+            if self.ws.close(Some(close)).await.is_ok() {
+                // Read until the client answers the close (or goes away).
+                while let Some(Ok(_)) = self.ws.next().await {}
+            }
+        })
+        .await;
+    }
+}
+
+fn error_msg(code: ErrorCode, message: String, client_id: Option<protocol::ClientMsgId>) -> ServerMsg {
+    ServerMsg::Error { code, message, client_id }
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> Utf8Bytes {
+    frame(&error_msg(code, message.into(), None)).frame
+}
+
+fn internal(e: impl std::fmt::Display) -> End {
+    warn!(error = %e, "internal error");
+    End::Close(CloseCode::InternalError)
+}
+
+/// A direct message may go to any user the project has seen, online or not.
+async fn check_known(app: &App, identity: &Identity, user: &protocol::UserId) -> Result<(), (ErrorCode, String)> {
+    if *user == identity.profile.id || app.hub.is_online(&identity.project, user) {
+        return Ok(());
+    }
+    match app.store.user_exists(&identity.project, user).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err((ErrorCode::UnknownUser, format!("no user {user} in this project"))),
+        Err(e) => {
+            warn!(error = %e, "user lookup failed");
+            Err((ErrorCode::Unavailable, "could not check the addressee; resend later".into()))
+        }
+    }
+}

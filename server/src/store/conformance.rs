@@ -1,0 +1,173 @@
+//! The [`Store`] test suite. Every implementation runs [`run_all`] against a
+//! fresh, empty instance of itself.
+
+use super::*;
+
+pub fn uid(s: &str) -> UserId {
+    UserId::new(s).unwrap()
+}
+pub fn pid(s: &str) -> ProjectId {
+    ProjectId::new(s).unwrap()
+}
+pub fn profile(id: &str) -> Profile {
+    Profile { id: uid(id), name: format!("name of {id}"), color: "#123456".into() }
+}
+pub fn dm(to: &str) -> Conversation {
+    Conversation::Direct { user: uid(to) }
+}
+pub fn new_message(project: &str, from: &str, to: Conversation, client_id: &str) -> NewMessage {
+    NewMessage {
+        project: pid(project),
+        from: profile(from),
+        to,
+        body: format!("{client_id} from {from}"),
+        client_id: ClientMsgId::new(client_id).unwrap(),
+        ts: 1_000,
+    }
+}
+
+pub async fn run_all(store: &dyn Store) {
+    append_assigns_increasing_ids_and_dedupes(store).await;
+    messages_after_sees_only_what_concerns_the_user(store).await;
+    history_pages_back_through_a_conversation(store).await;
+    read_markers_and_unread_counts(store).await;
+    users_are_known_once_seen(store).await;
+    retention_prunes_by_count_and_age(store).await;
+}
+
+async fn append_assigns_increasing_ids_and_dedupes(store: &dyn Store) {
+    let batch = vec![
+        new_message("ids", "a", Conversation::Room, "x1"),
+        new_message("ids", "a", dm("b"), "x2"),
+        new_message("ids", "a", Conversation::Room, "x1"), // same client id in one batch
+        new_message("ids", "b", Conversation::Room, "x1"), // same client id, other sender
+    ];
+    let out = store.append(batch).await.unwrap();
+    assert_eq!(out.len(), 4);
+    assert!(out[0].message.id < out[1].message.id);
+    assert!(!out[0].duplicate && !out[1].duplicate && !out[3].duplicate);
+    assert!(out[2].duplicate);
+    assert_eq!(out[2].message, out[0].message);
+    assert!(out[1].message.id < out[3].message.id);
+    assert_eq!(out[1].message.to, dm("b"));
+    assert_eq!(out[1].message.from, profile("a"));
+    let again = store.append(vec![new_message("ids", "a", dm("b"), "x2")]).await.unwrap();
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].message, out[1].message, "a resend returns the original");
+    let later = store.append(vec![new_message("ids", "a", Conversation::Room, "x3")]).await.unwrap();
+    assert!(later[0].message.id > out[3].message.id);
+}
+
+async fn messages_after_sees_only_what_concerns_the_user(store: &dyn Store) {
+    let out = store
+        .append(vec![
+            new_message("after", "a", Conversation::Room, "r1"),
+            new_message("after", "a", dm("b"), "d1"),
+            new_message("after", "b", dm("a"), "d2"),
+            new_message("after", "b", dm("c"), "d3"),
+            new_message("after-other", "x", Conversation::Room, "o1"),
+            new_message("after", "c", Conversation::Room, "r2"),
+        ])
+        .await
+        .unwrap();
+    let ids = |msgs: Vec<ChatMessage>| msgs.into_iter().map(|m| m.client_id.unwrap().to_string()).collect::<Vec<_>>();
+    let for_a = store.messages_after(&pid("after"), &uid("a"), MessageId(0), 100).await.unwrap();
+    assert_eq!(ids(for_a), ["r1", "d1", "d2", "r2"]);
+    let for_c = store.messages_after(&pid("after"), &uid("c"), out[1].message.id, 100).await.unwrap();
+    assert_eq!(ids(for_c), ["d3", "r2"]);
+    let limited = store.messages_after(&pid("after"), &uid("a"), MessageId(0), 2).await.unwrap();
+    assert_eq!(ids(limited), ["r1", "d1"]);
+}
+
+async fn history_pages_back_through_a_conversation(store: &dyn Store) {
+    let batch = (0..25)
+        .map(|i| {
+            let (from, to) = if i % 2 == 0 { ("a", "b") } else { ("b", "a") };
+            new_message("hist", from, dm(to), &format!("h{i}"))
+        })
+        .chain([new_message("hist", "a", dm("c"), "elsewhere")])
+        .collect();
+    store.append(batch).await.unwrap();
+    let mut seen = Vec::new();
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let page = store.history(&pid("hist"), &uid("b"), &dm("a"), before, 10).await.unwrap();
+        pages += 1;
+        assert!(page.messages.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+        before = page.messages.first().map(|m| m.id);
+        let mut bodies: Vec<String> = page.messages.iter().map(|m| m.client_id.clone().unwrap().to_string()).collect();
+        bodies.extend(seen);
+        seen = bodies;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..25).map(|i| format!("h{i}")).collect();
+    assert_eq!(seen, expected, "both directions of a-b, nothing of a-c, no gap or repeat");
+    let same = store.history(&pid("hist"), &uid("a"), &dm("b"), None, 5).await.unwrap();
+    assert_eq!(same.messages.len(), 5);
+    assert!(same.has_more);
+}
+
+async fn read_markers_and_unread_counts(store: &dyn Store) {
+    let p = pid("read");
+    store.upsert_user(&p, &profile("a")).await.unwrap();
+    store.upsert_user(&p, &profile("b")).await.unwrap();
+    let out = store
+        .append(vec![
+            new_message("read", "b", dm("a"), "u1"),
+            new_message("read", "b", dm("a"), "u2"),
+            new_message("read", "b", Conversation::Room, "u3"),
+            new_message("read", "a", Conversation::Room, "u4"), // own messages are never unread
+        ])
+        .await
+        .unwrap();
+    let mut unread = store.unread(&p, &uid("a")).await.unwrap();
+    unread.sort_by(|x, y| x.conversation.cmp(&y.conversation));
+    assert_eq!(unread.len(), 2);
+    assert_eq!((unread[0].conversation.clone(), unread[0].count), (Conversation::Room, 1));
+    assert_eq!((unread[1].conversation.clone(), unread[1].count), (dm("b"), 2));
+    let marked = store.mark_read(&p, &uid("a"), &dm("b"), out[0].message.id).await.unwrap();
+    assert_eq!((marked.count, marked.read_up_to), (1, Some(out[0].message.id)));
+    let back = store.mark_read(&p, &uid("a"), &dm("b"), MessageId(0)).await.unwrap();
+    assert_eq!(back.read_up_to, Some(out[0].message.id), "a marker never moves back");
+    store.mark_read(&p, &uid("a"), &dm("b"), out[1].message.id).await.unwrap();
+    let unread = store.unread(&p, &uid("a")).await.unwrap();
+    assert_eq!(unread.iter().map(|u| u.conversation.clone()).collect::<Vec<_>>(), [Conversation::Room]);
+    let for_b = store.unread(&p, &uid("b")).await.unwrap();
+    assert_eq!(for_b.len(), 1, "b wrote u1-u3; only a's room message is unread for b");
+    assert_eq!((for_b[0].conversation.clone(), for_b[0].count), (Conversation::Room, 1));
+}
+
+async fn users_are_known_once_seen(store: &dyn Store) {
+    let p = pid("users");
+    store.append(vec![new_message("users", "a", Conversation::Room, "before")]).await.unwrap();
+    assert!(!store.user_exists(&p, &uid("n")).await.unwrap());
+    store.upsert_user(&p, &profile("n")).await.unwrap();
+    assert!(store.user_exists(&p, &uid("n")).await.unwrap());
+    assert!(!store.user_exists(&pid("users-2"), &uid("n")).await.unwrap());
+    assert!(store.unread(&p, &uid("n")).await.unwrap().is_empty(), "room history before joining is not unread");
+    store.append(vec![new_message("users", "a", Conversation::Room, "after")]).await.unwrap();
+    assert_eq!(store.unread(&p, &uid("n")).await.unwrap()[0].count, 1);
+    let renamed = Profile { name: "new name".into(), ..profile("n") };
+    store.upsert_user(&p, &renamed).await.unwrap();
+    assert_eq!(store.unread(&p, &uid("n")).await.unwrap()[0].count, 1, "a second sight keeps the marker");
+}
+
+async fn retention_prunes_by_count_and_age(store: &dyn Store) {
+    let mut batch: Vec<NewMessage> = (0..6).map(|i| new_message("ret", "a", Conversation::Room, &format!("k{i}"))).collect();
+    batch[0].ts = 10; // old
+    store.append(batch).await.unwrap();
+    let deleted = store.prune(Retention { older_than: Some(500), max_per_conversation: None }).await.unwrap();
+    assert!(deleted >= 1);
+    let left = store.history(&pid("ret"), &uid("a"), &Conversation::Room, None, 100).await.unwrap();
+    assert_eq!(left.messages.len(), 5);
+    store.prune(Retention { older_than: None, max_per_conversation: Some(3) }).await.unwrap();
+    let left = store.history(&pid("ret"), &uid("a"), &Conversation::Room, None, 100).await.unwrap();
+    let ids: Vec<String> = left.messages.iter().map(|m| m.client_id.clone().unwrap().to_string()).collect();
+    assert_eq!(ids, ["k3", "k4", "k5"], "the newest are kept");
+    let next = store.append(vec![new_message("ret", "a", Conversation::Room, "k6")]).await.unwrap();
+    assert!(next[0].message.id > left.messages[2].id, "ids are never reused after pruning");
+}

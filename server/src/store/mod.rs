@@ -1,0 +1,141 @@
+//! Durable storage: the only place messages are kept.
+//!
+//! Architecture invariant: the rest of the server sees only the [`Store`]
+//! trait. It is narrow on purpose, so that a shared database for several
+//! nodes can implement it; [`conformance`] is its test suite, run against
+//! every implementation.
+
+use async_trait::async_trait;
+use protocol::{ChatMessage, ClientMsgId, Conversation, Millis, Profile, ProjectId, UnreadCount, MessageId, UserId};
+
+pub mod sqlite;
+#[doc(hidden)]
+pub mod conformance;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A blocking database task panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+    /// A stored row no longer parses (written by something else?).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Creating the data directory or opening the file failed.
+    #[error("cannot open store: {0}")]
+    Open(#[from] std::io::Error),
+}
+
+/// A message accepted from a client, not yet stored.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub project: ProjectId,
+    pub from: Profile,
+    pub to: Conversation,
+    pub body: String,
+    pub client_id: ClientMsgId,
+    pub ts: Millis,
+}
+
+/// The outcome of storing one [`NewMessage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub message: ChatMessage,
+    /// The same (project, sender, client id) was stored before: `message` is
+    /// the original and nothing new was written.
+    pub duplicate: bool,
+}
+
+/// One page of a conversation, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub messages: Vec<ChatMessage>,
+    pub has_more: bool,
+}
+
+/// How long messages are kept.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retention {
+    /// Delete messages with `ts` before this.
+    pub older_than: Option<Millis>,
+    /// Keep at most this many per conversation.
+    pub max_per_conversation: Option<u32>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a batch in order, in one transaction: all or nothing, durable
+    /// when this returns. Ids are strictly increasing in batch order and
+    /// across calls.
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError>;
+
+    /// Records that `profile` exists in `project` (first sight starts their
+    /// room read marker at the newest message, so history is not "unread").
+    async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError>;
+
+    /// Whether `user` was ever seen in `project`.
+    async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError>;
+
+    /// Up to `limit` messages with id > `after` that concern `user` (the
+    /// room and their direct conversations), oldest first.
+    async fn messages_after(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// Up to `limit` messages of `conversation` (seen from `user`) older than
+    /// `before`, oldest first.
+    async fn history(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        conversation: &Conversation,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError>;
+
+    /// Moves `user`'s read marker in `conversation` forward to `up_to` (never
+    /// back) and returns the resulting unread count.
+    async fn mark_read(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        conversation: &Conversation,
+        up_to: MessageId,
+    ) -> Result<UnreadCount, StoreError>;
+
+    /// Unread counts of `user`'s conversations that have any.
+    async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError>;
+
+    /// Deletes what the policy no longer keeps; returns how many messages.
+    async fn prune(&self, retention: Retention) -> Result<u64, StoreError>;
+}
+
+/// The storage key of a conversation: the same for both sides of a direct one.
+pub fn conversation_key(me: &UserId, conversation: &Conversation) -> String {
+    match conversation {
+        Conversation::Room => "room".to_owned(),
+        Conversation::Direct { user } => {
+            let (a, b) = if me <= user { (me, user) } else { (user, me) };
+            format!("d:{a}|{b}")
+        }
+    }
+}
+
+/// The conversation a storage key denotes, seen from `me`.
+pub fn conversation_from_key(me: &UserId, key: &str) -> Result<Conversation, StoreError> {
+    if key == "room" {
+        return Ok(Conversation::Room);
+    }
+    let corrupt = || StoreError::Corrupt(format!("conversation key {key:?}"));
+    let (a, b) = key.strip_prefix("d:").and_then(|k| k.split_once('|')).ok_or_else(corrupt)?;
+    let other = if a == me.as_str() { b } else { a };
+    Ok(Conversation::Direct { user: UserId::new(other).map_err(|_| corrupt())? })
+}

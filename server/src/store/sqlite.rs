@@ -1,0 +1,409 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! All writes go through one connection (SQLite has one writer anyway);
+//! reads use a small pool of their own connections, which WAL lets run
+//! beside the writer. Every call runs on tokio's blocking pool.
+
+use super::*;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` says how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE messages (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after pruning
+    project      TEXT NOT NULL,
+    conv         TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    sender_name  TEXT NOT NULL,
+    sender_color TEXT NOT NULL,
+    recipient    TEXT,
+    body         TEXT NOT NULL,
+    ts           INTEGER NOT NULL,
+    client_id    TEXT NOT NULL
+);
+CREATE UNIQUE INDEX messages_dedupe ON messages(project, sender, client_id);
+CREATE INDEX messages_conv ON messages(project, conv, id);
+CREATE INDEX messages_recipient ON messages(project, recipient, id);
+CREATE INDEX messages_sender ON messages(project, sender, id);
+CREATE INDEX messages_ts ON messages(ts);
+CREATE TABLE users (
+    project TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    color   TEXT NOT NULL,
+    PRIMARY KEY (project, id)
+) WITHOUT ROWID;
+CREATE TABLE read_markers (
+    project TEXT NOT NULL,
+    user    TEXT NOT NULL,
+    conv    TEXT NOT NULL,
+    up_to   INTEGER NOT NULL,
+    PRIMARY KEY (project, user, conv)
+) WITHOUT ROWID;
+"#];
+
+const READ_POOL: usize = 4;
+const COLUMNS: &str = "id, ts, sender, sender_name, sender_color, recipient, conv, body, client_id";
+
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // FULL: a commit is on disk before `append` returns, so an ack survives
+    // power loss too; group commit amortizes the fsync.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut writer = open(&path)?;
+        migrate(&mut writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }),
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut pool = inner.readers.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < READ_POOL {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
+    let detail: Box<dyn std::error::Error + Send + Sync> = format!("{what}: {e}").into();
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, detail)
+}
+
+/// Reads a row selected with [`COLUMNS`].
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
+    let sender: String = row.get(2)?;
+    let recipient: Option<String> = row.get(5)?;
+    let client_id: String = row.get(8)?;
+    let to = match recipient {
+        None => Conversation::Room,
+        Some(r) => Conversation::Direct { user: UserId::new(r).map_err(|e| corrupt("recipient", e))? },
+    };
+    Ok(ChatMessage {
+        id: MessageId(row.get::<_, i64>(0)? as u64),
+        ts: row.get(1)?,
+        from: Profile {
+            id: UserId::new(sender).map_err(|e| corrupt("sender", e))?,
+            name: row.get(3)?,
+            color: row.get(4)?,
+        },
+        to,
+        body: row.get(7)?,
+        client_id: Some(ClientMsgId::new(client_id).map_err(|e| corrupt("client_id", e))?),
+    })
+}
+
+fn unread_in(conn: &Connection, project: &str, user: &str, conv: &str) -> Result<(u32, Option<MessageId>), StoreError> {
+    let up_to: Option<i64> = conn
+        .prepare_cached("SELECT up_to FROM read_markers WHERE project = ?1 AND user = ?2 AND conv = ?3")?
+        .query_row(params![project, user, conv], |r| r.get(0))
+        .optional()?;
+    let count: u32 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM messages WHERE project = ?1 AND conv = ?2 AND id > ?3 AND sender != ?4",
+        )?
+        .query_row(params![project, conv, up_to.unwrap_or(0), user], |r| r.get(0))?;
+    Ok((count, up_to.map(|u| MessageId(u as u64))))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let mut out = Vec::with_capacity(batch.len());
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO messages (project, conv, sender, sender_name, sender_color, recipient, body, ts, client_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (project, sender, client_id) DO NOTHING",
+                )?;
+                let mut existing = tx.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND sender = ?2 AND client_id = ?3"
+                ))?;
+                for m in batch {
+                    let recipient = match &m.to {
+                        Conversation::Room => None,
+                        Conversation::Direct { user } => Some(user.as_str()),
+                    };
+                    let conv = conversation_key(&m.from.id, &m.to);
+                    let inserted = insert.execute(params![
+                        m.project.as_str(),
+                        conv,
+                        m.from.id.as_str(),
+                        m.from.name,
+                        m.from.color,
+                        recipient,
+                        m.body,
+                        m.ts,
+                        m.client_id.as_str()
+                    ])?;
+                    if inserted == 1 {
+                        let id = MessageId(tx.last_insert_rowid() as u64);
+                        out.push(Appended {
+                            message: ChatMessage {
+                                id,
+                                ts: m.ts,
+                                from: m.from,
+                                to: m.to,
+                                body: m.body,
+                                client_id: Some(m.client_id),
+                            },
+                            duplicate: false,
+                        });
+                    } else {
+                        let original = existing.query_row(
+                            params![m.project.as_str(), m.from.id.as_str(), m.client_id.as_str()],
+                            message_from_row,
+                        )?;
+                        out.push(Appended { message: original, duplicate: true });
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError> {
+        let (project, profile) = (project.clone(), profile.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let new = tx.execute(
+                "INSERT INTO users (project, id, name, color) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (project, id) DO NOTHING",
+                params![project.as_str(), profile.id.as_str(), profile.name, profile.color],
+            )? == 1;
+            if new {
+                tx.execute(
+                    "INSERT OR IGNORE INTO read_markers (project, user, conv, up_to)
+                     SELECT ?1, ?2, 'room', COALESCE(MAX(id), 0) FROM messages WHERE project = ?1 AND conv = 'room'",
+                    params![project.as_str(), profile.id.as_str()],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE users SET name = ?3, color = ?4 WHERE project = ?1 AND id = ?2",
+                    params![project.as_str(), profile.id.as_str(), profile.name, profile.color],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError> {
+        let (project, user) = (project.clone(), user.clone());
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT 1 FROM users WHERE project = ?1 AND id = ?2")?
+                .exists(params![project.as_str(), user.as_str()])?)
+        })
+        .await
+    }
+
+    async fn messages_after(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let (project, user) = (project.clone(), user.clone());
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages
+                 WHERE id > ?1 AND project = ?2 AND (conv = 'room' OR sender = ?3 OR recipient = ?3)
+                 ORDER BY id LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(params![after.0 as i64, project.as_str(), user.as_str(), limit], message_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn history(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        conversation: &Conversation,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let conv = conversation_key(user, conversation);
+        let project = project.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND conv = ?2 AND id < ?3
+                 ORDER BY id DESC LIMIT ?4"
+            ))?;
+            let before = before.map_or(i64::MAX, |b| b.0 as i64);
+            let rows = stmt.query_map(params![project.as_str(), conv, before, limit as i64 + 1], message_from_row)?;
+            let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
+            let has_more = messages.len() > limit as usize;
+            messages.truncate(limit as usize);
+            messages.reverse();
+            Ok(Page { messages, has_more })
+        })
+        .await
+    }
+
+    async fn mark_read(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        conversation: &Conversation,
+        up_to: MessageId,
+    ) -> Result<UnreadCount, StoreError> {
+        let conv = conversation_key(user, conversation);
+        let (project, user, conversation) = (project.clone(), user.clone(), conversation.clone());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO read_markers (project, user, conv, up_to) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (project, user, conv) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
+            )?
+            .execute(params![project.as_str(), user.as_str(), conv, up_to.0 as i64])?;
+            let (count, read_up_to) = unread_in(conn, project.as_str(), user.as_str(), &conv)?;
+            Ok(UnreadCount { conversation, count, read_up_to })
+        })
+        .await
+    }
+
+    async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError> {
+        let (project, user) = (project.clone(), user.clone());
+        self.read(move |conn| {
+            // Every conversation the user is in: the room, and each direct one
+            // with a message to or from them.
+            let mut convs: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT DISTINCT conv FROM messages WHERE project = ?1 AND recipient = ?2
+                     UNION SELECT DISTINCT conv FROM messages WHERE project = ?1 AND sender = ?2 AND recipient IS NOT NULL",
+                )?
+                .query_map(params![project.as_str(), user.as_str()], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            convs.push("room".into());
+            let mut out = Vec::new();
+            for conv in convs {
+                let (count, read_up_to) = unread_in(conn, project.as_str(), user.as_str(), &conv)?;
+                if count > 0 {
+                    out.push(UnreadCount { conversation: conversation_from_key(&user, &conv)?, count, read_up_to });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let mut deleted = 0;
+            if let Some(cutoff) = retention.older_than {
+                deleted += conn.execute("DELETE FROM messages WHERE ts < ?1", params![cutoff])? as u64;
+            }
+            if let Some(keep) = retention.max_per_conversation {
+                deleted += conn.execute(
+                    "DELETE FROM messages WHERE id IN (
+                        SELECT id FROM (
+                            SELECT id, ROW_NUMBER() OVER (PARTITION BY project, conv ORDER BY id DESC) AS n
+                            FROM messages)
+                        WHERE n > ?1)",
+                    params![keep],
+                )? as u64;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_passes_the_store_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("chat.db")).unwrap();
+        conformance::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        let first = {
+            let store = SqliteStore::open(&path).unwrap();
+            store.append(vec![conformance::new_message("p", "a", Conversation::Room, "c1")]).await.unwrap()
+        };
+        let store = SqliteStore::open(&path).unwrap();
+        let again = store.append(vec![conformance::new_message("p", "a", Conversation::Room, "c1")]).await.unwrap();
+        assert!(again[0].duplicate);
+        assert_eq!(again[0].message.id, first[0].message.id);
+    }
+}

@@ -1,0 +1,98 @@
+//! The WebSocket upgrade at `GET /ws`, done here rather than by `warp::ws()`
+//! so that the socket gets small buffers: tungstenite allocates its read
+//! buffer up front (128 KiB by default), which would dominate the memory of
+//! an idle connection. Also where `max_connections` is enforced (HTTP 503).
+
+use crate::app::App;
+use crate::session;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+/// Read buffer per connection; grows only while a larger frame is read.
+const READ_BUFFER: usize = 4 * 1024;
+/// Frames are buffered up to this before being written (a flush writes
+/// regardless), so a batch of small frames becomes one write.
+const WRITE_BUFFER: usize = 16 * 1024;
+/// Unflushed bytes allowed before writes fail; the outbox bounds the queue
+/// above this.
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
+pub fn route(app: Arc<App>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path("ws")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<OnUpgrade>())
+        .map(move |headers: HeaderMap, on_upgrade: Option<OnUpgrade>| upgrade(&app, &headers, on_upgrade))
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    warp::reply::with_status(text, status).into_response()
+}
+
+fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case(token))
+}
+
+fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -> Response {
+    if !header_has(headers, header::UPGRADE, "websocket") || !header_has(headers, header::CONNECTION, "upgrade") {
+        return plain(StatusCode::BAD_REQUEST, "this endpoint speaks WebSocket only\n");
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        let mut response = plain(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 required\n");
+        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return response;
+    }
+    let (Some(key), Some(on_upgrade)) = (headers.get(header::SEC_WEBSOCKET_KEY), on_upgrade) else {
+        return plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n");
+    };
+    if app.shutdown.is_cancelled() {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n");
+    }
+    let Ok(permit) = app.connections.clone().try_acquire_owned() else {
+        app.metrics.inc(&app.metrics.connections_refused);
+        let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "too many connections\n");
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let app = app.clone();
+    app.tasks.clone().spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(WRITE_BUFFER)
+            .max_write_buffer_size(MAX_WRITE_BUFFER)
+            .max_message_size(Some(app.config.max_frame_bytes))
+            .max_frame_size(Some(app.config.max_frame_bytes));
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+        app.metrics.inc(&app.metrics.connections_total);
+        app.metrics.inc(&app.metrics.connections_open);
+        session::run(ws, app.clone()).await;
+        app.metrics.dec(&app.metrics.connections_open);
+        drop(permit);
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
