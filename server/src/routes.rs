@@ -53,7 +53,24 @@ fn static_files(dist: &Path) -> BoxedFilter<(Response,)> {
         .untuple_one()
         .and(warp::fs::file(index))
         .map(|file: warp::fs::File| warp::reply::with_header(file, "cache-control", REVALIDATE).into_response());
-    files.or(fallback).unify().with(warp::filters::compression::gzip()).map(Reply::into_response).boxed()
+    let site = files.or(fallback).unify();
+    // warp's gzip wrapper compresses whatever the client accepts, so it is
+    // applied only to requests that said they accept gzip.
+    let gzipped = accepts_gzip().and(site.clone()).with(warp::filters::compression::gzip()).map(Reply::into_response);
+    gzipped.or(site).unify().boxed()
+}
+
+fn accepts_gzip() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("accept-encoding")
+        .and_then(|accept: Option<String>| async move {
+            let gzip = accept.is_some_and(|a| a.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")));
+            if gzip {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
 }
 
 /// Whether a file name carries a content hash (trunk's `name-<16+ hex>.ext`),

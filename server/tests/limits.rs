@@ -1,0 +1,261 @@
+//! Bad input, limits, slow consumers, timeouts and shutdown, through real sockets.
+
+mod support;
+
+use futures_util::SinkExt;
+use protocol::{ClientMsg, Conversation, ErrorCode, ServerMsg};
+use std::time::Duration;
+use support::*;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn expect_error(c: &mut Client, expected: ErrorCode) -> String {
+    loop {
+        match c.recv().await {
+            ServerMsg::Error { code, message, .. } => {
+                assert_eq!(code, expected, "{message}");
+                return message;
+            }
+            ServerMsg::Presence { .. } => continue,
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_an_error_and_the_connection_survives() {
+    let server = TestServer::start().await;
+    let mut c = server.connect().await;
+    // Before the hello.
+    c.send(&ClientMsg::Ping).await;
+    expect_error(&mut c, ErrorCode::HelloRequired).await;
+    c.send_text("not json").await;
+    expect_error(&mut c, ErrorCode::Malformed).await;
+    c.ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    expect_error(&mut c, ErrorCode::BinaryFrame).await;
+    let w = c.hello(guest("alice", "bad"), None).await;
+
+    let cases: Vec<(&str, ErrorCode)> = vec![
+        ("{", ErrorCode::Malformed),
+        (r#"{"type":"dance"}"#, ErrorCode::UnknownType),
+        (r#"{"message":"seed style","to_id":5}"#, ErrorCode::UnknownType),
+        (r#"{"type":"send","body":"no target"}"#, ErrorCode::InvalidMessage),
+        (r#"{"type":"send","client_id":"has space","to":{"kind":"room"},"body":"x"}"#, ErrorCode::InvalidMessage),
+        (r#"{"type":"send","client_id":"e1","to":{"kind":"room"},"body":"  \n "}"#, ErrorCode::BodyEmpty),
+        (r#"{"type":"send","client_id":"e2","to":{"kind":"direct","user":"nobody"},"body":"hi"}"#, ErrorCode::UnknownUser),
+        (r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"x"}}"#, ErrorCode::HelloRepeated),
+    ];
+    for (text, code) in cases {
+        c.send_text(text).await;
+        expect_error(&mut c, code).await;
+    }
+    let long = "é".repeat(server.config.max_body_chars + 1);
+    c.say("e3", Conversation::Room, &long).await;
+    let msg = expect_error(&mut c, ErrorCode::BodyTooLong).await;
+    assert!(msg.contains(&server.config.max_body_chars.to_string()));
+    c.ws.send(Message::binary(vec![0u8; 10])).await.unwrap();
+    expect_error(&mut c, ErrorCode::BinaryFrame).await;
+    // Still alive, still the same user, and it can still chat.
+    c.alive().await;
+    c.say("ok-1", Conversation::Room, "still here").await;
+    assert!(matches!(c.recv_chat().await, ServerMsg::Ack { .. }));
+    let _ = w;
+}
+
+#[tokio::test]
+async fn an_oversize_frame_closes_with_1009() {
+    let server = TestServer::start_with(|c| c.max_frame_bytes = 1024).await;
+    let (mut c, _) = server.guest("alice", "big").await;
+    let body = "x".repeat(2000);
+    c.say("big-1", Conversation::Room, &body).await;
+    assert_eq!(c.closed().await, Some(1009));
+    // The server is fine.
+    let (mut d, _) = server.guest("bob", "big").await;
+    d.alive().await;
+}
+
+#[tokio::test]
+async fn flooding_gets_rate_limit_errors_then_a_close() {
+    let server = TestServer::start_with(|c| {
+        c.rate_per_sec = 5;
+        c.rate_burst = 5;
+        c.rate_kick_after = 20;
+    })
+    .await;
+    let (mut c, _) = server.guest("alice", "flood").await;
+    for _ in 0..10 {
+        c.send(&ClientMsg::Ping).await;
+    }
+    let (mut pongs, mut limited) = (0, 0);
+    while pongs + limited < 10 {
+        match c.recv().await {
+            ServerMsg::Pong => pongs += 1,
+            ServerMsg::Error { code: ErrorCode::RateLimited, .. } => limited += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(pongs >= 5 && limited >= 1, "pongs {pongs}, limited {limited}");
+    for _ in 0..40 {
+        c.send(&ClientMsg::Ping).await;
+    }
+    assert_eq!(c.closed().await, Some(4012));
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
+    const MESSAGES: usize = 4000;
+    const WINDOW: usize = 50;
+    let server = TestServer::start_with(|c| {
+        c.outbox_capacity = 64;
+        c.rate_per_sec = 1_000_000;
+        c.rate_burst = 1_000_000;
+        c.write_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let (mut sender, _) = server.guest("sender", "slow").await;
+    let (mut reader, _) = server.guest("reader", "slow").await;
+    let (mut stuck, _) = server.guest("stuck", "slow").await;
+    let body = "y".repeat(3000);
+    let reading = tokio::spawn(async move {
+        let mut got = 0;
+        while got < MESSAGES {
+            if let ServerMsg::Message(_) = reader.recv_chat().await {
+                got += 1;
+            }
+        }
+        got
+    });
+    // The sender reads its acks as it goes (a window of 50 in flight), as a
+    // well-behaved client does; only `stuck` never reads.
+    for start in (0..MESSAGES).step_by(WINDOW) {
+        for i in start..start + WINDOW {
+            sender.say(&format!("f-{i}"), Conversation::Room, &body).await;
+        }
+        let mut acks = 0;
+        while acks < WINDOW {
+            if let ServerMsg::Ack { .. } = sender.recv_chat().await {
+                acks += 1;
+            }
+        }
+    }
+    assert_eq!(reading.await.unwrap(), MESSAGES, "the reading client got every message");
+    // Now the stuck client reads what reached it: some messages, then 4011.
+    let mut received = 0;
+    let code = loop {
+        match stuck.event().await {
+            Event::Msg(ServerMsg::Message(_)) => received += 1,
+            Event::Msg(_) => {}
+            Event::Closed(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(4011));
+    assert!(received < MESSAGES, "it was cut off before the end ({received})");
+    let metrics = reqwest_metrics(&server).await;
+    assert!(metrics.contains("chat_outbox_overflows "), "{metrics}");
+}
+
+/// Reads /metrics with a bare HTTP/1.0 request.
+async fn reqwest_metrics(server: &TestServer) -> String {
+    http_get(server, "/metrics").await
+}
+
+async fn http_get(server: &TestServer, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn hello_timeout_closes_with_4010() {
+    let server = TestServer::start_with(|c| c.hello_timeout = Duration::from_millis(300)).await;
+    let mut c = server.connect().await;
+    assert_eq!(c.closed().await, Some(4010));
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_for_idleness() {
+    let server = TestServer::start_with(|c| {
+        c.ping_interval = Duration::from_millis(100);
+        c.idle_timeout = Duration::from_millis(400);
+    })
+    .await;
+    let (mut c, _) = server.guest("sleepy", "idle").await;
+    // Not reading means not answering pings.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(c.closed().await, Some(4013));
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_get_503() {
+    let server = TestServer::start_with(|c| c.max_connections = 2).await;
+    let _a = server.connect().await;
+    let _b = server.connect().await;
+    match tokio_tungstenite::connect_async(server.url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!("expected 503, got {:?}", other.map(|_| ())),
+    }
+    drop(_a);
+    // The permit comes back once the connection is gone.
+    let mut ok = false;
+    for _ in 0..50 {
+        if tokio_tungstenite::connect_async(server.url()).await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok, "a slot frees up after a disconnect");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_sends_every_client_1012() {
+    let mut server = TestServer::start().await;
+    let (mut a, _) = server.guest("alice", "bye").await;
+    let (mut b, _) = server.guest("bob", "bye").await;
+    let mut pending = server.connect().await; // no hello yet
+    a.alive().await;
+    server.shutdown().await;
+    assert_eq!(a.closed().await, Some(1012));
+    assert_eq!(b.closed().await, Some(1012));
+    assert_eq!(pending.closed().await, Some(1012));
+}
+
+#[tokio::test]
+async fn http_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<!doctype html><title>chat</title>").unwrap();
+    std::fs::write(dir.path().join("client-0123456789abcdef_bg.wasm"), vec![0u8; 4096]).unwrap();
+    let dist = dir.path().to_path_buf();
+    let server = TestServer::start_with(move |c| c.dist_dir = dist).await;
+    let health = http_get(&server, "/healthz").await;
+    assert!(health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"), "{health}");
+    let index = http_get(&server, "/").await;
+    assert!(index.contains("<title>chat</title>") && index.contains("cache-control: no-cache"), "{index}");
+    assert!(!index.contains("content-encoding"), "no gzip unless asked: {index}");
+    let spa = http_get(&server, "/some/client/route").await;
+    assert!(spa.contains("<title>chat</title>"), "SPA fallback: {spa}");
+    let missing = http_get(&server, "/nope.js").await;
+    assert!(missing.contains(" 404 "), "{missing}");
+    let wasm = http_get(&server, "/client-0123456789abcdef_bg.wasm").await;
+    assert!(wasm.contains("immutable"), "{wasm}");
+    let plain = http_get(&server, "/ws").await;
+    assert!(plain.contains(" 400 "), "a plain GET on /ws: {plain}");
+}
+
+#[tokio::test]
+async fn static_files_are_gzipped_when_asked() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<html>".repeat(1000)).unwrap();
+    let dist = dir.path().to_path_buf();
+    let server = TestServer::start_with(move |c| c.dist_dir = dist).await;
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /index.html HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let head = String::from_utf8_lossy(&out[..out.len().min(400)]).to_lowercase();
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(out.len() < 1000, "6000 bytes of markup compress well: {}", out.len());
+}
