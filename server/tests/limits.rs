@@ -94,6 +94,17 @@ async fn flooding_gets_rate_limit_errors_then_a_close() {
         }
     }
     assert!(pongs >= 5 && limited >= 1, "pongs {pongs}, limited {limited}");
+    // A refused send names its client id.
+    let mut named = false;
+    for i in 0..10 {
+        c.say(&format!("fl-{i}"), Conversation::Room, "spam").await;
+    }
+    for _ in 0..10 {
+        if let ServerMsg::Error { code: ErrorCode::RateLimited, client_id: Some(_), .. } = c.recv_chat().await {
+            named = true;
+        }
+    }
+    assert!(named, "a rate-limited send carries its client_id");
     for _ in 0..40 {
         c.send(&ClientMsg::Ping).await;
     }
