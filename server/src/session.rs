@@ -260,7 +260,12 @@ where
                         Verdict::Refuse => {
                             self.app.metrics.inc(&self.app.metrics.rate_limited);
                             let msg = format!("over {} messages per second; this one was dropped", self.app.config.rate_per_sec);
-                            self.tx.push(frame(&error_msg(ErrorCode::RateLimited, msg, None)), Priority::Ephemeral);
+                            // Name the refused send, so the client knows what to resend.
+                            let client_id = match ClientMsg::parse(&text) {
+                                Ok(ClientMsg::Send { client_id, .. }) => Some(client_id),
+                                _ => None,
+                            };
+                            self.tx.push(frame(&error_msg(ErrorCode::RateLimited, msg, client_id)), Priority::Ephemeral);
                         }
                         Verdict::Kick => return End::Close(CloseCode::RateLimited),
                     }
