@@ -164,10 +164,10 @@ impl Hub {
         match to {
             Conversation::Room => {
                 let everyone = state.snapshot();
+                let own: Vec<ConnId> =
+                    state.users.get(from).map(|u| u.conns.iter().map(|c| c.id).collect()).unwrap_or_default();
                 drop(projects);
-                // Skip the typist's own tabs: compare by user, through the
-                // conn ids the hub knows are theirs.
-                let own: Vec<ConnId> = self.conn_ids(project, from);
+                // Not to the typist's own tabs.
                 everyone.iter().filter(|c| !own.contains(&c.id)).for_each(|c| self.push(c, &out, Priority::Ephemeral));
             }
             Conversation::Direct { user } if user != from => {
@@ -188,14 +188,6 @@ impl Hub {
             .map(|u| u.conns.clone())
             .unwrap_or_default();
         conns.iter().for_each(|c| self.push(c, out, Priority::Reliable));
-    }
-
-    fn conn_ids(&self, project: &ProjectId, user: &UserId) -> Vec<ConnId> {
-        self.lock()
-            .get(project)
-            .and_then(|s| s.users.get(user))
-            .map(|u| u.conns.iter().map(|c| c.id).collect())
-            .unwrap_or_default()
     }
 
     /// Tells every connection to close with `code` (shutdown).

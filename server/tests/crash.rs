@@ -13,8 +13,24 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn spawn_server(port: u16, data_dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_server"))
+/// The server process, killed when dropped (so a failing test leaves none behind).
+struct ServerProcess(Child);
+
+impl ServerProcess {
+    fn sigkill(&mut self) {
+        let _ = self.0.kill(); // SIGKILL on Unix
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
+}
+
+fn spawn_server(port: u16, data_dir: &std::path::Path) -> ServerProcess {
+    ServerProcess(Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data_dir)
@@ -22,7 +38,7 @@ fn spawn_server(port: u16, data_dir: &std::path::Path) -> Child {
         .env_remove("CHAT_TOKEN_SECRET")
         .stdout(Stdio::null())
         .spawn()
-        .expect("start the server binary")
+        .expect("start the server binary"))
 }
 
 async fn connect_when_up(port: u16) -> Client {
@@ -64,12 +80,12 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
         if let Ok(ServerMsg::Ack { client_id, id, .. }) = serde_json::from_str(&text) {
             acked.insert(client_id.to_string(), id);
             if acked.len() == kill_after {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
+                child.sigkill();
             }
         }
     }
     let _ = writer.await;
+    eprintln!("acked before SIGKILL: {} of {BURST}", acked.len());
     assert!(acked.len() >= kill_after, "acks before the kill: {}", acked.len());
     assert!(acked.len() < BURST, "the kill landed mid-burst ({} acked)", acked.len());
 
@@ -98,6 +114,7 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
         assert_eq!(by_client.get(client_id), Some(&vec![*id]), "{client_id} acked as {id}: stored exactly once");
     }
     assert!(by_client.values().all(|ids| ids.len() == 1), "no message stored twice");
+    eprintln!("stored after restart: {}", stored.len());
 
     // Resending an acked message after the crash is recognised as a duplicate.
     let (some_client_id, some_id) = acked.iter().next().unwrap();
@@ -106,6 +123,5 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
         ServerMsg::Ack { id, duplicate, .. } => assert_eq!((id, duplicate), (*some_id, true)),
         other => panic!("{other:?}"),
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.sigkill();
 }

@@ -1,5 +1,5 @@
 //! A real server on an ephemeral port and real WebSocket clients.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::large_enum_variant)]
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::{Auth, ClientMsg, ClientMsgId, Conversation, Hello, MessageId, ProjectId, ServerMsg, UserId, Welcome};

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test: native unit and integration tests, the client's
+# component tests in headless Chromium, the end-to-end browser test against
+# the real server, and the benchmark's smoke run. Installs what is missing.
+source "$(dirname "$0")/lib.sh"
+ensure_client_toolchain
+ensure_chromium
+ensure_e2e_deps
+
+say "native tests (protocol, server, client reducer)"
+cargo test --workspace
+
+say "client component tests in headless Chromium"
+CHROMEDRIVER=$(command -v chromedriver) \
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p client --target wasm32-unknown-unknown
+
+build_client
+cargo build --release -p server -p bench
+
+say "end-to-end: two browsers against the real server"
+node e2e/chat.e2e.mjs --server target/release/server --dist dist
+
+say "benchmark smoke run"
+target/release/bench --smoke --server target/release/server
+
+say "all tests passed"
