@@ -9,6 +9,7 @@ pub mod ids;
 pub mod limits;
 pub mod messages;
 pub mod parse;
+pub mod session;
 pub mod validate;
 
 pub use close::CloseCode;

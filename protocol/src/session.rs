@@ -1,0 +1,179 @@
+//! A sans-I/O client session: what a client must remember between
+//! connections. The wasm app and native tools (the bench) drive it with
+//! frames; it does no I/O itself.
+//!
+//! - the cursor: the highest message id received, for `hello.cursor`;
+//! - the outbox: sends not yet acknowledged, resent in order with the same
+//!   `client_id` after a reconnect (the server deduplicates them);
+//! - dedupe: whether a delivered message id was already seen.
+
+use crate::ids::{ClientMsgId, MessageId};
+use crate::messages::{Auth, ClientMsg, Conversation, Hello, ServerMsg};
+use crate::PROTOCOL_VERSION;
+use std::collections::{BTreeSet, VecDeque};
+
+/// How many delivered ids are remembered for deduplication. Ids arrive in
+/// increasing order, so anything at or below the cursor is a duplicate too;
+/// this set only matters for history pages (older ids).
+const SEEN_CAPACITY: usize = 10_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientSession {
+    cursor: Option<MessageId>,
+    outbox: VecDeque<(ClientMsgId, Conversation, String)>,
+    seen: BTreeSet<MessageId>,
+    /// Prefix making this session's client ids unique across reloads.
+    id_prefix: String,
+    next_id: u64,
+}
+
+/// What a server frame means for the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A new chat message (not seen before).
+    NewMessage,
+    /// A message already seen: ignore it.
+    Duplicate,
+    /// One of our sends was stored.
+    Acked(ClientMsgId),
+    /// Anything else.
+    Other,
+}
+
+impl ClientSession {
+    /// `id_prefix` should be unique per page load (random, or a timestamp).
+    pub fn new(id_prefix: impl Into<String>) -> Self {
+        Self { id_prefix: id_prefix.into(), ..Self::default() }
+    }
+
+    pub fn cursor(&self) -> Option<MessageId> {
+        self.cursor
+    }
+
+    /// The hello to send on (re)connecting.
+    pub fn hello(&self, auth: Auth) -> ClientMsg {
+        ClientMsg::Hello(Hello { protocol: PROTOCOL_VERSION, auth, cursor: self.cursor })
+    }
+
+    /// Queues a new message; returns the frame to send now (if connected).
+    pub fn send(&mut self, to: Conversation, body: String) -> ClientMsg {
+        self.next_id += 1;
+        // Prefix and counter are alphanumeric and '-': always a valid id.
+        let client_id = ClientMsgId::new(format!("{}-{}", self.id_prefix, self.next_id))
+            .unwrap_or_else(|_| unreachable!("generated client ids are valid"));
+        self.outbox.push_back((client_id.clone(), to.clone(), body.clone()));
+        ClientMsg::Send { client_id, to, body }
+    }
+
+    /// Every unacknowledged send, in order: resend these after a welcome.
+    pub fn pending(&self) -> impl Iterator<Item = ClientMsg> + '_ {
+        self.outbox.iter().map(|(client_id, to, body)| ClientMsg::Send {
+            client_id: client_id.clone(),
+            to: to.clone(),
+            body: body.clone(),
+        })
+    }
+
+    pub fn pending_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Drops a send the server refused for good (e.g. `unknown_user`).
+    pub fn forget(&mut self, client_id: &ClientMsgId) {
+        self.outbox.retain(|(id, _, _)| id != client_id);
+    }
+
+    /// Updates the session from a server frame.
+    pub fn receive(&mut self, msg: &ServerMsg) -> Received {
+        match msg {
+            ServerMsg::Message(m) => {
+                if self.seen.contains(&m.id) {
+                    return Received::Duplicate;
+                }
+                self.remember(m.id);
+                if self.cursor.is_none_or(|c| m.id > c) {
+                    self.cursor = Some(m.id);
+                }
+                Received::NewMessage
+            }
+            ServerMsg::Ack { client_id, id, .. } => {
+                self.forget(client_id);
+                self.remember(*id);
+                if self.cursor.is_none_or(|c| *id > c) {
+                    self.cursor = Some(*id);
+                }
+                Received::Acked(client_id.clone())
+            }
+            ServerMsg::History { messages, .. } => {
+                for m in messages {
+                    self.remember(m.id);
+                }
+                Received::Other
+            }
+            _ => Received::Other,
+        }
+    }
+
+    fn remember(&mut self, id: MessageId) {
+        self.seen.insert(id);
+        while self.seen.len() > SEEN_CAPACITY {
+            self.seen.pop_first();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+    use crate::messages::{ChatMessage, Profile};
+
+    fn message(id: u64) -> ServerMsg {
+        ServerMsg::Message(ChatMessage {
+            id: MessageId(id),
+            ts: 0,
+            from: Profile { id: UserId::new("a").unwrap(), name: "a".into(), color: "#000000".into() },
+            to: Conversation::Room,
+            body: "x".into(),
+            client_id: None,
+        })
+    }
+
+    #[test]
+    fn cursor_follows_the_highest_id_and_duplicates_are_flagged() {
+        let mut s = ClientSession::new("t");
+        assert_eq!(s.cursor(), None);
+        assert_eq!(s.receive(&message(5)), Received::NewMessage);
+        assert_eq!(s.receive(&message(7)), Received::NewMessage);
+        assert_eq!(s.receive(&message(7)), Received::Duplicate);
+        assert_eq!(s.cursor(), Some(MessageId(7)));
+        let auth = Auth::Token { token: "t".into(), project: None };
+        match s.hello(auth) {
+            ClientMsg::Hello(h) => assert_eq!(h.cursor, Some(MessageId(7))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unacked_sends_are_kept_in_order_with_their_ids() {
+        let mut s = ClientSession::new("p1");
+        let first = s.send(Conversation::Room, "one".into());
+        let second = s.send(Conversation::Room, "two".into());
+        assert_ne!(first, second);
+        assert_eq!(s.pending().collect::<Vec<_>>(), vec![first.clone(), second.clone()]);
+        let ClientMsg::Send { client_id, .. } = first else { panic!() };
+        let ack = ServerMsg::Ack { client_id: client_id.clone(), id: MessageId(3), ts: 0, duplicate: false };
+        assert_eq!(s.receive(&ack), Received::Acked(client_id));
+        assert_eq!(s.pending().collect::<Vec<_>>(), vec![second]);
+        assert_eq!(s.cursor(), Some(MessageId(3)));
+        assert_eq!(s.receive(&message(3)), Received::Duplicate, "our own message echoed back");
+    }
+
+    #[test]
+    fn forgetting_a_refused_send() {
+        let mut s = ClientSession::new("p");
+        let ClientMsg::Send { client_id, .. } = s.send(Conversation::Room, "x".into()) else { panic!() };
+        s.forget(&client_id);
+        assert_eq!(s.pending_len(), 0);
+    }
+}
