@@ -12,6 +12,7 @@ cargo test --workspace
 
 say "client component tests in headless Chromium"
 CHROMEDRIVER=$(command -v chromedriver) \
+WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/client/webdriver.json" \
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p client --target wasm32-unknown-unknown
 

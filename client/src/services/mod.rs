@@ -1,0 +1,4 @@
+//! Side effects: the socket and the browser's storage. Nothing here renders.
+
+pub mod socket;
+pub mod storage;

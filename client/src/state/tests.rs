@@ -1,0 +1,163 @@
+use super::*;
+use protocol::{ChatMessage, UnreadCount};
+
+fn uid(s: &str) -> UserId {
+    UserId::new(s).unwrap()
+}
+fn profile(id: &str) -> Profile {
+    Profile { id: uid(id), name: format!("user {id}"), color: "#123456".into() }
+}
+fn cid(s: &str) -> ClientMsgId {
+    ClientMsgId::new(s).unwrap()
+}
+fn dm(u: &str) -> Conversation {
+    Conversation::Direct { user: uid(u) }
+}
+fn welcome(me: &str, online: &[&str]) -> Welcome {
+    Welcome {
+        protocol: 1,
+        me: profile(me),
+        project: ProjectId::new("p").unwrap(),
+        session_token: "t".into(),
+        session_expires: 0,
+        online: online.iter().map(|u| profile(u)).collect(),
+        unread: vec![],
+        limits: Limits::default(),
+    }
+}
+fn msg(id: u64, from: &str, to: Conversation, client_id: Option<&str>) -> ChatMessage {
+    ChatMessage { id: MessageId(id), ts: 1000, from: profile(from), to, body: format!("body {id}"), client_id: client_id.map(cid) }
+}
+fn run(actions: Vec<Action>) -> Rc<State> {
+    actions.into_iter().fold(Rc::new(State::default()), |s, a| s.reduce(a))
+}
+fn ids(s: &State, c: &Conversation) -> Vec<Option<u64>> {
+    s.conversation(c).map(|c| c.entries.iter().map(|e| e.id.map(|i| i.0)).collect()).unwrap_or_default()
+}
+
+#[test]
+fn welcome_sets_identity_presence_and_unread() {
+    let mut w = welcome("me", &["me", "ann"]);
+    w.unread = vec![UnreadCount { conversation: dm("bob"), count: 2, read_up_to: None }];
+    let s = run(vec![Action::Welcome(w)]);
+    assert_eq!(s.me.as_ref().unwrap().id, uid("me"));
+    assert_eq!(s.online.len(), 2);
+    assert_eq!(s.conversation(&dm("bob")).unwrap().unread, 2);
+    let contacts: Vec<_> = s.contacts().into_iter().map(|(p, on)| (p.id.to_string(), on)).collect();
+    assert_eq!(contacts, vec![("ann".to_string(), true), ("bob".to_string(), false)], "bob from unread, offline");
+}
+
+#[test]
+fn direct_messages_are_filed_under_the_other_party_from_both_sides() {
+    let s = run(vec![
+        Action::Welcome(welcome("me", &["me", "ann"])),
+        Action::Message(msg(1, "ann", dm("me"), None)),
+        Action::Message(msg(2, "me", dm("ann"), Some("other-tab"))),
+    ]);
+    assert_eq!(ids(&s, &dm("ann")), vec![Some(1), Some(2)]);
+    assert_eq!(s.conversation(&dm("ann")).unwrap().unread, 1, "only ann's message is unread");
+}
+
+#[test]
+fn own_message_goes_pending_then_sent_and_never_doubles() {
+    let s = run(vec![
+        Action::Welcome(welcome("me", &["me"])),
+        Action::Queued { client_id: cid("c1"), to: Conversation::Room, body: "hi".into(), now: 5.0 },
+    ]);
+    let room = s.conversation(&Conversation::Room).unwrap();
+    assert_eq!(room.entries[0].delivery, Delivery::Pending);
+    let s = s.reduce(Action::Ack { client_id: cid("c1"), id: MessageId(9) });
+    assert_eq!(s.conversation(&Conversation::Room).unwrap().entries[0].delivery, Delivery::Sent);
+    // After a reconnect the replay brings the same message again.
+    let s = s.reduce(Action::Message(msg(9, "me", Conversation::Room, Some("c1"))));
+    assert_eq!(ids(&s, &Conversation::Room), vec![Some(9)]);
+}
+
+#[test]
+fn replayed_copy_before_the_ack_merges_with_the_pending_entry() {
+    let s = run(vec![
+        Action::Welcome(welcome("me", &["me"])),
+        Action::Queued { client_id: cid("c1"), to: Conversation::Room, body: "hi".into(), now: 5.0 },
+        Action::Message(msg(4, "me", Conversation::Room, Some("c1"))),
+        Action::Ack { client_id: cid("c1"), id: MessageId(4) },
+    ]);
+    assert_eq!(ids(&s, &Conversation::Room), vec![Some(4)]);
+}
+
+#[test]
+fn replay_after_reconnect_does_not_duplicate() {
+    let s = run(vec![
+        Action::Welcome(welcome("me", &["me", "ann"])),
+        Action::Message(msg(1, "ann", Conversation::Room, None)),
+        Action::Message(msg(2, "ann", Conversation::Room, None)),
+        Action::Status(Status::Reconnecting { at_ms: 0.0 }),
+        Action::Welcome(welcome("me", &["me", "ann"])),
+        Action::Message(msg(2, "ann", Conversation::Room, None)),
+        Action::Message(msg(3, "ann", Conversation::Room, None)),
+    ]);
+    assert_eq!(ids(&s, &Conversation::Room), vec![Some(1), Some(2), Some(3)]);
+}
+
+#[test]
+fn history_pages_are_merged_in_order() {
+    let s = run(vec![
+        Action::Welcome(welcome("me", &["me"])),
+        Action::Message(msg(10, "ann", Conversation::Room, None)),
+        Action::HistoryRequested(Conversation::Room),
+        Action::History {
+            conversation: Conversation::Room,
+            messages: vec![msg(7, "ann", Conversation::Room, None), msg(10, "ann", Conversation::Room, None)],
+            has_more: true,
+        },
+    ]);
+    assert_eq!(ids(&s, &Conversation::Room), vec![Some(7), Some(10)]);
+    let room = s.conversation(&Conversation::Room).unwrap();
+    assert!(room.has_more && !room.history_requested);
+    assert_eq!(room.unread, 0, "history is never counted as unread (room is active)");
+}
+
+#[test]
+fn active_conversation_does_not_count_unread_and_read_resets() {
+    let s = run(vec![
+        Action::Welcome(welcome("me", &["me", "ann"])),
+        Action::Message(msg(1, "ann", Conversation::Room, None)),
+        Action::Message(msg(2, "ann", dm("me"), None)),
+    ]);
+    assert_eq!(s.conversation(&Conversation::Room).unwrap().unread, 0);
+    assert_eq!(s.conversation(&dm("ann")).unwrap().unread, 1);
+    let s = s.reduce(Action::Read { conversation: dm("ann"), up_to: MessageId(2), unread: 0 });
+    assert_eq!(s.conversation(&dm("ann")).unwrap().unread, 0);
+}
+
+#[test]
+fn presence_and_typing() {
+    let s = run(vec![
+        Action::Welcome(welcome("me", &["me"])),
+        Action::Presence { user: profile("ann"), online: true },
+        Action::Typing { from: uid("ann"), to: dm("me"), active: true, now: 0.0 },
+    ]);
+    assert!(s.online.contains_key(&uid("ann")));
+    assert_eq!(s.notices.last().unwrap().text, "user ann joined");
+    assert_eq!(s.typing_in(&dm("ann")).len(), 1, "a DM typing shows in the conversation with the typist");
+    let s = s.reduce(Action::Tick { now: TYPING_TTL_MS + 1.0 });
+    assert!(s.typing_in(&dm("ann")).is_empty(), "expired");
+    let s = s.reduce(Action::Presence { user: profile("ann"), online: false });
+    assert!(!s.online.contains_key(&uid("ann")));
+    assert_eq!(s.contacts().len(), 1, "ann stays in the sidebar, offline");
+}
+
+#[test]
+fn failed_send_is_marked() {
+    let s = run(vec![
+        Action::Welcome(welcome("me", &["me"])),
+        Action::Queued { client_id: cid("c1"), to: dm("ghost"), body: "hi".into(), now: 0.0 },
+        Action::SendFailed { client_id: cid("c1"), reason: "no such user".into() },
+    ]);
+    assert_eq!(s.conversation(&dm("ghost")).unwrap().entries[0].delivery, Delivery::Failed("no such user".into()));
+}
+
+#[test]
+fn sign_out_forgets_everything() {
+    let s = run(vec![Action::Welcome(welcome("me", &["me"])), Action::SignOut]);
+    assert_eq!(*s, State::default());
+}

@@ -1,0 +1,203 @@
+// End-to-end: builds nothing itself; takes the server binary and the built
+// client (dist/), starts the real server on a free port, and drives two
+// headless Chromium sessions through joining, presence, direct and room
+// messages, an XSS attempt, and a server restart they must survive.
+//
+//   node e2e/chat.e2e.mjs --server target/release/server --dist dist
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []),
+);
+const SERVER = resolve(args.server ?? 'target/release/server');
+const DIST = resolve(args.dist ?? 'dist');
+const SCREENSHOT = resolve(args.screenshot ?? 'docs/screenshot.png');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const TIMEOUT = 15_000;
+const XSS = '<img src=x onerror=alert(1)>';
+
+const freePort = () =>
+  new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const dataDir = mkdtempSync(join(tmpdir(), 'chat-e2e-'));
+
+let server;
+async function startServer() {
+  server = spawn(SERVER, ['--listen', `127.0.0.1:${port}`, '--dist-dir', DIST, '--data-dir', dataDir, '--log', 'warn'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) return;
+    } catch {}
+    await sleep(50);
+  }
+  throw new Error('server did not come up');
+}
+async function stopServer() {
+  const exited = new Promise((r) => server.once('exit', r));
+  server.kill('SIGTERM');
+  await exited;
+}
+
+let passed = 0;
+let failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL - ${name}\n       ${String(e.message ?? e).split('\n').slice(0, 6).join('\n       ')}`);
+  }
+}
+
+const flags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: flags });
+const problems = [];
+
+async function newUser(name) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
+  page.on('console', (m) => {
+    // The browser logs refused WebSocket connections while the server is
+    // down for the restart; those are expected.
+    if (m.type() === 'error' && !/WebSocket connection to .* failed/.test(m.text())) problems.push(`${name}: console: ${m.text()}`);
+  });
+  page.on('dialog', async (d) => {
+    problems.push(`${name}: a dialog opened: ${d.message()}`);
+    await d.dismiss();
+  });
+  return page;
+}
+
+const status = (page) => page.getByTestId('status');
+const messages = (page) => page.getByTestId('message');
+async function say(page, text) {
+  const box = page.locator('#composer-input');
+  await box.fill(text);
+  await box.press('Enter');
+}
+async function open(page, testid) {
+  await page.getByTestId(testid).click();
+}
+
+try {
+  await startServer();
+  const alice = await newUser('alice');
+  const bob = await newUser('bob');
+
+  await check('both users join from the form', async () => {
+    for (const [page, name] of [[alice, 'alice'], [bob, 'bob']]) {
+      await page.goto(base);
+      // An empty name is refused inline, without alert().
+      await page.getByRole('button', { name: 'Join' }).click();
+      await page.getByRole('alert').filter({ hasText: 'name' }).waitFor();
+      await page.locator('#join-name').fill(name);
+      await page.getByRole('button', { name: 'Join' }).click();
+      await status(page).filter({ hasText: 'Online' }).waitFor();
+    }
+  });
+
+  await check('each sees the other online', async () => {
+    await alice.locator('[data-testid="person-bob"] .dot.on').waitFor();
+    await bob.locator('[data-testid="person-alice"] .dot.on').waitFor();
+  });
+
+  await check('they exchange direct messages', async () => {
+    await open(alice, 'person-bob');
+    await say(alice, 'hello bob');
+    await alice.locator('.body.sent', { hasText: 'hello bob' }).waitFor();
+    await bob.locator('[data-testid="person-alice"] .badge', { hasText: '1' }).waitFor();
+    await open(bob, 'person-alice');
+    await messages(bob).filter({ hasText: 'hello bob' }).waitFor();
+    await say(bob, 'hi alice');
+    await messages(alice).filter({ hasText: 'hi alice' }).waitFor();
+  });
+
+  await check('a room message reaches the other user', async () => {
+    await open(alice, 'conv-room');
+    await open(bob, 'conv-room');
+    await say(alice, 'hello room');
+    await messages(bob).filter({ hasText: 'hello room' }).waitFor();
+  });
+
+  await check('an XSS payload shows as text and runs nothing', async () => {
+    await say(alice, XSS);
+    await messages(bob).filter({ hasText: XSS }).waitFor();
+    const images = await bob.locator('.messages img').count();
+    if (images !== 0) throw new Error(`${images} <img> elements were created`);
+    await sleep(300);
+    if (problems.some((p) => p.includes('dialog'))) throw new Error(problems.join('\n'));
+  });
+
+  await check('both reconnect by themselves after a server restart and keep chatting', async () => {
+    await stopServer();
+    await status(alice).filter({ hasText: 'Reconnecting' }).waitFor();
+    await status(bob).filter({ hasText: 'Reconnecting' }).waitFor();
+    await startServer();
+    // Each may be in a backoff wait; they must come back on their own.
+    await status(alice).filter({ hasText: 'Online' }).waitFor({ timeout: 40_000 });
+    await status(bob).filter({ hasText: 'Online' }).waitFor({ timeout: 40_000 });
+    await say(bob, 'back after the restart');
+    await messages(alice).filter({ hasText: 'back after the restart' }).waitFor();
+    await open(alice, 'person-bob');
+    await say(alice, 'dm after the restart');
+    await bob.locator('[data-testid="person-alice"] .badge').waitFor();
+    await alice.locator('[data-testid="person-bob"] .dot.on').waitFor();
+  });
+
+  await check('no message is shown twice after the reconnect', async () => {
+    await open(bob, 'conv-room');
+    for (const text of ['hello room', 'back after the restart']) {
+      const n = await messages(bob).filter({ hasText: text }).count();
+      if (n !== 1) throw new Error(`"${text}" shown ${n} times`);
+    }
+  });
+
+  await check('a reload keeps the identity (session token)', async () => {
+    await bob.reload();
+    await status(bob).filter({ hasText: 'Online' }).waitFor();
+    await bob.getByText('Signed in as').filter({ hasText: 'bob' }).waitFor();
+    await messages(bob).filter({ hasText: 'hello room' }).waitFor();
+  });
+
+  await check('no console errors', async () => {
+    if (problems.length) throw new Error(problems.join('\n'));
+  });
+
+  mkdirSync(resolve(SCREENSHOT, '..'), { recursive: true });
+  await open(alice, 'conv-room');
+  await alice.locator('.body.sent').last().waitFor();
+  await alice.screenshot({ path: SCREENSHOT });
+  console.log(`screenshot: ${SCREENSHOT}`);
+} catch (e) {
+  failed++;
+  console.log(`FAIL - setup: ${e.message}`);
+} finally {
+  await browser.close().catch(() => {});
+  if (server && server.exitCode === null) await stopServer().catch(() => {});
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+console.log(`e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
