@@ -134,6 +134,12 @@ try {
     await messages(alice).filter({ hasText: 'hi alice' }).waitFor();
   });
 
+  await check('typing shows in the other user\'s conversation', async () => {
+    await alice.locator('#composer-input').pressSequentially('typing…', { delay: 20 });
+    await bob.locator('.typing', { hasText: 'alice is typing' }).waitFor();
+    await alice.locator('#composer-input').fill('');
+  });
+
   await check('a room message reaches the other user', async () => {
     await open(alice, 'conv-room');
     await open(bob, 'conv-room');
