@@ -173,3 +173,28 @@ async fn resume_has_no_gap_and_no_duplicate_while_messages_keep_coming() {
     assert!(reconnects > 5, "{reconnects}");
     assert_eq!(got, sent, "every message exactly once, in order");
 }
+
+#[tokio::test]
+async fn retention_prunes_in_the_background() {
+    let server = TestServer::start_with(|c| {
+        c.retention_per_conversation = 3;
+        c.retention_interval = Duration::from_millis(100);
+    })
+    .await;
+    let (mut a, _) = server.guest("alice", "ret").await;
+    for i in 0..6 {
+        a.say(&format!("k-{i}"), Conversation::Room, &format!("m{i}")).await;
+        ack_id(&mut a).await;
+    }
+    let mut bodies = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        a.send(&ClientMsg::History { conversation: Conversation::Room, before: None, limit: Some(50) }).await;
+        let ServerMsg::History { messages, .. } = a.recv_chat().await else { panic!("expected history") };
+        bodies = messages.into_iter().map(|m| m.body).collect::<Vec<_>>();
+        if bodies.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(bodies, ["m3", "m4", "m5"], "the newest three are kept");
+}
