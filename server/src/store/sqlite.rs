@@ -232,6 +232,19 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError> {
+        // Most hellos are reconnects of a known, unchanged user: answer them
+        // with a read, so a reconnect storm after a restart costs no fsyncs.
+        let (p, u) = (project.clone(), profile.clone());
+        let unchanged = self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT 1 FROM users WHERE project = ?1 AND id = ?2 AND name = ?3 AND color = ?4")?
+                    .exists(params![p.as_str(), u.id.as_str(), u.name, u.color])?)
+            })
+            .await?;
+        if unchanged {
+            return Ok(());
+        }
         let (project, profile) = (project.clone(), profile.clone());
         self.write(move |conn| {
             let tx = conn.transaction()?;
