@@ -17,7 +17,7 @@ pub fn now_nanos() -> u64 {
 
 /// Latency in µs of a body that carries its send time in nanoseconds.
 pub fn latency_us(body: &str) -> Option<u64> {
-    let sent: u64 = body.parse().ok()?;
+    let sent: u64 = body.split(' ').next()?.parse().ok()?;
     Some(now_nanos().saturating_sub(sent) / 1000)
 }
 

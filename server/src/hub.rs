@@ -65,11 +65,24 @@ impl Hub {
         self.projects.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, conn: &OutboxSender, out: &Outbound, priority: Priority) {
-        match conn.push(out.clone(), priority) {
-            Pushed::Queued => self.metrics.inc(&self.metrics.frames_queued),
-            Pushed::Dropped => self.metrics.inc(&self.metrics.ephemeral_dropped),
-            Pushed::Overflowed => self.metrics.inc(&self.metrics.outbox_overflows),
+    /// Pushes one frame to many connections. Counters are added once per
+    /// call, not once per recipient: a shared atomic per delivery would be
+    /// a measurable part of a large room's fan-out.
+    fn push_all<'a>(&self, conns: impl IntoIterator<Item = &'a OutboxSender>, out: &Outbound, priority: Priority) {
+        let (mut queued, mut dropped, mut overflowed) = (0, 0, 0);
+        for conn in conns {
+            match conn.push(out.clone(), priority) {
+                Pushed::Queued => queued += 1,
+                Pushed::Dropped => dropped += 1,
+                Pushed::Overflowed => overflowed += 1,
+            }
+        }
+        self.metrics.add(&self.metrics.frames_queued, queued);
+        if dropped > 0 {
+            self.metrics.add(&self.metrics.ephemeral_dropped, dropped);
+        }
+        if overflowed > 0 {
+            self.metrics.add(&self.metrics.outbox_overflows, overflowed);
         }
     }
 
@@ -90,7 +103,7 @@ impl Hub {
         drop(projects);
         if let Some(others) = announce {
             let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
-            others.iter().for_each(|c| self.push(c, &out, Priority::Ephemeral));
+            self.push_all(others.iter(), &out, Priority::Ephemeral);
         }
         online
     }
@@ -115,7 +128,7 @@ impl Hub {
         drop(projects);
         if let Some(profile) = profile {
             let out = frame(&ServerMsg::Presence { user: profile, online: false });
-            others.iter().for_each(|c| self.push(c, &out, Priority::Ephemeral));
+            self.push_all(others.iter(), &out, Priority::Ephemeral);
         }
     }
 
@@ -133,7 +146,7 @@ impl Hub {
                 Conversation::Room => {
                     let everyone = state.snapshot();
                     drop(projects);
-                    everyone.iter().filter(|c| Some(c.id) != origin).for_each(|c| self.push(c, out, Priority::Reliable));
+                    self.push_all(everyone.iter().filter(|c| Some(c.id) != origin), out, Priority::Reliable);
                     self.metrics.inc(&self.metrics.messages_routed);
                     return;
                 }
@@ -151,7 +164,7 @@ impl Hub {
                 }
             }
         };
-        targets.iter().for_each(|c| self.push(c, out, Priority::Reliable));
+        self.push_all(targets.iter(), out, Priority::Reliable);
         self.metrics.inc(&self.metrics.messages_routed);
     }
 
@@ -168,12 +181,12 @@ impl Hub {
                     state.users.get(from).map(|u| u.conns.iter().map(|c| c.id).collect()).unwrap_or_default();
                 drop(projects);
                 // Not to the typist's own tabs.
-                everyone.iter().filter(|c| !own.contains(&c.id)).for_each(|c| self.push(c, &out, Priority::Ephemeral));
+                self.push_all(everyone.iter().filter(|c| !own.contains(&c.id)), &out, Priority::Ephemeral);
             }
             Conversation::Direct { user } if user != from => {
                 let conns: Vec<OutboxSender> = state.users.get(user).map(|u| u.conns.clone()).unwrap_or_default();
                 drop(projects);
-                conns.iter().for_each(|c| self.push(c, &out, Priority::Ephemeral));
+                self.push_all(conns.iter(), &out, Priority::Ephemeral);
             }
             Conversation::Direct { .. } => {}
         }
@@ -187,7 +200,7 @@ impl Hub {
             .and_then(|s| s.users.get(user))
             .map(|u| u.conns.clone())
             .unwrap_or_default();
-        conns.iter().for_each(|c| self.push(c, out, Priority::Reliable));
+        self.push_all(conns.iter(), out, Priority::Reliable);
     }
 
     /// Tells every connection to close with `code` (shutdown).

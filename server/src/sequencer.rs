@@ -10,8 +10,8 @@
 use crate::hub::{frame, Hub};
 use crate::metrics::Metrics;
 use crate::outbox::{OutboxSender, Priority};
-use crate::store::{NewMessage, Store};
-use protocol::{ErrorCode, ServerMsg};
+use crate::store::{Appended, NewMessage, Store};
+use protocol::{ClientMsgId, ErrorCode, ProjectId, ServerMsg};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -25,8 +25,16 @@ pub struct SendRequest {
 
 pub type SendQueue = mpsc::Sender<SendRequest>;
 
+/// Committed batches waiting for fan-out. Two is enough to overlap one
+/// commit with one delivery; more would only add latency.
+const COMMITTED_QUEUE: usize = 2;
+
 /// Starts the sequencer; it ends when `stop` is cancelled (or every
-/// [`SendQueue`] is dropped) and what was queued is stored.
+/// [`SendQueue`] is dropped) and what was queued is stored and delivered.
+///
+/// Two stages joined by a FIFO channel: the committer stores batch N+1
+/// while the deliverer fans out batch N. Commits are serial and the channel
+/// keeps their order, so deliveries stay in id order.
 pub fn spawn(
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
@@ -36,6 +44,12 @@ pub fn spawn(
 ) -> (SendQueue, tokio::task::JoinHandle<()>) {
     let batch_max = batch_max.max(1);
     let (tx, mut rx) = mpsc::channel::<SendRequest>(batch_max * 4);
+    let (committed_tx, mut committed_rx) = mpsc::channel::<Committed>(COMMITTED_QUEUE);
+    let deliverer = tokio::spawn(async move {
+        while let Some(batch) = committed_rx.recv().await {
+            deliver(&hub, &metrics, batch);
+        }
+    });
     let task = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(batch_max);
         let mut closed = false;
@@ -52,37 +66,54 @@ pub fn spawn(
             if received == 0 {
                 break;
             }
-            commit(&*store, &hub, &metrics, std::mem::take(&mut batch)).await;
+            let committed = commit(&*store, std::mem::take(&mut batch)).await;
+            if committed_tx.send(committed).await.is_err() {
+                break;
+            }
         }
+        drop(committed_tx);
+        let _ = deliverer.await;
     });
     (tx, task)
 }
 
-async fn commit(store: &dyn Store, hub: &Hub, metrics: &Metrics, batch: Vec<SendRequest>) {
+/// A stored batch (or the failure to store it), with where each result goes.
+struct Committed {
+    origins: Vec<OutboxSender>,
+    projects: Vec<ProjectId>,
+    outcome: Result<Vec<Appended>, Vec<ClientMsgId>>,
+}
+
+async fn commit(store: &dyn Store, batch: Vec<SendRequest>) -> Committed {
     let (messages, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.message, r.origin)).unzip();
-    let projects: Vec<_> = messages.iter().map(|m| m.project.clone()).collect();
     let client_ids: Vec<_> = messages.iter().map(|m| m.client_id.clone()).collect();
-    match store.append(messages).await {
+    let projects: Vec<_> = messages.iter().map(|m| m.project.clone()).collect();
+    let outcome = store.append(messages).await.map_err(|e| {
+        tracing::error!(error = %e, "storing a batch of messages failed");
+        client_ids
+    });
+    Committed { origins, projects, outcome }
+}
+
+fn deliver(hub: &Hub, metrics: &Metrics, batch: Committed) {
+    match batch.outcome {
         Ok(appended) => {
             metrics.inc(&metrics.store_commits);
-            for (((result, origin), project), client_id) in appended.into_iter().zip(origins).zip(projects).zip(client_ids) {
+            for ((result, origin), project) in appended.into_iter().zip(batch.origins).zip(batch.projects) {
                 let message = result.message;
+                let client_id = message.client_id.clone();
                 if !result.duplicate {
                     metrics.inc(&metrics.messages_stored);
                     hub.deliver(&project, &message, &frame(&ServerMsg::Message(message.clone())), Some(origin.id));
                 }
-                let ack = ServerMsg::Ack {
-                    client_id,
-                    id: message.id,
-                    ts: message.ts,
-                    duplicate: result.duplicate,
-                };
-                origin.push(frame(&ack), Priority::Reliable);
+                if let Some(client_id) = client_id {
+                    let ack = ServerMsg::Ack { client_id, id: message.id, ts: message.ts, duplicate: result.duplicate };
+                    origin.push(frame(&ack), Priority::Reliable);
+                }
             }
         }
-        Err(e) => {
-            tracing::error!(error = %e, "storing a batch of messages failed");
-            for (origin, client_id) in origins.into_iter().zip(client_ids) {
+        Err(client_ids) => {
+            for (origin, client_id) in batch.origins.into_iter().zip(client_ids) {
                 let error = ServerMsg::Error {
                     code: ErrorCode::Unavailable,
                     message: "the message could not be stored; resend it with the same client_id".into(),

@@ -283,23 +283,38 @@ where
     }
 
     /// Writes `first` and whatever else is queued (up to a batch), then
-    /// flushes once.
+    /// flushes once. One timeout covers the whole batch: a timer per frame
+    /// would cost more than the frame.
     async fn write_batch(&mut self, first: Outbound) -> Result<(), End> {
-        let mut next = Some(first);
-        let mut frames = 0;
-        let mut bytes = 0;
-        while let Some(out) = next.take() {
-            let skip = matches!((out.msg_id, self.replayed_up_to), (Some(id), Some(upto)) if id <= upto);
-            if !skip {
-                bytes += out.frame.len();
-                frames += 1;
-                self.timed(|ws| ws.feed(Message::Text(out.frame))).await?;
+        let write_timeout = self.app.config.write_timeout;
+        let Conn { ws, rx, replayed_up_to, .. } = self;
+        let batch = async {
+            let mut next = Some(first);
+            let (mut frames, mut bytes) = (0, 0);
+            while let Some(out) = next.take() {
+                let skip = matches!((out.msg_id, *replayed_up_to), (Some(id), Some(upto)) if id <= upto);
+                if !skip {
+                    bytes += out.frame.len();
+                    frames += 1;
+                    ws.feed(Message::Text(out.frame)).await?;
+                }
+                if frames < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
+                    next = rx.rx.try_recv().ok();
+                }
             }
-            if frames < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
-                next = self.rx.rx.try_recv().ok();
+            ws.flush().await
+        };
+        match tokio::time::timeout(write_timeout, batch).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                debug!(error = %e, "write failed");
+                Err(End::Gone)
+            }
+            Err(_) => {
+                info!("write stalled; dropping the connection");
+                Err(End::Gone)
             }
         }
-        self.timed(|ws| ws.flush()).await
     }
 
     /// Sends what is still queued, for a graceful shutdown.
