@@ -64,6 +64,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_OUTBOX_CAPACITY", default_value_t = 1024)]
     pub outbox_capacity: usize,
 
+    /// Unacknowledged sends per connection; at this many, the server stops
+    /// reading that socket until acks go out (capped at half the outbox, so
+    /// acks always fit).
+    #[arg(long, env = "CHAT_MAX_IN_FLIGHT_SENDS", default_value_t = 256)]
+    pub max_in_flight_sends: usize,
+
     /// Seconds a client has to send its hello (4010).
     #[arg(long, env = "CHAT_HELLO_TIMEOUT", default_value = "10", value_parser = secs)]
     pub hello_timeout: Duration,
@@ -106,6 +112,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// Sends a connection may have waiting for their ack.
+    pub fn in_flight_sends(&self) -> usize {
+        self.max_in_flight_sends.clamp(1, (self.outbox_capacity / 2).max(1))
+    }
+
     /// The protocol-level limits announced to clients in `welcome`.
     pub fn limits(&self) -> protocol::Limits {
         protocol::Limits {

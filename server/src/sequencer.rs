@@ -13,7 +13,7 @@ use crate::outbox::{OutboxSender, Priority};
 use crate::store::{Appended, NewMessage, Store};
 use protocol::{ClientMsgId, ErrorCode, ProjectId, ServerMsg};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 /// A send waiting to be stored.
@@ -21,6 +21,10 @@ pub struct SendRequest {
     pub message: NewMessage,
     /// The connection it came from: gets the ack (or the error).
     pub origin: OutboxSender,
+    /// One of the connection's in-flight permits, returned once the ack (or
+    /// error) is queued: this bounds the acks a single commit can push into
+    /// one outbox.
+    pub permit: OwnedSemaphorePermit,
 }
 
 pub type SendQueue = mpsc::Sender<SendRequest>;
@@ -79,13 +83,13 @@ pub fn spawn(
 
 /// A stored batch (or the failure to store it), with where each result goes.
 struct Committed {
-    origins: Vec<OutboxSender>,
+    origins: Vec<(OutboxSender, OwnedSemaphorePermit)>,
     projects: Vec<ProjectId>,
     outcome: Result<Vec<Appended>, Vec<ClientMsgId>>,
 }
 
 async fn commit(store: &dyn Store, batch: Vec<SendRequest>) -> Committed {
-    let (messages, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.message, r.origin)).unzip();
+    let (messages, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.message, (r.origin, r.permit))).unzip();
     let client_ids: Vec<_> = messages.iter().map(|m| m.client_id.clone()).collect();
     let projects: Vec<_> = messages.iter().map(|m| m.project.clone()).collect();
     let outcome = store.append(messages).await.map_err(|e| {
@@ -99,7 +103,7 @@ fn deliver(hub: &Hub, metrics: &Metrics, batch: Committed) {
     match batch.outcome {
         Ok(appended) => {
             metrics.inc(&metrics.store_commits);
-            for ((result, origin), project) in appended.into_iter().zip(batch.origins).zip(batch.projects) {
+            for ((result, (origin, _permit)), project) in appended.into_iter().zip(batch.origins).zip(batch.projects) {
                 let message = result.message;
                 let client_id = message.client_id.clone();
                 if !result.duplicate {
@@ -113,7 +117,7 @@ fn deliver(hub: &Hub, metrics: &Metrics, batch: Committed) {
             }
         }
         Err(client_ids) => {
-            for (origin, client_id) in batch.origins.into_iter().zip(client_ids) {
+            for ((origin, _permit), client_id) in batch.origins.into_iter().zip(client_ids) {
                 let error = ServerMsg::Error {
                     code: ErrorCode::Unavailable,
                     message: "the message could not be stored; resend it with the same client_id".into(),

@@ -63,7 +63,8 @@ where
 {
     let (tx, rx) = outbox(app.config.outbox_capacity);
     let span = tracing::info_span!("conn", id = tx.id, project = tracing::field::Empty, user = tracing::field::Empty);
-    Conn { ws, app, tx, rx, identity: None, replayed_up_to: None }.run().instrument(span).await
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(app.config.in_flight_sends()));
+    Conn { ws, app, tx, rx, identity: None, replayed_up_to: None, in_flight }.run().instrument(span).await
 }
 
 struct Conn<S> {
@@ -74,6 +75,8 @@ struct Conn<S> {
     identity: Option<Identity>,
     /// Live messages at or below this id were already sent by the replay.
     replayed_up_to: Option<MessageId>,
+    /// Permits for unacknowledged sends (`--max-in-flight-sends`).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S> Conn<S>
@@ -304,17 +307,7 @@ where
             }
             ws.flush().await
         };
-        match tokio::time::timeout(write_timeout, batch).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                debug!(error = %e, "write failed");
-                Err(End::Gone)
-            }
-            Err(_) => {
-                info!("write stalled; dropping the connection");
-                Err(End::Gone)
-            }
-        }
+        within(write_timeout, batch).await
     }
 
     /// Sends what is still queued, for a graceful shutdown.
@@ -358,7 +351,10 @@ where
                     client_id: client_id.clone(),
                     ts: now_millis(),
                 };
-                if app.sends.send(SendRequest { message, origin: self.tx.clone() }).await.is_err() {
+                // At the in-flight limit this waits (and the socket is not
+                // read) until the sequencer has queued some of our acks.
+                let Ok(permit) = self.in_flight.clone().acquire_owned().await else { return };
+                if app.sends.send(SendRequest { message, origin: self.tx.clone(), permit }).await.is_err() {
                     self.reply_error(ErrorCode::Unavailable, "the server is shutting down; resend later".into(), Some(client_id));
                 }
             }
@@ -433,17 +429,7 @@ where
         F: FnOnce(&'a mut WebSocketStream<S>) -> Fut,
         Fut: std::future::Future<Output = Result<(), WsError>> + 'a,
     {
-        match tokio::time::timeout(self.app.config.write_timeout, op(&mut self.ws)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                debug!(error = %e, "write failed");
-                Err(End::Gone)
-            }
-            Err(_) => {
-                info!("write stalled; dropping the connection");
-                Err(End::Gone)
-            }
-        }
+        within(self.app.config.write_timeout, op(&mut self.ws)).await
     }
 
     async fn close(&mut self, code: CloseCode) {
@@ -456,6 +442,22 @@ where
             }
         })
         .await;
+    }
+}
+
+/// Runs a socket write with a deadline: a failed or stalled write ends the
+/// connection (no close frame can get through a stalled socket).
+async fn within(limit: Duration, write: impl std::future::Future<Output = Result<(), WsError>>) -> Result<(), End> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            debug!(error = %e, "write failed");
+            Err(End::Gone)
+        }
+        Err(_) => {
+            info!("write stalled; dropping the connection");
+            Err(End::Gone)
+        }
     }
 }
 

@@ -75,8 +75,19 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     });
     let mut acked: HashMap<String, MessageId> = HashMap::new();
     let kill_after = BURST / 3;
-    while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(10), futures_util::StreamExt::next(&mut read)).await {
-        let tokio_tungstenite::tungstenite::Message::Text(text) = frame else { continue };
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), futures_util::StreamExt::next(&mut read)).await;
+        let frame = match next {
+            Ok(Some(Ok(frame))) => frame,
+            other => {
+                eprintln!("read loop ended: {other:?}");
+                break;
+            }
+        };
+        let tokio_tungstenite::tungstenite::Message::Text(text) = frame else {
+            eprintln!("non-text frame: {frame:?}");
+            continue;
+        };
         if let Ok(ServerMsg::Ack { client_id, id, .. }) = serde_json::from_str(&text) {
             acked.insert(client_id.to_string(), id);
             if acked.len() == kill_after {

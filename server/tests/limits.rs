@@ -270,3 +270,39 @@ async fn static_files_are_gzipped_when_asked() {
     assert!(head.contains("content-encoding: gzip"), "{head}");
     assert!(out.len() < 1000, "6000 bytes of markup compress well: {}", out.len());
 }
+
+#[tokio::test]
+async fn a_client_pipelining_many_sends_is_slowed_not_cut_off() {
+    // 2,000 sends in flight against an outbox of 64: the in-flight limit (at
+    // most half the outbox) must keep every ack deliverable.
+    const SENDS: usize = 2000;
+    let server = TestServer::start_with(|c| {
+        c.outbox_capacity = 64;
+        c.max_in_flight_sends = 1000; // capped at 32
+        c.rate_per_sec = 1_000_000;
+        c.rate_burst = 1_000_000;
+    })
+    .await;
+    let (c, _) = server.guest("piper", "pipe").await;
+    let (mut write, mut read) = futures_util::StreamExt::split(c.ws);
+    let writer = tokio::spawn(async move {
+        for i in 0..SENDS {
+            let msg = ClientMsg::Send { client_id: cid(&format!("p-{i}")), to: Conversation::Room, body: "x".into() };
+            write.send(Message::text(serde_json::to_string(&msg).unwrap())).await.unwrap();
+        }
+        write
+    });
+    let mut acks = 0;
+    while acks < SENDS {
+        let frame = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut read)).await.expect("an ack in time");
+        match frame {
+            Some(Ok(Message::Text(t))) => {
+                if let Ok(ServerMsg::Ack { .. }) = serde_json::from_str(&t) {
+                    acks += 1;
+                }
+            }
+            other => panic!("connection ended after {acks} acks: {other:?}"),
+        }
+    }
+    writer.await.unwrap();
+}
