@@ -45,6 +45,8 @@ CREATE TABLE read_markers (
 "#];
 
 const READ_POOL: usize = 4;
+/// How often the background thread copies the WAL into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 const COLUMNS: &str = "id, ts, sender, sender_name, sender_color, recipient, conv, body, client_id";
 
 pub struct SqliteStore {
@@ -87,9 +89,14 @@ impl SqliteStore {
         }
         let mut writer = open(&path)?;
         migrate(&mut writer)?;
-        Ok(Self {
-            inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }),
-        })
+        // Checkpoints run on their own thread (below), not inside whichever
+        // commit crosses the WAL size threshold: that commit, and every
+        // delivery waiting behind it, would stall while the database file is
+        // written and synced.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let inner = Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) });
+        spawn_checkpointer(Arc::downgrade(&inner))?;
+        Ok(Self { inner })
     }
 
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -128,6 +135,24 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
+}
+
+/// Copies the WAL into the database every [`CHECKPOINT_EVERY`] with a
+/// PASSIVE checkpoint (never blocks the writer or readers), until the store
+/// is dropped.
+fn spawn_checkpointer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
+    let path = inner.upgrade().map(|i| i.path.clone()).ok_or_else(|| StoreError::Task("store dropped".into()))?;
+    let conn = open(&path)?;
+    std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if inner.upgrade().is_none() {
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    })?;
+    Ok(())
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
@@ -404,6 +429,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("chat.db")).unwrap();
         conformance::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_background_checkpointer_moves_the_wal_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let schema_only = std::fs::metadata(&path).unwrap().len();
+        let batch = (0..200)
+            .map(|i| conformance::new_message("p", "a", Conversation::Room, &format!("w{i}")))
+            .collect();
+        store.append(batch).await.unwrap();
+        let mut grown = false;
+        for _ in 0..30 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if std::fs::metadata(&path).unwrap().len() > schema_only {
+                grown = true;
+                break;
+            }
+        }
+        assert!(grown, "the database file never received the WAL's pages");
     }
 
     #[tokio::test]
