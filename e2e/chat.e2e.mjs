@@ -1,11 +1,17 @@
 // End-to-end: builds nothing itself; takes the server binary and the built
-// client (dist/), starts the real server on a free port, and drives two
-// headless Chromium sessions through joining, presence, direct and room
-// messages, an XSS attempt, and a server restart they must survive.
+// client (dist/), starts the real server on a free port, and drives headless
+// Chromium sessions (two guests, then a host-token user) through joining,
+// presence, direct and room messages, an XSS attempt, a server restart and a
+// lost network they must survive, history paging and a phone-sized layout.
 //
-//   node e2e/chat.e2e.mjs --server target/release/server --dist dist
+//   node e2e/chat.e2e.mjs --server target/release/server --dist dist \
+//        [--screenshot docs/screenshot.png] [--phone-screenshot /tmp/phone.png]
+//
+// Needs `npm ci --prefix e2e` once (playwright-core, which downloads no
+// browser) and Chromium at /usr/bin/chromium (or $CHROMIUM). Prints one line
+// per check and `e2e: N passed, M failed`; exits non-zero on any failure.
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +23,7 @@ const args = Object.fromEntries(
 const SERVER = resolve(args.server ?? 'target/release/server');
 const DIST = resolve(args.dist ?? 'dist');
 const SCREENSHOT = resolve(args.screenshot ?? 'docs/screenshot.png');
+const PHONE_SCREENSHOT = args['phone-screenshot'] && resolve(args['phone-screenshot']);
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const TIMEOUT = 15_000;
 const XSS = '<img src=x onerror=alert(1)>';
@@ -73,8 +80,8 @@ const flags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-ru
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: flags });
 const problems = [];
 
-async function newUser(name) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+async function newUser(name, viewport = { width: 1100, height: 700 }) {
+  const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
@@ -99,6 +106,12 @@ async function say(page, text) {
 }
 async function open(page, testid) {
   await page.getByTestId(testid).click();
+}
+// A token as a host application would mint it (same secret as the server).
+const hostToken = (user, name) =>
+  execFileSync(SERVER, ['token', '--user', user, '--name', name, '--project', 'lobby', '--data-dir', dataDir]).toString().trim();
+async function shown(page, text) {
+  return messages(page).filter({ hasText: text }).count();
 }
 
 try {
@@ -156,6 +169,29 @@ try {
     if (problems.some((p) => p.includes('dialog'))) throw new Error(problems.join('\n'));
   });
 
+  let carol;
+  await check('a token in the URL signs in without the form (host-app embedding)', async () => {
+    carol = await newUser('carol');
+    await carol.goto(`${base}/#token=${hostToken('carol-1', 'carol')}&project=lobby`);
+    await status(carol).filter({ hasText: 'Online' }).waitFor();
+    if (await carol.locator('#join-name').count()) throw new Error('the join form was shown');
+    if (new URL(carol.url()).hash) throw new Error(`the token stayed in the URL: ${carol.url()}`);
+    await alice.locator('[data-testid="person-carol"] .dot.on').waitFor();
+  });
+
+  await check('a user who went offline stays in the sidebar and can still get DMs', async () => {
+    await open(alice, 'person-carol');
+    await say(alice, 'are you there?');
+    await open(carol, 'person-alice');
+    await messages(carol).filter({ hasText: 'are you there?' }).waitFor();
+    await open(carol, 'conv-room');
+    await carol.context().close();
+    await alice.locator('[data-testid="person-carol"] .dot:not(.on)').waitFor();
+    await alice.locator('[data-testid="person-carol"]', { hasText: 'offline' }).waitFor();
+    await say(alice, 'message while you were away');
+    await alice.locator('.body.sent', { hasText: 'message while you were away' }).waitFor();
+  });
+
   await check('both reconnect by themselves after a server restart and keep chatting', async () => {
     await stopServer();
     await status(alice).filter({ hasText: 'Reconnecting' }).waitFor();
@@ -164,6 +200,7 @@ try {
     // Each may be in a backoff wait; they must come back on their own.
     await status(alice).filter({ hasText: 'Online' }).waitFor({ timeout: 40_000 });
     await status(bob).filter({ hasText: 'Online' }).waitFor({ timeout: 40_000 });
+    await open(alice, 'conv-room');
     await say(bob, 'back after the restart');
     await messages(alice).filter({ hasText: 'back after the restart' }).waitFor();
     await open(alice, 'person-bob');
@@ -180,22 +217,92 @@ try {
     }
   });
 
-  await check('a reload keeps the identity (session token)', async () => {
+  await check('the screenshot: the room after the restart', async () => {
+    mkdirSync(resolve(SCREENSHOT, '..'), { recursive: true });
+    await open(alice, 'conv-room');
+    await alice.locator('.body.sent').last().waitFor();
+    await alice.locator('#composer-input').fill('See you all after lunch!');
+    await alice.screenshot({ path: SCREENSHOT });
+    await alice.locator('#composer-input').fill('');
+    console.log(`     screenshot: ${SCREENSHOT}`);
+  });
+
+  await check('the layout fits a phone', async () => {
+    await alice.setViewportSize({ width: 360, height: 640 });
+    await sleep(100);
+    const overflow = await alice.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 0) throw new Error(`${overflow}px wider than the screen`);
+    for (const selector of ['#composer-input', '[data-testid="conv-room"]', '[data-testid="status"]']) {
+      if (!(await alice.locator(selector).isVisible())) throw new Error(`${selector} is not visible`);
+    }
+    const box = await alice.locator('#composer-input').boundingBox();
+    if (!box || box.y + box.height > 640) throw new Error('the composer is below the fold');
+    if (PHONE_SCREENSHOT) await alice.screenshot({ path: PHONE_SCREENSHOT });
+    await alice.setViewportSize({ width: 1100, height: 700 });
+  });
+
+  await check('the offline user gets the stored DM when back, with an unread badge', async () => {
+    carol = await newUser('carol (back)');
+    await carol.goto(`${base}/#token=${hostToken('carol-1', 'carol')}`);
+    await status(carol).filter({ hasText: 'Online' }).waitFor();
+    await carol.locator('[data-testid="person-alice"] .badge', { hasText: '1' }).waitFor();
+    await open(carol, 'person-alice');
+    await messages(carol).filter({ hasText: 'message while you were away' }).waitFor();
+    await carol.locator('[data-testid="person-alice"] .badge').waitFor({ state: 'detached' });
+  });
+
+  await check('a tab that loses the network says so, resumes by itself and counts missed DMs once', async () => {
+    await open(bob, 'person-alice'); // read what is there, so the count starts at zero
+    await open(bob, 'conv-room');
+    await bob.locator('[data-testid="person-alice"] .badge').waitFor({ state: 'detached' });
+    await sleep(300); // let the read marker reach the server
+    await bob.context().setOffline(true);
+    await status(bob).filter({ hasText: 'Offline' }).waitFor();
+    await open(alice, 'person-bob');
+    await say(alice, 'missed 1');
+    await say(alice, 'missed 2');
+    await alice.locator('.body.sent', { hasText: 'missed 2' }).waitFor();
+    await bob.context().setOffline(false);
+    await status(bob).filter({ hasText: 'Online' }).waitFor();
+    const badge = bob.locator('[data-testid="person-alice"] .badge');
+    await messages(alice).filter({ hasText: 'missed 2' }).waitFor();
+    await badge.waitFor();
+    await sleep(500); // a double count would show by now
+    const n = await badge.textContent();
+    if (n !== '2') throw new Error(`the unread badge says ${n}, expected 2`);
+    await open(bob, 'person-alice');
+    for (const text of ['missed 1', 'missed 2']) {
+      await messages(bob).filter({ hasText: text }).waitFor();
+      if ((await shown(bob, text)) !== 1) throw new Error(`"${text}" shown twice`);
+    }
+    await open(bob, 'conv-room');
+  });
+
+  await check('a reload keeps the identity and older messages load on scrolling up', async () => {
+    await open(carol, 'conv-room');
+    for (let i = 1; i <= 55; i++) {
+      await say(carol, `history ${i}`);
+      await sleep(40); // stay under the server's rate limit
+    }
+    await carol.locator('.body.sent', { hasText: /^history 55/ }).waitFor();
+    await messages(bob).filter({ hasText: /^history 55/ }).waitFor();
     await bob.reload();
     await status(bob).filter({ hasText: 'Online' }).waitFor();
     await bob.getByText('Signed in as').filter({ hasText: 'bob' }).waitFor();
-    await messages(bob).filter({ hasText: 'hello room' }).waitFor();
+    await messages(bob).filter({ hasText: /^history 55/ }).waitFor();
+    if (await shown(bob, 'back after the restart')) throw new Error('expected only the newest page first');
+    await bob.locator('.messages').evaluate((el) => { el.scrollTop = 0; });
+    await messages(bob).filter({ hasText: 'back after the restart' }).waitFor();
+    for (const text of ['hello room', 'back after the restart', /^history 1\b/, /^history 55/]) {
+      const n = await shown(bob, text);
+      if (n !== 1) throw new Error(`"${text}" shown ${n} times`);
+    }
   });
 
   await check('no console errors', async () => {
     if (problems.length) throw new Error(problems.join('\n'));
   });
 
-  mkdirSync(resolve(SCREENSHOT, '..'), { recursive: true });
-  await open(alice, 'conv-room');
-  await alice.locator('.body.sent').last().waitFor();
-  await alice.screenshot({ path: SCREENSHOT });
-  console.log(`screenshot: ${SCREENSHOT}`);
 } catch (e) {
   failed++;
   console.log(`FAIL - setup: ${e.message}`);

@@ -1,8 +1,8 @@
 //! The chat web app. `App` lives here (not in main.rs) so tests can render it.
 //!
 //! Layout: `state.rs` is the pure reducer; `services/` does the socket and
-//! storage; `hooks/use_chat.rs` joins them; `components/` only render and
-//! call back.
+//! storage; `hooks/` joins them to the reducer and owns every effect;
+//! `components/` only render and call back.
 
 pub mod components;
 pub mod hooks;
@@ -16,9 +16,6 @@ use protocol::{Auth, ProjectId};
 use state::Status;
 use yew::prelude::*;
 
-/// The project offered on the join form when the URL names none.
-pub const DEFAULT_PROJECT: &str = "lobby";
-
 #[function_component(App)]
 pub fn app() -> Html {
     let chat = use_chat();
@@ -26,13 +23,12 @@ pub fn app() -> Html {
         let on_join = {
             let chat = chat.clone();
             Callback::from(move |r: JoinRequest| {
+                // The form only emits a valid project id.
                 let Ok(project) = ProjectId::new(r.project) else { return };
                 chat.sign_in(Auth::Guest { name: r.name, color: r.color, project });
             })
         };
-        let default_project = services::storage::url_project()
-            .or_else(services::storage::load_project)
-            .unwrap_or_else(|| DEFAULT_PROJECT.into());
+        let default_project = (*chat.default_project).clone();
         return html! { <JoinForm {default_project} reason={reason.clone()} {on_join} /> };
     }
     html! { <ChatScreen {chat} /> }

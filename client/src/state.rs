@@ -3,9 +3,9 @@
 //! `hooks/` and only dispatch [`Action`]s here.
 
 use protocol::{
-    ChatMessage, ClientMsgId, Conversation, Limits, MessageId, Profile, ProjectId, UserId, Welcome,
+    ChatMessage, ClientMsgId, Conversation, Limits, MessageId, Millis, Profile, ProjectId, UserId, Welcome,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use yew::Reducible;
 
@@ -23,8 +23,16 @@ pub enum Status {
     Online,
     /// Waiting before the next attempt; `at_ms` is when (Date.now()).
     Reconnecting { at_ms: f64 },
-    /// Refused for good (a close code that says "do not reconnect").
+    /// Not trying until something changes (the browser reports no network);
+    /// "retry now" still works.
     Offline { reason: String },
+}
+
+impl Status {
+    /// Whether the user may skip the wait with "retry now".
+    pub fn can_retry(&self) -> bool {
+        matches!(self, Status::Reconnecting { .. } | Status::Offline { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,8 +61,10 @@ pub struct ConversationState {
     pub unread: u32,
     /// Whether older messages may exist on the server.
     pub has_more: bool,
+    /// A history request is in flight.
     pub history_requested: bool,
-    /// A first history page arrived (or was asked for on a fresh page load).
+    /// A first history page arrived (since the last welcome that did not
+    /// resume): until then the hook asks for one when this is shown.
     pub loaded: bool,
     /// The newest id we told the server we read.
     pub read_sent: Option<MessageId>,
@@ -86,12 +96,19 @@ pub struct State {
     pub online: BTreeMap<UserId, Profile>,
     /// Everyone seen this session (online or not), for the sidebar.
     pub people: BTreeMap<UserId, Profile>,
+    /// People we had direct conversations with before this page load.
+    pub remembered: BTreeSet<UserId>,
     pub conversations: HashMap<Conversation, ConversationState>,
     pub active: Conversation,
     /// (who, where) → until when (ms).
     pub typing: HashMap<(UserId, Conversation), f64>,
     pub notices: Vec<Notice>,
     next_notice: u64,
+    /// Whether we were online before (so the next "online" is a reconnect).
+    was_online: bool,
+    /// Whether the page is visible: messages arriving in the active
+    /// conversation of a hidden tab count as unread.
+    pub visible: bool,
 }
 
 impl Default for State {
@@ -103,11 +120,14 @@ impl Default for State {
             limits: Limits::default(),
             online: BTreeMap::new(),
             people: BTreeMap::new(),
+            remembered: BTreeSet::new(),
             conversations: HashMap::new(),
             active: Conversation::Room,
             typing: HashMap::new(),
             notices: Vec::new(),
             next_notice: 0,
+            was_online: false,
+            visible: true,
         }
     }
 }
@@ -115,11 +135,20 @@ impl Default for State {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Status(Status),
-    Welcome(Welcome),
+    /// `resumed`: the hello carried a cursor, so the server replays what we
+    /// missed. Otherwise every conversation must be fetched afresh.
+    Welcome { welcome: Welcome, resumed: bool },
+    /// People we talked to before (kept across reloads), shown offline
+    /// until presence says otherwise.
+    Contacts(Vec<Profile>),
+    /// A live message.
     Message(ChatMessage),
+    /// A message replayed after a resumed welcome (already counted in the
+    /// welcome's unread counts).
+    Replayed(ChatMessage),
     /// Our own send, shown as pending until its ack.
     Queued { client_id: ClientMsgId, to: Conversation, body: String, now: f64 },
-    Ack { client_id: ClientMsgId, id: MessageId },
+    Ack { client_id: ClientMsgId, id: MessageId, ts: Millis },
     SendFailed { client_id: ClientMsgId, reason: String },
     Presence { user: Profile, online: bool },
     Typing { from: UserId, to: Conversation, active: bool, now: f64 },
@@ -128,6 +157,8 @@ pub enum Action {
     Read { conversation: Conversation, up_to: MessageId, unread: u32 },
     ReadSent { conversation: Conversation, up_to: MessageId },
     Select(Conversation),
+    /// The page became visible or hidden.
+    Visible(bool),
     Notice(String),
     /// Drop typing indicators that expired by `now`.
     Tick { now: f64 },
@@ -164,6 +195,41 @@ impl State {
         list
     }
 
+    /// The people we have direct conversations with (messages this session,
+    /// or remembered from before), to remember across reloads.
+    pub fn dm_partners(&self) -> Vec<Profile> {
+        let talked: BTreeSet<&UserId> = self
+            .conversations
+            .iter()
+            .filter(|(_, c)| !c.entries.is_empty())
+            .filter_map(|(k, _)| match k {
+                Conversation::Direct { user } => Some(user),
+                Conversation::Room => None,
+            })
+            .chain(&self.remembered)
+            .collect();
+        talked
+            .into_iter()
+            .filter_map(|id| self.people.get(id))
+            .filter(|p| Some(&p.id) != self.me_id() && !is_placeholder(p))
+            .cloned()
+            .collect()
+    }
+
+    /// Unread messages over every conversation.
+    pub fn total_unread(&self) -> u32 {
+        self.conversations.values().map(|c| c.unread).sum()
+    }
+
+    /// Learns a profile from a message or a stored contact. Whoever is online
+    /// is described by presence (the newest truth); otherwise the last
+    /// message or stored contact seen wins (replacing any placeholder).
+    fn learn(&mut self, p: &Profile) {
+        if !self.online.contains_key(&p.id) && self.people.get(&p.id) != Some(p) {
+            self.people.insert(p.id.clone(), p.clone());
+        }
+    }
+
     fn notice(&mut self, text: String) {
         self.next_notice += 1;
         self.notices.push(Notice { id: self.next_notice, text });
@@ -180,9 +246,11 @@ impl State {
     /// client id) and ignoring it if it is already there (same id).
     fn insert_message(&mut self, m: ChatMessage, count_unread: bool) {
         let Some(me) = self.me_id().cloned() else { return };
-        self.people.entry(m.from.id.clone()).or_insert_with(|| m.from.clone());
+        if m.from.id != me {
+            self.learn(&m.from);
+        }
         let key = m.conversation_for(&me);
-        let active = self.active == key;
+        let seen_now = self.active == key && self.visible;
         // A message ends its author's typing there.
         self.typing.remove(&(m.from.id.clone(), key.clone()));
         let conv = self.conversations.entry(key).or_default();
@@ -213,11 +281,23 @@ impl State {
         };
         conv.entries.push(entry);
         sort_entries(&mut conv.entries);
-        if count_unread && entry_from != me && !active {
+        if count_unread && entry_from != me && !seen_now {
             conv.unread += 1;
         }
     }
 }
+
+/// Someone known only by id (from an unread count), until a message, a stored
+/// contact or presence tells us their name.
+fn placeholder(id: &UserId) -> Profile {
+    Profile { id: id.clone(), name: id.to_string(), color: PLACEHOLDER_COLOR.into() }
+}
+
+fn is_placeholder(p: &Profile) -> bool {
+    p.color == PLACEHOLDER_COLOR && p.name == p.id.as_str()
+}
+
+const PLACEHOLDER_COLOR: &str = "#888888";
 
 /// Stored messages by id, pending ones after them in the order they were sent.
 fn sort_entries(entries: &mut [Entry]) {
@@ -232,34 +312,50 @@ impl Reducible for State {
         match action {
             Action::Status(status) => {
                 if status == Status::Online && s.status != Status::Online {
-                    s.notice("Connected".into());
+                    s.notice(if s.was_online { "Reconnected" } else { "Connected" }.into());
+                    s.was_online = true;
                 }
-                if matches!(status, Status::Reconnecting { .. }) && s.status == Status::Online {
+                if matches!(status, Status::Reconnecting { .. } | Status::Offline { .. }) && s.status == Status::Online {
                     s.notice("Connection lost; reconnecting".into());
                     s.online.clear();
                 }
                 s.status = status;
             }
-            Action::Welcome(w) => {
+            Action::Welcome { welcome: w, resumed } => {
                 s.online = w.online.iter().map(|p| (p.id.clone(), p.clone())).collect();
                 for p in &w.online {
                     s.people.insert(p.id.clone(), p.clone());
                 }
+                for conv in s.conversations.values_mut() {
+                    // Requests in flight died with the old connection.
+                    conv.history_requested = false;
+                    if !resumed {
+                        // Nothing will be replayed: fetch each again when shown.
+                        conv.loaded = false;
+                    }
+                    // The welcome's counts replace ours (absent means none).
+                    conv.unread = 0;
+                }
                 for u in &w.unread {
                     s.conversations.entry(u.conversation.clone()).or_default().unread = u.count;
                     if let Conversation::Direct { user } = &u.conversation {
-                        s.people.entry(user.clone()).or_insert_with(|| Profile {
-                            id: user.clone(),
-                            name: user.to_string(),
-                            color: "#888888".into(),
-                        });
+                        s.people.entry(user.clone()).or_insert_with(|| placeholder(user));
                     }
                 }
                 s.me = Some(w.me);
                 s.project = Some(w.project);
                 s.limits = w.limits;
             }
+            Action::Contacts(list) => {
+                for p in &list {
+                    if s.me.as_ref().is_some_and(|me| me.id != p.id) {
+                        s.learn(p);
+                        s.remembered.insert(p.id.clone());
+                    }
+                }
+            }
             Action::Message(m) => s.insert_message(m, true),
+            Action::Replayed(m) => s.insert_message(m, false),
             Action::Queued { client_id, to, body, now } => {
                 if let Some(me) = s.me.clone() {
                     let conv = s.conversations.entry(to).or_default();
@@ -273,7 +369,7 @@ impl Reducible for State {
                     });
                 }
             }
-            Action::Ack { client_id, id } => {
+            Action::Ack { client_id, id, ts } => {
                 for conv in s.conversations.values_mut() {
                     if let Some(pos) = conv.entries.iter().position(|e| e.client_id.as_ref() == Some(&client_id) && e.id.is_none()) {
                         if conv.entries.iter().any(|e| e.id == Some(id)) {
@@ -281,6 +377,7 @@ impl Reducible for State {
                             conv.entries.remove(pos);
                         } else {
                             conv.entries[pos].id = Some(id);
+                            conv.entries[pos].ts = ts as f64;
                             conv.entries[pos].delivery = Delivery::Sent;
                             sort_entries(&mut conv.entries);
                         }
@@ -297,7 +394,9 @@ impl Reducible for State {
             }
             Action::Presence { user, online } => {
                 s.people.insert(user.id.clone(), user.clone());
-                if online {
+                if s.me.as_ref().is_some_and(|me| me.id == user.id) {
+                    // Not sent for our own connections; ignore if it is.
+                } else if online {
                     s.online.insert(user.id.clone(), user.clone());
                     s.notice(format!("{} joined", user.name));
                 } else {
@@ -328,9 +427,7 @@ impl Reducible for State {
                 conv.loaded = true;
             }
             Action::HistoryRequested(c) => {
-                let conv = s.conversations.entry(c).or_default();
-                conv.history_requested = true;
-                conv.loaded = true;
+                s.conversations.entry(c).or_default().history_requested = true;
             }
             Action::Read { conversation, up_to, unread } => {
                 let conv = s.conversations.entry(conversation).or_default();
@@ -350,6 +447,12 @@ impl Reducible for State {
                 }
                 s.active = c;
             }
+            Action::Visible(visible) => {
+                if s.visible == visible {
+                    return self;
+                }
+                s.visible = visible;
+            }
             Action::Notice(text) => s.notice(text),
             Action::Tick { now } => {
                 let before = s.typing.len();
@@ -358,7 +461,8 @@ impl Reducible for State {
                     return self;
                 }
             }
-            Action::SignOut => return Rc::new(State::default()),
+            // The page's visibility is not the session's: it stays.
+            Action::SignOut => return Rc::new(State { visible: s.visible, ..State::default() }),
         }
         Rc::new(s)
     }

@@ -2,16 +2,18 @@
 //! Each renders one component into a fresh element and inspects the DOM.
 #![cfg(target_arch = "wasm32")]
 
+use client::components::composer::{Composer, ComposerProps};
 use client::components::join_form::{JoinForm, JoinFormProps, JoinRequest};
 use client::components::message_list::{MessageList, MessageListProps};
+use client::components::sidebar::{Contact, Sidebar, SidebarProps};
 use client::components::status_banner::{StatusBanner, StatusBannerProps};
 use client::state::{Delivery, Entry, Status};
-use protocol::{MessageId, Profile, UserId};
+use protocol::{ClientMsgId, Conversation, MessageId, Profile, UserId};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use web_sys::{Element, HtmlElement, HtmlInputElement};
+use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 use yew::Callback;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -27,75 +29,140 @@ async fn settle() {
     gloo_timers::future::TimeoutFuture::new(20).await;
 }
 
+fn find<T: JsCast>(el: &Element, selector: &str) -> T {
+    el.query_selector(selector)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {selector}"))
+        .dyn_into()
+        .unwrap_or_else(|_| panic!("{selector} has another type"))
+}
+
+fn count(el: &Element, selector: &str) -> u32 {
+    el.query_selector_all(selector).unwrap().length()
+}
+
+fn text(el: &Element) -> String {
+    el.text_content().unwrap_or_default()
+}
+
+/// A list of everything a callback was called with.
+fn recorder<T: 'static>() -> (Rc<RefCell<Vec<T>>>, Callback<T>) {
+    let log: Rc<RefCell<Vec<T>>> = Rc::default();
+    let sink = log.clone();
+    (log, Callback::from(move |v| sink.borrow_mut().push(v)))
+}
+
+fn profile(id: &str) -> Profile {
+    Profile { id: UserId::new(id).unwrap(), name: id.into(), color: "#aa0000".into() }
+}
+
 fn entry(id: u64, from: &str, body: &str, delivery: Delivery) -> Entry {
     Entry {
         id: (delivery != Delivery::Pending).then_some(MessageId(id)),
-        client_id: None,
-        from: Profile { id: UserId::new(from).unwrap(), name: from.into(), color: "#aa0000".into() },
+        client_id: Some(ClientMsgId::new(format!("c{id}")).unwrap()),
+        from: profile(from),
         body: body.into(),
-        ts: 0.0,
+        ts: 1_764_000_000_000.0 + id as f64,
         delivery,
     }
+}
+
+fn list_props(entries: Vec<Entry>, has_more: bool, on_load_older: Callback<()>) -> MessageListProps {
+    MessageListProps { entries, has_more, loading: false, me: Some(UserId::new("me").unwrap()), on_load_older }
+}
+
+fn key(target: &Element, key: &str, shift: bool) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_shift_key(shift);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    target.dispatch_event(&event).unwrap();
+}
+
+fn type_into(area: &HtmlTextAreaElement, value: &str) {
+    area.set_value(value);
+    let init = web_sys::InputEventInit::new();
+    init.set_bubbles(true);
+    let event = web_sys::InputEvent::new_with_event_init_dict("input", &init).unwrap();
+    area.dispatch_event(&event).unwrap();
 }
 
 #[wasm_bindgen_test]
 async fn message_text_is_rendered_as_text_never_as_html() {
     let el = root();
     let payload = "<img src=x onerror=alert(1)><script>alert(2)</script>";
-    let props = MessageListProps {
-        entries: vec![entry(1, "mallory", payload, Delivery::Sent)],
-        has_more: false,
-        loading: false,
-        on_load_older: Callback::noop(),
-    };
+    let props = list_props(vec![entry(1, "mallory", payload, Delivery::Sent)], false, Callback::noop());
     yew::Renderer::<MessageList>::with_root_and_props(el.clone(), props).render();
     settle().await;
-    assert!(el.query_selector("img").unwrap().is_none(), "no element was created from the body");
-    assert!(el.query_selector("script").unwrap().is_none());
-    assert!(el.text_content().unwrap().contains(payload), "the payload is visible literally");
+    assert_eq!(count(&el, "img"), 0, "no element was created from the body");
+    assert_eq!(count(&el, "script"), 0);
+    assert!(text(&el).contains(payload), "the payload is visible literally");
 }
 
 #[wasm_bindgen_test]
-async fn messages_are_grouped_by_sender_and_marked_pending_or_sent() {
+async fn a_hostile_colour_never_reaches_a_style_attribute() {
     let el = root();
-    let props = MessageListProps {
-        entries: vec![
-            entry(1, "ann", "one", Delivery::Sent),
-            entry(2, "ann", "two", Delivery::Sent),
-            entry(3, "bob", "three", Delivery::Pending),
-        ],
-        has_more: true,
-        loading: false,
-        on_load_older: Callback::noop(),
-    };
+    let mut e = entry(1, "mallory", "hi", Delivery::Sent);
+    e.from.color = "red; background-image: url(https://example.org/x)".into();
+    yew::Renderer::<MessageList>::with_root_and_props(el.clone(), list_props(vec![e], false, Callback::noop())).render();
+    settle().await;
+    let name: HtmlElement = find(&el, ".name");
+    assert_eq!(name.get_attribute("style").unwrap(), "color: inherit");
+}
+
+#[wasm_bindgen_test]
+async fn messages_are_grouped_by_sender_and_my_own_are_marked_pending_or_sent() {
+    let el = root();
+    let entries = vec![
+        entry(1, "ann", "one", Delivery::Sent),
+        entry(2, "ann", "two", Delivery::Sent),
+        entry(3, "me", "three", Delivery::Sent),
+        entry(4, "me", "four", Delivery::Pending),
+        entry(5, "me", "five", Delivery::Failed("unknown user".into())),
+    ];
+    yew::Renderer::<MessageList>::with_root_and_props(el.clone(), list_props(entries, false, Callback::noop())).render();
+    settle().await;
+    assert_eq!(count(&el, ".group"), 2);
+    assert_eq!(count(&el, ".group .name"), 2);
+    assert_eq!(count(&el, ".body.sent"), 1, "others' messages carry no delivery mark");
+    assert_eq!(count(&el, ".body.pending"), 1);
+    assert_eq!(count(&el, ".body.failed"), 1);
+    assert!(text(&el).contains("Not sent: unknown user"));
+    assert_eq!(count(&el, "time[datetime]"), 2, "one timestamp per group");
+}
+
+#[wasm_bindgen_test]
+async fn older_messages_load_from_a_button_as_well_as_by_scrolling() {
+    let el = root();
+    let (asked, on_load_older) = recorder::<()>();
+    let props = list_props(vec![entry(1, "ann", "one", Delivery::Sent)], true, on_load_older);
     yew::Renderer::<MessageList>::with_root_and_props(el.clone(), props).render();
     settle().await;
-    assert_eq!(el.query_selector_all(".group").unwrap().length(), 2);
-    assert_eq!(el.query_selector_all(".body.sent").unwrap().length(), 2);
-    assert_eq!(el.query_selector_all(".body.pending").unwrap().length(), 1);
-    assert!(el.text_content().unwrap().contains("Scroll up for older messages"));
+    let button: HtmlElement = find(&el, ".older button");
+    assert_eq!(text(&button), "Load older messages");
+    button.click();
+    settle().await;
+    assert_eq!(asked.borrow().len(), 1);
 }
 
 #[wasm_bindgen_test]
 async fn join_form_refuses_an_empty_name_inline_and_submits_a_valid_one() {
     let el = root();
-    let joined: Rc<RefCell<Vec<JoinRequest>>> = Rc::default();
-    let sink = joined.clone();
-    let props = JoinFormProps {
-        default_project: "2424".into(),
-        reason: None,
-        on_join: Callback::from(move |r| sink.borrow_mut().push(r)),
-    };
+    let (joined, on_join) = recorder::<JoinRequest>();
+    let props = JoinFormProps { default_project: "2424".into(), reason: None, on_join };
     yew::Renderer::<JoinForm>::with_root_and_props(el.clone(), props).render();
     settle().await;
-    let submit: HtmlElement = el.query_selector("button[type=submit]").unwrap().unwrap().dyn_into().unwrap();
+    let submit: HtmlElement = find(&el, "button[type=submit]");
     submit.click();
     settle().await;
-    let error = el.query_selector("#join-error").unwrap().unwrap().text_content().unwrap();
+    let error = text(&find(&el, "#join-error"));
     assert!(error.contains("name"), "inline error: {error:?}");
     assert!(joined.borrow().is_empty());
+    let name: HtmlInputElement = find(&el, "#join-name");
+    assert_eq!(name.get_attribute("aria-invalid").as_deref(), Some("true"));
 
-    let name: HtmlInputElement = el.query_selector("#join-name").unwrap().unwrap().dyn_into().unwrap();
     name.set_value("  Ada  ");
     submit.click();
     settle().await;
@@ -103,23 +170,151 @@ async fn join_form_refuses_an_empty_name_inline_and_submits_a_valid_one() {
     assert_eq!(joined.len(), 1);
     assert_eq!((joined[0].name.as_str(), joined[0].project.as_str()), ("Ada", "2424"));
     assert!(joined[0].color.starts_with('#') && joined[0].color.len() == 7);
+    for id in ["join-name", "join-color", "join-project"] {
+        assert_eq!(count(&el, &format!("label[for={id}]")), 1, "{id} has a label");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn join_form_shows_why_the_user_is_back() {
+    let el = root();
+    let props = JoinFormProps {
+        default_project: "p".into(),
+        reason: Some("token expired (4002)".into()),
+        on_join: Callback::noop(),
+    };
+    yew::Renderer::<JoinForm>::with_root_and_props(el.clone(), props).render();
+    settle().await;
+    assert!(text(&el).contains("token expired (4002)"));
 }
 
 #[wasm_bindgen_test]
 async fn status_banner_counts_down_and_offers_retry() {
     let el = root();
-    let retried = Rc::new(RefCell::new(0));
-    let sink = retried.clone();
-    let props = StatusBannerProps {
-        status: Status::Reconnecting { at_ms: js_sys::Date::now() + 5_000.0 },
-        on_retry: Callback::from(move |()| *sink.borrow_mut() += 1),
-    };
+    let (retried, on_retry) = recorder::<()>();
+    let props = StatusBannerProps { status: Status::Reconnecting { at_ms: js_sys::Date::now() + 5_000.0 }, on_retry };
     yew::Renderer::<StatusBanner>::with_root_and_props(el.clone(), props).render();
     settle().await;
-    let text = el.text_content().unwrap();
-    assert!(text.contains("Reconnecting in 5 s"), "{text}");
-    let button: HtmlElement = el.query_selector("button").unwrap().unwrap().dyn_into().unwrap();
+    assert!(text(&el).contains("Reconnecting in 5 s"), "{}", text(&el));
+    gloo_timers::future::TimeoutFuture::new(1_200).await;
+    assert!(text(&el).contains("Reconnecting in 4 s") || text(&el).contains("Reconnecting in 3 s"), "{}", text(&el));
+    let button: HtmlElement = find(&el, "button");
     button.click();
     settle().await;
-    assert_eq!(*retried.borrow(), 1);
+    assert_eq!(retried.borrow().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn status_banner_online_has_no_retry_and_offline_has_one() {
+    for (status, expect, retry) in [
+        (Status::Online, "Online", false),
+        (Status::Connecting, "Connecting", false),
+        (Status::Offline { reason: "no network connection".into() }, "Offline: no network connection", true),
+    ] {
+        let el = root();
+        let props = StatusBannerProps { status, on_retry: Callback::noop() };
+        yew::Renderer::<StatusBanner>::with_root_and_props(el.clone(), props).render();
+        settle().await;
+        assert!(text(&el).contains(expect), "{}", text(&el));
+        assert_eq!(count(&el, "button") == 1, retry, "{expect}");
+    }
+}
+
+async fn composer(el: &Element, max_chars: usize, on_send: Callback<String>) -> HtmlTextAreaElement {
+    let props = ComposerProps {
+        max_chars,
+        conversation_label: "# lobby".into(),
+        disabled: false,
+        on_send,
+        on_input: Callback::noop(),
+    };
+    yew::Renderer::<Composer>::with_root_and_props(el.clone(), props).render();
+    settle().await;
+    find(el, "textarea")
+}
+
+#[wasm_bindgen_test]
+async fn composer_sends_on_enter_and_keeps_shift_enter_for_newlines() {
+    let el = root();
+    let (sent, on_send) = recorder::<String>();
+    let area = composer(&el, 100, on_send).await;
+    settle().await;
+    let doc = web_sys::window().unwrap().document().unwrap();
+    assert_eq!(doc.active_element().map(|a| a.id()), Some("composer-input".into()), "focused when shown");
+
+    type_into(&area, "line one");
+    settle().await;
+    key(&area, "Enter", true);
+    settle().await;
+    assert!(sent.borrow().is_empty(), "Shift+Enter does not send");
+
+    type_into(&area, "line one\nline two");
+    settle().await;
+    key(&area, "Enter", false);
+    settle().await;
+    assert_eq!(*sent.borrow(), vec!["line one\nline two".to_string()]);
+    assert_eq!(area.value(), "", "cleared after sending");
+}
+
+#[wasm_bindgen_test]
+async fn composer_refuses_blank_messages_inline() {
+    let el = root();
+    let (sent, on_send) = recorder::<String>();
+    let area = composer(&el, 100, on_send).await;
+    type_into(&area, "   \n ");
+    settle().await;
+    key(&area, "Enter", false);
+    settle().await;
+    assert!(sent.borrow().is_empty());
+    assert!(text(&find(&el, "#composer-error")).contains("empty"), "{}", text(&el));
+    let button: HtmlElement = find(&el, "button[type=submit]");
+    assert!(button.has_attribute("disabled"));
+}
+
+#[wasm_bindgen_test]
+async fn composer_shows_the_length_limit_as_it_approaches() {
+    let el = root();
+    let (sent, on_send) = recorder::<String>();
+    let area = composer(&el, 10, on_send).await;
+    type_into(&area, "1234567");
+    settle().await;
+    assert_eq!(count(&el, "[data-testid=counter]"), 0, "not yet");
+    type_into(&area, "12345678");
+    settle().await;
+    assert_eq!(text(&find(&el, "[data-testid=counter]")), "8 / 10");
+    type_into(&area, "12345678901");
+    settle().await;
+    assert_eq!(count(&el, ".counter.over"), 1);
+    key(&area, "Enter", false);
+    settle().await;
+    assert!(sent.borrow().is_empty(), "over the limit is refused");
+    assert!(text(&find(&el, "#composer-error")).contains("longer than 10"), "{}", text(&el));
+}
+
+#[wasm_bindgen_test]
+async fn sidebar_shows_presence_unread_counts_and_offline_people() {
+    let el = root();
+    let (selected, on_select) = recorder::<Conversation>();
+    let props = SidebarProps {
+        project: "lobby".into(),
+        room_unread: 2,
+        contacts: vec![
+            Contact { profile: profile("ann"), online: true, unread: 0 },
+            Contact { profile: profile("bob"), online: false, unread: 3 },
+        ],
+        active: Conversation::Room,
+        on_select,
+    };
+    yew::Renderer::<Sidebar>::with_root_and_props(el.clone(), props).render();
+    settle().await;
+    let room: HtmlElement = find(&el, "[data-testid=conv-room]");
+    assert_eq!(room.get_attribute("aria-current").as_deref(), Some("page"));
+    assert_eq!(text(&find(&room, ".badge")), "2");
+    assert_eq!(count(&el, "[data-testid=person-ann] .dot.on"), 1);
+    let bob: HtmlElement = find(&el, "[data-testid=person-bob]");
+    assert!(text(&bob).contains("(offline)"));
+    assert_eq!(bob.get_attribute("aria-label").as_deref(), Some("bob, offline, 3 unread"));
+    bob.click();
+    settle().await;
+    assert_eq!(*selected.borrow(), vec![Conversation::Direct { user: UserId::new("bob").unwrap() }]);
 }

@@ -17,6 +17,10 @@ use std::collections::{BTreeSet, VecDeque};
 /// this set only matters for history pages (older ids).
 const SEEN_CAPACITY: usize = 10_000;
 
+/// Longest client id prefix kept: with `-` and a `u64` counter (at most 20
+/// digits) a generated id stays within [`crate::ids::MAX_ID_LEN`].
+pub const MAX_PREFIX_LEN: usize = 40;
+
 #[derive(Debug, Clone, Default)]
 pub struct ClientSession {
     cursor: Option<MessageId>,
@@ -42,8 +46,19 @@ pub enum Received {
 
 impl ClientSession {
     /// `id_prefix` should be unique per page load (random, or a timestamp).
+    /// Characters an id may not hold are dropped, and it is cut to
+    /// [`MAX_PREFIX_LEN`], so every generated `client_id` is valid.
     pub fn new(id_prefix: impl Into<String>) -> Self {
-        Self { id_prefix: id_prefix.into(), ..Self::default() }
+        let mut id_prefix: String = id_prefix
+            .into()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .take(MAX_PREFIX_LEN)
+            .collect();
+        if id_prefix.is_empty() {
+            id_prefix.push('c');
+        }
+        Self { id_prefix, ..Self::default() }
     }
 
     pub fn cursor(&self) -> Option<MessageId> {
@@ -58,7 +73,7 @@ impl ClientSession {
     /// Queues a new message; returns the frame to send now (if connected).
     pub fn send(&mut self, to: Conversation, body: String) -> ClientMsg {
         self.next_id += 1;
-        // Prefix and counter are alphanumeric and '-': always a valid id.
+        // The prefix was cleaned in `new`; with '-' and digits the id is valid.
         let client_id = ClientMsgId::new(format!("{}-{}", self.id_prefix, self.next_id))
             .unwrap_or_else(|_| unreachable!("generated client ids are valid"));
         self.outbox.push_back((client_id.clone(), to.clone(), body.clone()));
@@ -167,6 +182,65 @@ mod tests {
         assert_eq!(s.pending().collect::<Vec<_>>(), vec![second]);
         assert_eq!(s.cursor(), Some(MessageId(3)));
         assert_eq!(s.receive(&message(3)), Received::Duplicate, "our own message echoed back");
+    }
+
+    #[test]
+    fn a_reconnect_resends_the_same_frames_and_resumes_from_the_cursor() {
+        let mut s = ClientSession::new("p");
+        let auth = || Auth::Guest { name: "a".into(), color: "#000000".into(), project: crate::ProjectId::new("x").unwrap() };
+        match s.hello(auth()) {
+            ClientMsg::Hello(h) => assert_eq!(h.cursor, None, "a new session asks for no replay"),
+            other => panic!("{other:?}"),
+        }
+        s.receive(&message(10));
+        let sent = s.send(Conversation::Room, "lost in the drop".into());
+        // The socket died before the ack. After the new welcome:
+        assert_eq!(s.pending().collect::<Vec<_>>(), vec![sent.clone()], "same client_id, same body");
+        match s.hello(auth()) {
+            ClientMsg::Hello(h) => assert_eq!(h.cursor, Some(MessageId(10))),
+            other => panic!("{other:?}"),
+        }
+        // The server had stored it before the drop: the resend is acked as a duplicate.
+        let ClientMsg::Send { client_id, .. } = sent else { panic!() };
+        let ack = ServerMsg::Ack { client_id: client_id.clone(), id: MessageId(11), ts: 0, duplicate: true };
+        assert_eq!(s.receive(&ack), Received::Acked(client_id));
+        assert_eq!(s.pending_len(), 0);
+    }
+
+    #[test]
+    fn an_old_duplicate_ack_does_not_move_the_cursor_back() {
+        let mut s = ClientSession::new("p");
+        s.receive(&message(50));
+        let ClientMsg::Send { client_id, .. } = s.send(Conversation::Room, "x".into()) else { panic!() };
+        s.receive(&ServerMsg::Ack { client_id, id: MessageId(7), ts: 0, duplicate: true });
+        assert_eq!(s.cursor(), Some(MessageId(50)));
+    }
+
+    #[test]
+    fn history_pages_are_remembered_without_moving_the_cursor() {
+        let mut s = ClientSession::new("p");
+        s.receive(&message(20));
+        let ServerMsg::Message(old) = message(3) else { panic!() };
+        let page = ServerMsg::History { conversation: Conversation::Room, messages: vec![old], has_more: false };
+        assert_eq!(s.receive(&page), Received::Other);
+        assert_eq!(s.cursor(), Some(MessageId(20)));
+        assert_eq!(s.receive(&message(3)), Received::Duplicate);
+    }
+
+    #[test]
+    fn generated_client_ids_are_always_valid_and_unique() {
+        for prefix in ["", "a b<c>", &"x".repeat(200), "ok-1.2_3"] {
+            let mut s = ClientSession::new(prefix);
+            let mut ids = std::collections::HashSet::new();
+            for _ in 0..3 {
+                let ClientMsg::Send { client_id, .. } = s.send(Conversation::Room, "x".into()) else { panic!() };
+                assert!(ClientMsgId::new(client_id.as_str()).is_ok());
+                assert!(ids.insert(client_id));
+            }
+        }
+        let mut s = ClientSession { next_id: u64::MAX - 1, ..ClientSession::new("y".repeat(99)) };
+        let ClientMsg::Send { client_id, .. } = s.send(Conversation::Room, "x".into()) else { panic!() };
+        assert!(client_id.as_str().len() <= crate::ids::MAX_ID_LEN);
     }
 
     #[test]

@@ -2,57 +2,63 @@ use protocol::validate;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
-/// Typing events are sent at most this often, in ms.
-const TYPING_EVERY_MS: f64 = 3_000.0;
-
 #[derive(Properties, PartialEq)]
 pub struct ComposerProps {
     pub max_chars: usize,
-    /// Changes when the conversation changes, to reset focus and typing.
+    /// Names the conversation, for the label and placeholder.
     pub conversation_label: String,
+    /// Until the first welcome there is nobody to send as.
+    #[prop_or_default]
+    pub disabled: bool,
     pub on_send: Callback<String>,
-    pub on_typing: Callback<bool>,
+    /// The text after every edit (for typing notifications).
+    #[prop_or_default]
+    pub on_input: Callback<String>,
 }
 
+/// The counter shows from this share of the limit on, in percent.
+const COUNTER_FROM_PERCENT: usize = 80;
+
 /// Enter sends, Shift+Enter adds a newline; blank messages are refused and
-/// the length limit is shown as it approaches.
+/// the length limit is shown as it approaches. Focused when shown (give it a
+/// `key` per conversation so each conversation starts afresh).
 #[function_component(Composer)]
 pub fn composer(props: &ComposerProps) -> Html {
     let text = use_state(String::new);
     let error = use_state(|| None::<String>);
     let input = use_node_ref();
-    let last_typing = use_mut_ref(|| 0.0f64);
     {
         let input = input.clone();
-        use_effect_with(props.conversation_label.clone(), move |_| {
+        use_effect_with(props.disabled, move |_| {
             if let Some(el) = input.cast::<web_sys::HtmlElement>() {
                 let _ = el.focus();
             }
         });
     }
     let submit = {
-        let (text, error, on_send, on_typing, max, last_typing) =
-            (text.clone(), error.clone(), props.on_send.clone(), props.on_typing.clone(), props.max_chars, last_typing.clone());
-        Callback::from(move |()| match validate::body(&text, max) {
-            Ok(()) => {
-                on_send.emit((*text).clone());
-                on_typing.emit(false);
-                *last_typing.borrow_mut() = 0.0;
-                text.set(String::new());
-                error.set(None);
+        let (text, error, on_send, on_input, max) =
+            (text.clone(), error.clone(), props.on_send.clone(), props.on_input.clone(), props.max_chars);
+        let disabled = props.disabled;
+        Callback::from(move |()| {
+            if disabled {
+                return;
             }
-            Err(e) => error.set(Some(e.to_string())),
+            match validate::body(&text, max) {
+                Ok(()) => {
+                    on_send.emit((*text).clone());
+                    text.set(String::new());
+                    error.set(None);
+                    on_input.emit(String::new());
+                }
+                Err(e) => error.set(Some(format!("Not sent: {e}."))),
+            }
         })
     };
     let oninput = {
-        let (text, error, on_typing, last_typing) = (text.clone(), error.clone(), props.on_typing.clone(), last_typing.clone());
+        let (text, error, on_input) = (text.clone(), error.clone(), props.on_input.clone());
         Callback::from(move |e: InputEvent| {
             let value = e.target_unchecked_into::<HtmlTextAreaElement>().value();
-            let now = js_sys::Date::now();
-            if !value.trim().is_empty() && now - *last_typing.borrow() > TYPING_EVERY_MS {
-                *last_typing.borrow_mut() = now;
-                on_typing.emit(true);
-            }
+            on_input.emit(value.clone());
             text.set(value);
             error.set(None);
         })
@@ -66,30 +72,31 @@ pub fn composer(props: &ComposerProps) -> Html {
             }
         })
     };
-    let onsubmit = {
-        let submit = submit.clone();
-        Callback::from(move |e: SubmitEvent| {
-            e.prevent_default();
-            submit.emit(());
-        })
-    };
+    let onsubmit = Callback::from(move |e: SubmitEvent| {
+        e.prevent_default();
+        submit.emit(());
+    });
     let used = text.chars().count();
-    let near_limit = used * 10 >= props.max_chars * 8;
+    let near_limit = used * 100 >= props.max_chars * COUNTER_FROM_PERCENT;
     let over = used > props.max_chars;
+    let label = format!("Message {}", props.conversation_label);
     html! {
-        <form class="composer" {onsubmit}>
-            <label for="composer-input" class="visually-hidden">{ format!("Message {}", props.conversation_label) }</label>
+        <form class="composer" {onsubmit} aria-label="Write a message">
+            <label for="composer-input" class="visually-hidden">{ label.clone() }</label>
             <textarea id="composer-input" ref={input} rows="2" value={(*text).clone()} {oninput} {onkeydown}
-                placeholder={format!("Message {}", props.conversation_label)} aria-describedby="composer-help" />
+                placeholder={if props.disabled { "Connecting…".to_string() } else { label }}
+                disabled={props.disabled} aria-invalid={(over || error.is_some()).to_string()}
+                aria-describedby="composer-help composer-error" />
             <div class="composer-side">
-                <button type="submit" disabled={text.trim().is_empty() || over}>{ "Send" }</button>
+                <button type="submit" disabled={props.disabled || text.trim().is_empty() || over}>{ "Send" }</button>
                 if near_limit {
-                    <span class={classes!("counter", over.then_some("over"))} aria-live="polite">
+                    <span class={classes!("counter", over.then_some("over"))} aria-live="polite" data-testid="counter">
                         { format!("{used} / {}", props.max_chars) }
                     </span>
                 }
             </div>
-            <p id="composer-help" class="error" role="alert">{ error.as_deref().unwrap_or("") }</p>
+            <p id="composer-help" class="help">{ "Enter to send, Shift+Enter for a new line" }</p>
+            <p id="composer-error" class="error" role="alert">{ error.as_deref().unwrap_or("") }</p>
         </form>
     }
 }

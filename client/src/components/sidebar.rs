@@ -1,53 +1,77 @@
-use crate::state::State;
-use protocol::Conversation;
+use crate::components::css_color;
+use protocol::{Conversation, Profile};
 use yew::prelude::*;
+
+/// A person in the sidebar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    pub profile: Profile,
+    pub online: bool,
+    pub unread: u32,
+}
 
 #[derive(Properties, PartialEq)]
 pub struct SidebarProps {
-    pub state: UseReducerHandle<State>,
+    pub project: String,
+    pub room_unread: u32,
+    /// Online first; people we talked to stay here (offline) after they leave.
+    pub contacts: Vec<Contact>,
+    pub active: Conversation,
     pub on_select: Callback<Conversation>,
 }
 
+/// The project room and the people, with presence and unread counts.
 #[function_component(Sidebar)]
 pub fn sidebar(props: &SidebarProps) -> Html {
-    let s = &props.state;
-    let item = |conv: Conversation, label: Html, online: Option<bool>, testid: String| {
-        let unread = s.conversation(&conv).map_or(0, |c| c.unread);
-        let current = s.active == conv;
+    let item = |conv: Conversation, label: Html, aria: String, online: Option<bool>, unread: u32, testid: String| {
+        let current = props.active == conv;
         let onclick = {
             let on_select = props.on_select.clone();
             let conv = conv.clone();
             Callback::from(move |_| on_select.emit(conv.clone()))
         };
+        let mut aria = aria;
+        if unread > 0 {
+            aria.push_str(&format!(", {unread} unread"));
+        }
         html! {
             <li>
-                <button type="button" class={classes!("conv", current.then_some("current"))}
-                    aria-current={current.then_some("true")} {onclick} data-testid={testid}>
+                <button type="button" class={classes!("conv", current.then_some("current"), (online == Some(false)).then_some("offline"))}
+                    aria-current={current.then_some("page")} aria-label={aria} {onclick} data-testid={testid}>
                     if let Some(on) = online {
-                        <span class={classes!("dot", on.then_some("on"))} aria-label={if on { "online" } else { "offline" }}></span>
+                        <span class={classes!("dot", on.then_some("on"))} aria-hidden="true"></span>
                     }
                     <span class="label">{ label }</span>
                     if unread > 0 {
-                        <span class="badge" aria-label={format!("{unread} unread")}>{ unread }</span>
+                        <span class="badge" aria-hidden="true">{ unread }</span>
                     }
                 </button>
             </li>
         }
     };
-    let project = s.project.as_ref().map(|p| p.to_string()).unwrap_or_default();
     html! {
         <nav class="sidebar" aria-label="Conversations">
             <ul>
-                { item(Conversation::Room, html!{ <>{ "# " }{ project }</> }, None, "conv-room".into()) }
+                { item(Conversation::Room, html! { <>{ "# " }{ props.project.clone() }</> },
+                    format!("Room {}", props.project), None, props.room_unread, "conv-room".into()) }
             </ul>
-            <h2>{ "People" }</h2>
-            <ul data-testid="people">
-                { for s.contacts().into_iter().map(|(p, online)| {
-                    let label = html! { <span style={format!("color: {}", p.color)}>{ p.name.clone() }</span> };
-                    item(Conversation::Direct { user: p.id.clone() }, label, Some(online), format!("person-{}", p.name))
+            <h2 id="people-title">{ "People" }</h2>
+            <ul data-testid="people" aria-labelledby="people-title">
+                { for props.contacts.iter().map(|c| {
+                    let p = &c.profile;
+                    let label = html! {
+                        <>
+                            <span style={format!("color: {}", css_color(&p.color))}>{ p.name.clone() }</span>
+                            if !c.online {
+                                <span class="state">{ " (offline)" }</span>
+                            }
+                        </>
+                    };
+                    let aria = format!("{}, {}", p.name, if c.online { "online" } else { "offline" });
+                    item(Conversation::Direct { user: p.id.clone() }, label, aria, Some(c.online), c.unread, format!("person-{}", p.name))
                 }) }
             </ul>
-            if s.contacts().is_empty() {
+            if props.contacts.is_empty() {
                 <p class="hint">{ "Nobody else is here yet." }</p>
             }
         </nav>

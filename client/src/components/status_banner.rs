@@ -1,3 +1,4 @@
+use crate::hooks::use_now::use_now;
 use crate::state::Status;
 use yew::prelude::*;
 
@@ -10,33 +11,30 @@ pub struct StatusBannerProps {
 /// Connecting / online / reconnecting in N s / offline, with "retry now".
 #[function_component(StatusBanner)]
 pub fn status_banner(props: &StatusBannerProps) -> Html {
-    // Re-render every second while counting down.
-    let now = use_state(js_sys::Date::now);
-    {
-        let now = now.clone();
-        let counting = matches!(props.status, Status::Reconnecting { .. });
-        use_effect_with(counting, move |counting| {
-            let interval = counting.then(|| gloo_timers::callback::Interval::new(500, move || now.set(js_sys::Date::now())));
-            move || drop(interval)
-        });
-    }
+    let now = use_now(matches!(props.status, Status::Reconnecting { .. }), 500);
     let retry = {
         let on_retry = props.on_retry.clone();
         Callback::from(move |_| on_retry.emit(()))
     };
-    let (class, text, can_retry) = match &props.status {
-        Status::Online => ("status online", "Online".to_string(), false),
-        Status::Connecting | Status::SignedOut { .. } => ("status connecting", "Connecting…".to_string(), false),
+    let (class, text) = match &props.status {
+        Status::Online => ("online", "Online".to_string()),
+        Status::Connecting | Status::SignedOut { .. } => ("connecting", "Connecting…".to_string()),
         Status::Reconnecting { at_ms } => {
-            let secs = ((at_ms - *now) / 1000.0).ceil().max(0.0);
-            ("status reconnecting", format!("Connection lost. Reconnecting in {secs} s"), true)
+            let secs = ((at_ms - now) / 1000.0).ceil().max(0.0);
+            ("reconnecting", format!("Connection lost. Reconnecting in {secs} s"))
         }
-        Status::Offline { reason } => ("status offline", format!("Offline: {reason}"), false),
+        Status::Offline { reason } => ("offline", format!("Offline: {reason}")),
+    };
+    // Screen readers hear the state once, not every tick of the countdown.
+    let spoken = match &props.status {
+        Status::Reconnecting { .. } => "Connection lost. Reconnecting".to_string(),
+        _ => text.clone(),
     };
     html! {
-        <div class={class} role="status" aria-live="polite" data-testid="status">
-            <span>{ text }</span>
-            if can_retry {
+        <div class={classes!("status", class)} data-testid="status">
+            <span class="visually-hidden" role="status">{ spoken }</span>
+            <span aria-hidden="true">{ text }</span>
+            if props.status.can_retry() {
                 <button type="button" class="link" onclick={retry}>{ "Retry now" }</button>
             }
         </div>

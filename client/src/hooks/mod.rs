@@ -1,1 +1,7 @@
+//! Hooks own every effect: the socket, storage and timers. Components call
+//! them and render what they return.
+
 pub mod use_chat;
+pub mod use_now;
+pub mod use_page_visible;
+pub mod use_typing;

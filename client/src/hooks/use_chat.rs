@@ -1,17 +1,27 @@
 //! The one hook that owns the connection: state, sign-in, and the commands
 //! components may issue. Components never touch the socket.
 
-use crate::services::socket::{self, ChatHandle, Command, HISTORY_PAGE};
+use crate::hooks::use_page_visible::use_page_visible;
+use crate::services::socket::{self, ChatHandle, Command};
 use crate::services::storage;
 use crate::state::{Action, State, Status};
 use protocol::{Auth, ClientMsg, Conversation, ProjectId};
+use std::cell::RefCell;
 use std::rc::Rc;
 use yew::prelude::*;
+
+/// Messages asked for per history page.
+pub const HISTORY_PAGE: u32 = 50;
+/// The project offered on the join form when neither the URL nor the last
+/// session names one.
+pub const DEFAULT_PROJECT: &str = "lobby";
 
 #[derive(Clone, PartialEq)]
 pub struct Chat {
     pub state: UseReducerHandle<State>,
-    handle: Rc<std::cell::RefCell<Option<ChatHandle>>>,
+    handle: Rc<RefCell<Option<ChatHandle>>>,
+    /// For the join form: `?project=…`, else the last project, else "lobby".
+    pub default_project: Rc<String>,
 }
 
 impl Chat {
@@ -33,7 +43,7 @@ impl Chat {
     pub fn sign_out(&self) {
         self.command(Command::SignOut);
         self.handle.borrow_mut().take();
-        storage::clear_token();
+        storage::clear_session();
         self.state.dispatch(Action::SignOut);
     }
 
@@ -69,7 +79,13 @@ impl Chat {
 pub fn use_chat() -> Chat {
     let state = use_reducer(State::default);
     let handle = use_mut_ref(|| None::<ChatHandle>);
-    let chat = Chat { state: state.clone(), handle };
+    let default_project = use_memo((), |_| {
+        storage::url_project()
+            .filter(|p| ProjectId::new(p.as_str()).is_ok())
+            .or_else(storage::load_project)
+            .unwrap_or_else(|| DEFAULT_PROJECT.into())
+    });
+    let chat = Chat { state: state.clone(), handle, default_project: Rc::new((*default_project).clone()) };
 
     // On load: a token in the URL (host-app embedding), else the stored
     // session token; otherwise the join form shows.
@@ -81,6 +97,12 @@ pub fn use_chat() -> Chat {
                 chat.sign_in(Auth::Token { token, project });
             } else if let Some(token) = storage::load_token() {
                 chat.sign_in(Auth::Token { token, project: None });
+            }
+            // Closing the app (or a test unmounting it) closes its socket.
+            move || {
+                if let Some(h) = chat.handle.borrow_mut().take() {
+                    h.command(Command::SignOut);
+                }
             }
         });
     }
@@ -96,6 +118,46 @@ pub fn use_chat() -> Chat {
         });
     }
 
+    // Whether the user can see the page decides what counts as read.
+    let visible = use_page_visible();
+    {
+        let dispatcher = state.dispatcher();
+        use_effect_with(visible, move |visible| dispatcher.dispatch(Action::Visible(*visible)));
+    }
+
+    // People we had direct conversations with stay in the sidebar across
+    // reloads: restore them once we know who we are, save them as they change.
+    {
+        let dispatcher = state.dispatcher();
+        let key = state.me.as_ref().map(|m| m.id.clone()).zip(state.project.clone());
+        use_effect_with(key, move |key| {
+            if let Some((me, project)) = key {
+                dispatcher.dispatch(Action::Contacts(storage::load_contacts(project.as_str(), me.as_str())));
+            }
+        });
+    }
+    {
+        let key = state.me.as_ref().map(|m| m.id.clone()).zip(state.project.clone());
+        let partners = state.dm_partners();
+        use_effect_with((key, partners), move |(key, partners)| {
+            if let Some((me, project)) = key {
+                if !partners.is_empty() {
+                    storage::save_contacts(project.as_str(), me.as_str(), partners);
+                }
+            }
+        });
+    }
+
+    // The tab title shows how many messages are unread.
+    {
+        let unread = state.total_unread();
+        use_effect_with(unread, move |unread| {
+            if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+                doc.set_title(&if *unread > 0 { format!("({unread}) Chat") } else { "Chat".into() });
+            }
+        });
+    }
+
     // The visible conversation: load its first page, and mark it read.
     {
         let chat = chat.clone();
@@ -103,21 +165,20 @@ pub fn use_chat() -> Chat {
         let online = state.status == Status::Online;
         let conv = state.conversation(&active).cloned().unwrap_or_default();
         let newest = conv.newest_id();
-        use_effect_with((active.clone(), online, newest, conv.loaded, conv.unread), move |_| {
-            if online {
-                if !conv.loaded {
-                    chat.state.dispatch(Action::HistoryRequested(active.clone()));
-                    chat.command(Command::Frame(ClientMsg::History {
-                        conversation: active.clone(),
-                        before: None,
-                        limit: Some(HISTORY_PAGE),
-                    }));
-                }
-                if let Some(up_to) = newest {
-                    if conv.read_sent < Some(up_to) || conv.unread > 0 {
-                        chat.state.dispatch(Action::ReadSent { conversation: active.clone(), up_to });
-                        chat.command(Command::Frame(ClientMsg::Read { conversation: active, up_to }));
-                    }
+        let seen = online && state.visible;
+        use_effect_with((active.clone(), online, seen, newest, conv.loaded, conv.history_requested), move |_| {
+            if online && !conv.loaded && !conv.history_requested {
+                chat.state.dispatch(Action::HistoryRequested(active.clone()));
+                chat.command(Command::Frame(ClientMsg::History {
+                    conversation: active.clone(),
+                    before: None,
+                    limit: Some(HISTORY_PAGE),
+                }));
+            }
+            if let Some(up_to) = newest.filter(|_| seen) {
+                if conv.read_sent < Some(up_to) {
+                    chat.state.dispatch(Action::ReadSent { conversation: active.clone(), up_to });
+                    chat.command(Command::Frame(ClientMsg::Read { conversation: active, up_to }));
                 }
             }
         });

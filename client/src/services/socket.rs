@@ -5,24 +5,24 @@
 use crate::services::storage;
 use crate::state::{Action, Status};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use protocol::close::should_reconnect;
 use protocol::session::{ClientSession, Received};
-use protocol::{Auth, ClientMsg, CloseCode, Conversation, ErrorCode, ServerMsg};
+use protocol::{Auth, ClientMsg, CloseCode, Conversation, ErrorCode, Limits, ServerMsg};
 use yew::Callback;
 
 /// First retry delay; doubles per failed attempt up to [`MAX_BACKOFF_MS`].
 const BASE_BACKOFF_MS: f64 = 500.0;
 const MAX_BACKOFF_MS: f64 = 30_000.0;
-/// Application pings (browsers cannot send WebSocket pings).
-const PING_EVERY_MS: u32 = 15_000;
-/// No frame for this long means the link is dead.
-const DEAD_AFTER_MS: f64 = 40_000.0;
+/// Application pings (browsers cannot send WebSocket pings). A ping still
+/// unanswered, with no other frame either, when the next one is due means
+/// the link is dead: detected within two intervals.
+const PING_EVERY_MS: u32 = 20_000;
 /// Wait before resending a send the server asked us to retry.
 const RESEND_AFTER_MS: u32 = 1_500;
-/// First history page size.
-pub const HISTORY_PAGE: u32 = 50;
+/// A socket that has not opened by then (an unanswered SYN, say) is given up.
+const CONNECT_TIMEOUT_MS: u32 = 10_000;
 
 pub enum Command {
     /// A new chat message from the composer.
@@ -31,6 +31,9 @@ pub enum Command {
     Frame(ClientMsg),
     /// Skip the backoff wait.
     RetryNow,
+    /// The browser says the network is gone: drop the link now rather than
+    /// wait for pings to go unanswered.
+    NetworkLost,
     /// Resend every unacknowledged message.
     ResendPending,
     SignOut,
@@ -73,14 +76,41 @@ pub fn backoff_ms(attempt: u32, random: f64) -> f64 {
     cap / 2.0 + cap / 2.0 * random.clamp(0.0, 1.0)
 }
 
-fn ws_url() -> String {
-    let location = web_sys::window().map(|w| w.location());
-    let scheme = match location.as_ref().and_then(|l| l.protocol().ok()).as_deref() {
-        Some("https:") => "wss:",
-        _ => "ws:",
-    };
-    let host = location.and_then(|l| l.host().ok()).unwrap_or_else(|| "127.0.0.1:8080".into());
+/// The socket is on the page's own origin: `ws://host/ws`, or `wss://` when
+/// the page came over https.
+pub fn ws_url(protocol: &str, host: &str) -> String {
+    let scheme = if protocol == "https:" { "wss:" } else { "ws:" };
     format!("{scheme}//{host}/ws")
+}
+
+fn page_ws_url() -> String {
+    let location = web_sys::window().map(|w| w.location());
+    let protocol = location.as_ref().and_then(|l| l.protocol().ok()).unwrap_or_default();
+    let host = location.and_then(|l| l.host().ok()).unwrap_or_else(|| "127.0.0.1:8080".into());
+    ws_url(&protocol, &host)
+}
+
+fn browser_online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// Forwards the browser's `online` / `offline` events as commands for as
+/// long as it is alive.
+fn network_listeners(tx: &UnboundedSender<Command>) -> Option<[gloo_events::EventListener; 2]> {
+    let window = web_sys::window()?;
+    let on = {
+        let tx = tx.clone();
+        gloo_events::EventListener::new(&window, "online", move |_| {
+            let _ = tx.unbounded_send(Command::RetryNow);
+        })
+    };
+    let off = {
+        let tx = tx.clone();
+        gloo_events::EventListener::new(&window, "offline", move |_| {
+            let _ = tx.unbounded_send(Command::NetworkLost);
+        })
+    };
+    Some([on, off])
 }
 
 enum Outcome {
@@ -93,12 +123,28 @@ struct Connection {
     dispatch: Callback<Action>,
     tx: UnboundedSender<Command>,
     session: ClientSession,
+    limits: Limits,
     attempt: u32,
+    /// The server's explanation of a refused hello, shown with the close.
+    refusal: Option<String>,
+    /// Between a resumed welcome and `synced`: messages are the replay of
+    /// what we missed, already counted in the welcome's unread counts.
+    replaying: bool,
 }
 
 async fn run(auth: Auth, dispatch: Callback<Action>, tx: UnboundedSender<Command>, mut rx: UnboundedReceiver<Command>) {
+    let _network = network_listeners(&tx);
     let prefix = format!("{:x}{:x}", now() as u64, (js_sys::Math::random() * 1e9) as u64);
-    let mut conn = Connection { auth, dispatch, tx, session: ClientSession::new(prefix), attempt: 0 };
+    let mut conn = Connection {
+        auth,
+        dispatch,
+        tx,
+        session: ClientSession::new(prefix),
+        limits: Limits::default(),
+        attempt: 0,
+        refusal: None,
+        replaying: false,
+    };
     loop {
         conn.dispatch.emit(Action::Status(Status::Connecting));
         if let Outcome::Stop = conn.connect_once(&mut rx).await {
@@ -106,8 +152,13 @@ async fn run(auth: Auth, dispatch: Callback<Action>, tx: UnboundedSender<Command
         }
         let delay = backoff_ms(conn.attempt, js_sys::Math::random());
         conn.attempt += 1;
-        conn.dispatch.emit(Action::Status(Status::Reconnecting { at_ms: now() + delay }));
-        let mut wait = futures::FutureExt::fuse(gloo_timers::future::TimeoutFuture::new(delay as u32));
+        conn.dispatch.emit(Action::Status(if browser_online() {
+            Status::Reconnecting { at_ms: now() + delay }
+        } else {
+            // The `online` event will end the wait early.
+            Status::Offline { reason: "no network connection".into() }
+        }));
+        let mut wait = gloo_timers::future::TimeoutFuture::new(delay as u32).fuse();
         loop {
             futures::select! {
                 _ = wait => break,
@@ -125,24 +176,39 @@ async fn run(auth: Auth, dispatch: Callback<Action>, tx: UnboundedSender<Command
 }
 
 impl Connection {
-    /// Queues a message for sending; returns the frame.
-    fn queue(&mut self, to: Conversation, body: String) -> ClientMsg {
+    /// Queues a message (shown as pending at once); returns the frame to
+    /// send, or `None` if it can never be sent.
+    fn queue(&mut self, to: Conversation, body: String) -> Option<ClientMsg> {
         let frame = self.session.send(to.clone(), body.clone());
-        if let ClientMsg::Send { client_id, .. } = &frame {
-            self.dispatch.emit(Action::Queued { client_id: client_id.clone(), to, body, now: now() });
+        let ClientMsg::Send { client_id, .. } = &frame else { return None };
+        let client_id = client_id.clone();
+        self.dispatch.emit(Action::Queued { client_id: client_id.clone(), to, body, now: now() });
+        // Escaping can make a body within the character limit too big for a
+        // frame; the server would close the socket (1009) on every resend.
+        if to_json(&frame).len() > self.limits.max_frame_bytes {
+            self.session.forget(&client_id);
+            self.dispatch.emit(Action::SendFailed { client_id, reason: "too long to send".into() });
+            return None;
         }
-        frame
+        Some(frame)
     }
 
     async fn connect_once(&mut self, rx: &mut UnboundedReceiver<Command>) -> Outcome {
-        let Ok(ws) = WebSocket::open(&ws_url()) else { return Outcome::Retry };
+        let Ok(ws) = WebSocket::open(&page_ws_url()) else { return Outcome::Retry };
         let (mut write, read) = ws.split();
         let mut read = read.fuse();
-        if write.send(text(&self.session.hello(self.auth.clone()))).await.is_err() {
-            return Outcome::Retry;
+        // With a cursor the server replays what we missed; without one,
+        // every conversation is fetched again as it is shown.
+        let resumed = self.session.cursor().is_some();
+        // Sending waits for the socket to open.
+        let hello = text(&self.session.hello(self.auth.clone()));
+        futures::select! {
+            sent = write.send(hello).fuse() => if sent.is_err() { return Outcome::Retry },
+            _ = gloo_timers::future::TimeoutFuture::new(CONNECT_TIMEOUT_MS).fuse() => return Outcome::Retry,
         }
         let mut welcomed = false;
         let mut last_heard = now();
+        let mut ping_sent: Option<f64> = None;
         let mut ping = gloo_timers::future::IntervalStream::new(PING_EVERY_MS).fuse();
         loop {
             futures::select! {
@@ -160,16 +226,9 @@ impl Connection {
                     if let ServerMsg::Welcome(_) = &msg {
                         welcomed = true;
                         self.attempt = 0;
-                        // Fresh page: load the room's newest messages. After a
-                        // reconnect the hello's cursor replays what was missed.
-                        let mut frames: Vec<ClientMsg> = Vec::new();
-                        if self.session.cursor().is_none() {
-                            frames.push(ClientMsg::History { conversation: Conversation::Room, before: None, limit: Some(HISTORY_PAGE) });
-                            self.dispatch.emit(Action::HistoryRequested(Conversation::Room));
-                        }
-                        frames.extend(self.session.pending());
-                        self.handle(msg);
-                        for f in frames {
+                        self.welcome(msg, resumed);
+                        let pending: Vec<ClientMsg> = self.session.pending().collect();
+                        for f in pending {
                             if write.send(text(&f)).await.is_err() {
                                 return Outcome::Retry;
                             }
@@ -180,15 +239,18 @@ impl Connection {
                 }
                 command = rx.next() => {
                     let frames = match command {
-                        Some(Command::Send { to, body }) => vec![self.queue(to, body)],
+                        Some(Command::Send { to, body }) => self.queue(to, body).into_iter().collect(),
                         Some(Command::Frame(f)) => vec![f],
                         Some(Command::ResendPending) => self.session.pending().collect(),
                         Some(Command::RetryNow) => vec![],
+                        Some(Command::NetworkLost) => return Outcome::Retry,
                         Some(Command::SignOut) | None => {
                             let _ = write.close().await;
                             return Outcome::Stop;
                         }
                     };
+                    // Before the welcome, sends wait in the session's outbox
+                    // (resent on welcome); other frames are dropped.
                     if welcomed {
                         for f in frames {
                             if write.send(text(&f)).await.is_err() {
@@ -198,34 +260,40 @@ impl Connection {
                     }
                 }
                 _ = ping.next() => {
-                    if now() - last_heard > DEAD_AFTER_MS {
-                        return Outcome::Retry;
+                    if ping_sent.is_some_and(|sent| last_heard < sent) {
+                        return Outcome::Retry; // not even a pong since the last ping
                     }
                     if write.send(text(&ClientMsg::Ping)).await.is_err() {
                         return Outcome::Retry;
                     }
+                    ping_sent = Some(now());
                 }
             }
         }
     }
 
+    fn welcome(&mut self, msg: ServerMsg, resumed: bool) {
+        self.session.receive(&msg);
+        let ServerMsg::Welcome(w) = msg else { return };
+        storage::save_session(&w.session_token, w.session_expires, w.project.as_str());
+        self.auth = Auth::Token { token: w.session_token.clone(), project: Some(w.project.clone()) };
+        self.limits = w.limits;
+        self.refusal = None;
+        self.replaying = resumed;
+        self.dispatch.emit(Action::Welcome { welcome: w, resumed });
+        self.dispatch.emit(Action::Status(Status::Online));
+    }
+
     fn handle(&mut self, msg: ServerMsg) {
         let received = self.session.receive(&msg);
         let action = match msg {
-            ServerMsg::Welcome(w) => {
-                storage::save_token(&w.session_token);
-                storage::save_project(w.project.as_str());
-                self.auth = Auth::Token { token: w.session_token.clone(), project: Some(w.project.clone()) };
-                self.dispatch.emit(Action::Welcome(w));
-                Action::Status(Status::Online)
-            }
-            ServerMsg::Message(m) => {
-                if received == Received::Duplicate {
-                    return;
-                }
-                Action::Message(m)
-            }
-            ServerMsg::Ack { client_id, id, .. } => Action::Ack { client_id, id },
+            ServerMsg::Welcome(_) => return, // handled by `welcome`; a second one is ignored
+            ServerMsg::Message(m) => match received {
+                Received::Duplicate => return,
+                _ if self.replaying => Action::Replayed(m),
+                _ => Action::Message(m),
+            },
+            ServerMsg::Ack { client_id, id, ts, .. } => Action::Ack { client_id, id, ts },
             ServerMsg::Presence { user, online } => Action::Presence { user, online },
             ServerMsg::Typing { from, to, active } => Action::Typing { from, to, active, now: now() },
             ServerMsg::History { conversation, messages, has_more } => Action::History { conversation, messages, has_more },
@@ -244,41 +312,57 @@ impl Connection {
                     Action::SendFailed { client_id, reason: message }
                 }
             },
+            ServerMsg::Error { code: ErrorCode::HelloRefused, message, .. } => {
+                // The close frame that follows says whether to retry.
+                self.refusal = Some(message);
+                return;
+            }
             ServerMsg::Error { message, .. } => Action::Notice(message),
-            ServerMsg::Synced { .. } | ServerMsg::Pong => return,
+            ServerMsg::Synced { .. } => {
+                self.replaying = false;
+                return;
+            }
+            ServerMsg::Pong => return,
         };
         self.dispatch.emit(action);
     }
 
-    /// The server closed the socket: reconnect, or stop for good.
+    /// The server closed the socket: reconnect, or go back to the join form.
     fn closed(&mut self, code: u16, reason: &str) -> Outcome {
         if should_reconnect(code) {
             return Outcome::Retry;
         }
-        let why = if reason.is_empty() { format!("closed by the server ({code})") } else { reason.to_owned() };
-        let identity_lost = matches!(
+        let reason = self
+            .refusal
+            .take()
+            .or_else(|| (!reason.is_empty()).then(|| reason.to_owned()))
+            .or_else(|| CloseCode::from_code(code).map(|c| c.reason().to_owned()))
+            .unwrap_or_else(|| "refused by the server".into());
+        if matches!(
             CloseCode::from_code(code),
-            Some(CloseCode::AuthFailed | CloseCode::TokenExpired | CloseCode::WrongProject | CloseCode::BadHello)
-        );
-        if identity_lost {
-            storage::clear_token();
-            self.dispatch.emit(Action::SignOut);
-            self.dispatch.emit(Action::Status(Status::SignedOut { reason: Some(format!("Please sign in again: {why}")) }));
-        } else {
-            self.dispatch.emit(Action::Status(Status::Offline { reason: why }));
+            Some(CloseCode::AuthFailed | CloseCode::TokenExpired | CloseCode::WrongProject)
+        ) {
+            // This identity is no good any more: do not try it on reload.
+            storage::clear_session();
         }
+        self.dispatch.emit(Action::SignOut);
+        self.dispatch.emit(Action::Status(Status::SignedOut { reason: Some(format!("{reason} ({code})")) }));
         Outcome::Stop
     }
 }
 
-fn text(msg: &ClientMsg) -> Message {
+fn to_json(msg: &ClientMsg) -> String {
     // Our own types always serialize.
-    Message::Text(serde_json::to_string(msg).unwrap_or_default())
+    serde_json::to_string(msg).unwrap_or_default()
+}
+
+fn text(msg: &ClientMsg) -> Message {
+    Message::Text(to_json(msg))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_ms;
+    use super::{backoff_ms, ws_url};
 
     #[test]
     fn backoff_grows_caps_and_jitters() {
@@ -287,5 +371,11 @@ mod tests {
         assert_eq!(backoff_ms(3, 1.0), 4000.0);
         assert_eq!(backoff_ms(30, 1.0), 30_000.0);
         assert_eq!(backoff_ms(30, 0.0), 15_000.0);
+    }
+
+    #[test]
+    fn socket_url_follows_the_page() {
+        assert_eq!(ws_url("http:", "127.0.0.1:8080"), "ws://127.0.0.1:8080/ws");
+        assert_eq!(ws_url("https:", "chat.example.org"), "wss://chat.example.org/ws");
     }
 }

@@ -2,36 +2,74 @@
 //! project, in localStorage; and a token handed over in the URL by a host
 //! application.
 
+use protocol::{Millis, Profile};
+
 const TOKEN_KEY: &str = "chat.session_token";
+const EXPIRES_KEY: &str = "chat.session_expires";
 const PROJECT_KEY: &str = "chat.project";
+/// How long before its expiry a stored token is no longer tried, in ms.
+const EXPIRY_MARGIN_MS: Millis = 60_000;
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }
 
-pub fn load_token() -> Option<String> {
-    storage()?.get_item(TOKEN_KEY).ok()?.filter(|t| !t.is_empty())
+fn get(key: &str) -> Option<String> {
+    storage()?.get_item(key).ok()?.filter(|v| !v.is_empty())
 }
 
-pub fn save_token(token: &str) {
+fn set(key: &str, value: &str) {
     if let Some(s) = storage() {
-        let _ = s.set_item(TOKEN_KEY, token);
+        let _ = s.set_item(key, value);
     }
 }
 
-pub fn clear_token() {
+/// The stored session token, unless it has expired (then the join form
+/// shows instead of a doomed attempt).
+pub fn load_token() -> Option<String> {
+    let token = get(TOKEN_KEY)?;
+    let expires: Option<Millis> = get(EXPIRES_KEY).and_then(|e| e.parse().ok());
+    if expires.is_some_and(|e| e - EXPIRY_MARGIN_MS < js_sys::Date::now() as Millis) {
+        clear_session();
+        return None;
+    }
+    Some(token)
+}
+
+/// Keeps what a `welcome` said for the next reload.
+pub fn save_session(token: &str, expires: Millis, project: &str) {
+    set(TOKEN_KEY, token);
+    set(EXPIRES_KEY, &expires.to_string());
+    set(PROJECT_KEY, project);
+}
+
+/// Forgets the identity (the last project stays as the form's default).
+pub fn clear_session() {
     if let Some(s) = storage() {
         let _ = s.remove_item(TOKEN_KEY);
+        let _ = s.remove_item(EXPIRES_KEY);
     }
 }
 
 pub fn load_project() -> Option<String> {
-    storage()?.get_item(PROJECT_KEY).ok()?
+    get(PROJECT_KEY)
 }
 
-pub fn save_project(project: &str) {
-    if let Some(s) = storage() {
-        let _ = s.set_item(PROJECT_KEY, project);
+fn contacts_key(project: &str, me: &str) -> String {
+    format!("chat.contacts.{project}.{me}")
+}
+
+/// The people `me` had direct conversations with, so they stay in the
+/// sidebar (offline) after a reload.
+pub fn load_contacts(project: &str, me: &str) -> Vec<Profile> {
+    get(&contacts_key(project, me))
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default()
+}
+
+pub fn save_contacts(project: &str, me: &str, contacts: &[Profile]) {
+    if let Ok(json) = serde_json::to_string(contacts) {
+        set(&contacts_key(project, me), &json);
     }
 }
 

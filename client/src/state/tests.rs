@@ -39,7 +39,7 @@ fn ids(s: &State, c: &Conversation) -> Vec<Option<u64>> {
 fn welcome_sets_identity_presence_and_unread() {
     let mut w = welcome("me", &["me", "ann"]);
     w.unread = vec![UnreadCount { conversation: dm("bob"), count: 2, read_up_to: None }];
-    let s = run(vec![Action::Welcome(w)]);
+    let s = run(vec![Action::Welcome { welcome: w, resumed: false }]);
     assert_eq!(s.me.as_ref().unwrap().id, uid("me"));
     assert_eq!(s.online.len(), 2);
     assert_eq!(s.conversation(&dm("bob")).unwrap().unread, 2);
@@ -50,7 +50,7 @@ fn welcome_sets_identity_presence_and_unread() {
 #[test]
 fn direct_messages_are_filed_under_the_other_party_from_both_sides() {
     let s = run(vec![
-        Action::Welcome(welcome("me", &["me", "ann"])),
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
         Action::Message(msg(1, "ann", dm("me"), None)),
         Action::Message(msg(2, "me", dm("ann"), Some("other-tab"))),
     ]);
@@ -61,13 +61,14 @@ fn direct_messages_are_filed_under_the_other_party_from_both_sides() {
 #[test]
 fn own_message_goes_pending_then_sent_and_never_doubles() {
     let s = run(vec![
-        Action::Welcome(welcome("me", &["me"])),
+        Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
         Action::Queued { client_id: cid("c1"), to: Conversation::Room, body: "hi".into(), now: 5.0 },
     ]);
     let room = s.conversation(&Conversation::Room).unwrap();
     assert_eq!(room.entries[0].delivery, Delivery::Pending);
-    let s = s.reduce(Action::Ack { client_id: cid("c1"), id: MessageId(9) });
-    assert_eq!(s.conversation(&Conversation::Room).unwrap().entries[0].delivery, Delivery::Sent);
+    let s = s.reduce(Action::Ack { client_id: cid("c1"), id: MessageId(9), ts: 2000 });
+    let sent = &s.conversation(&Conversation::Room).unwrap().entries[0];
+    assert_eq!((&sent.delivery, sent.ts), (&Delivery::Sent, 2000.0), "the server's time replaces ours");
     // After a reconnect the replay brings the same message again.
     let s = s.reduce(Action::Message(msg(9, "me", Conversation::Room, Some("c1"))));
     assert_eq!(ids(&s, &Conversation::Room), vec![Some(9)]);
@@ -76,10 +77,10 @@ fn own_message_goes_pending_then_sent_and_never_doubles() {
 #[test]
 fn replayed_copy_before_the_ack_merges_with_the_pending_entry() {
     let s = run(vec![
-        Action::Welcome(welcome("me", &["me"])),
+        Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
         Action::Queued { client_id: cid("c1"), to: Conversation::Room, body: "hi".into(), now: 5.0 },
         Action::Message(msg(4, "me", Conversation::Room, Some("c1"))),
-        Action::Ack { client_id: cid("c1"), id: MessageId(4) },
+        Action::Ack { client_id: cid("c1"), id: MessageId(4), ts: 2000 },
     ]);
     assert_eq!(ids(&s, &Conversation::Room), vec![Some(4)]);
 }
@@ -87,11 +88,11 @@ fn replayed_copy_before_the_ack_merges_with_the_pending_entry() {
 #[test]
 fn replay_after_reconnect_does_not_duplicate() {
     let s = run(vec![
-        Action::Welcome(welcome("me", &["me", "ann"])),
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
         Action::Message(msg(1, "ann", Conversation::Room, None)),
         Action::Message(msg(2, "ann", Conversation::Room, None)),
         Action::Status(Status::Reconnecting { at_ms: 0.0 }),
-        Action::Welcome(welcome("me", &["me", "ann"])),
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
         Action::Message(msg(2, "ann", Conversation::Room, None)),
         Action::Message(msg(3, "ann", Conversation::Room, None)),
     ]);
@@ -101,7 +102,7 @@ fn replay_after_reconnect_does_not_duplicate() {
 #[test]
 fn history_pages_are_merged_in_order() {
     let s = run(vec![
-        Action::Welcome(welcome("me", &["me"])),
+        Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
         Action::Message(msg(10, "ann", Conversation::Room, None)),
         Action::HistoryRequested(Conversation::Room),
         Action::History {
@@ -112,14 +113,14 @@ fn history_pages_are_merged_in_order() {
     ]);
     assert_eq!(ids(&s, &Conversation::Room), vec![Some(7), Some(10)]);
     let room = s.conversation(&Conversation::Room).unwrap();
-    assert!(room.has_more && !room.history_requested);
+    assert!(room.has_more && !room.history_requested && room.loaded);
     assert_eq!(room.unread, 0, "history is never counted as unread (room is active)");
 }
 
 #[test]
 fn active_conversation_does_not_count_unread_and_read_resets() {
     let s = run(vec![
-        Action::Welcome(welcome("me", &["me", "ann"])),
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
         Action::Message(msg(1, "ann", Conversation::Room, None)),
         Action::Message(msg(2, "ann", dm("me"), None)),
     ]);
@@ -132,7 +133,7 @@ fn active_conversation_does_not_count_unread_and_read_resets() {
 #[test]
 fn presence_and_typing() {
     let s = run(vec![
-        Action::Welcome(welcome("me", &["me"])),
+        Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
         Action::Presence { user: profile("ann"), online: true },
         Action::Typing { from: uid("ann"), to: dm("me"), active: true, now: 0.0 },
     ]);
@@ -149,7 +150,7 @@ fn presence_and_typing() {
 #[test]
 fn failed_send_is_marked() {
     let s = run(vec![
-        Action::Welcome(welcome("me", &["me"])),
+        Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
         Action::Queued { client_id: cid("c1"), to: dm("ghost"), body: "hi".into(), now: 0.0 },
         Action::SendFailed { client_id: cid("c1"), reason: "no such user".into() },
     ]);
@@ -158,6 +159,131 @@ fn failed_send_is_marked() {
 
 #[test]
 fn sign_out_forgets_everything() {
-    let s = run(vec![Action::Welcome(welcome("me", &["me"])), Action::SignOut]);
+    let s = run(vec![Action::Welcome { welcome: welcome("me", &["me"]), resumed: false }, Action::SignOut]);
     assert_eq!(*s, State::default());
+    let hidden = run(vec![Action::Visible(false), Action::SignOut]);
+    assert!(!hidden.visible, "the page is still hidden");
+}
+
+#[test]
+fn a_welcome_without_replay_makes_every_conversation_load_again() {
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
+        Action::HistoryRequested(Conversation::Room),
+        Action::HistoryRequested(dm("ann")),
+        Action::History { conversation: dm("ann"), messages: vec![msg(3, "ann", dm("me"), None)], has_more: false },
+        Action::Status(Status::Reconnecting { at_ms: 0.0 }),
+    ]);
+    // The room's request died with the connection.
+    assert!(s.conversation(&Conversation::Room).unwrap().history_requested);
+    let resumed = s.clone().reduce(Action::Welcome { welcome: welcome("me", &["me"]), resumed: true });
+    let room = resumed.conversation(&Conversation::Room).unwrap();
+    assert!(!room.history_requested && !room.loaded, "the room's first page never came: asked again");
+    let ann = resumed.conversation(&dm("ann")).unwrap();
+    assert!(ann.loaded, "a resumed session keeps what it has; the replay fills the gap");
+    let fresh = s.reduce(Action::Welcome { welcome: welcome("me", &["me"]), resumed: false });
+    for c in [Conversation::Room, dm("ann")] {
+        let conv = fresh.conversation(&c).unwrap();
+        assert!(!conv.history_requested && !conv.loaded, "{c:?} is fetched again when shown");
+    }
+    assert_eq!(ids(&fresh, &dm("ann")), vec![Some(3)], "what we had stays on screen meanwhile");
+}
+
+#[test]
+fn welcome_unread_counts_replace_ours() {
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
+        Action::Message(msg(1, "ann", dm("me"), None)),
+    ]);
+    assert_eq!(s.conversation(&dm("ann")).unwrap().unread, 1);
+    // Read in another tab while we were away: the welcome knows.
+    let s = s.reduce(Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: true });
+    assert_eq!(s.conversation(&dm("ann")).unwrap().unread, 0);
+    assert_eq!(s.total_unread(), 0);
+}
+
+#[test]
+fn a_hidden_page_counts_unread_even_in_the_active_conversation() {
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
+        Action::Visible(false),
+        Action::Message(msg(1, "ann", Conversation::Room, None)),
+    ]);
+    assert_eq!(s.conversation(&Conversation::Room).unwrap().unread, 1);
+    let s = s.reduce(Action::Visible(true)).reduce(Action::ReadSent { conversation: Conversation::Room, up_to: MessageId(1) });
+    assert_eq!(s.conversation(&Conversation::Room).unwrap().unread, 0);
+}
+
+#[test]
+fn people_we_talked_to_are_remembered_and_restored() {
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me", "ann", "bob"]), resumed: false },
+        Action::Message(msg(1, "ann", dm("me"), None)),
+        Action::Queued { client_id: cid("c1"), to: dm("bob"), body: "hi".into(), now: 0.0 },
+        Action::Message(msg(2, "carl", Conversation::Room, None)),
+    ]);
+    let partners: Vec<String> = s.dm_partners().into_iter().map(|p| p.id.to_string()).collect();
+    assert_eq!(partners, vec!["ann", "bob"], "direct conversations only, not room authors");
+
+    // After a reload: nobody online, an unread count names ann by id only.
+    let mut w = welcome("me", &["me"]);
+    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 1, read_up_to: None }];
+    let s = run(vec![Action::Welcome { welcome: w, resumed: false }]);
+    assert_eq!(s.people[&uid("ann")].name, "ann", "a placeholder");
+    let s = s.reduce(Action::Contacts(vec![profile("ann"), profile("bob"), profile("me")]));
+    let contacts: Vec<_> = s.contacts().into_iter().map(|(p, on)| (p.name.clone(), on)).collect();
+    assert_eq!(contacts, vec![("user ann".into(), false), ("user bob".into(), false)], "restored, offline, never me");
+    // Talking to someone new adds to what is remembered, never replaces it.
+    let s = s.reduce(Action::Message(msg(9, "carl", dm("me"), None)));
+    let partners: Vec<String> = s.dm_partners().into_iter().map(|p| p.id.to_string()).collect();
+    assert_eq!(partners, vec!["ann", "bob", "carl"]);
+}
+
+#[test]
+fn presence_is_the_truth_about_who_someone_is() {
+    let renamed = Profile { name: "Ann B.".into(), ..profile("ann") };
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
+        Action::Presence { user: renamed.clone(), online: true },
+        // An old message (from history) carries her old name.
+        Action::History { conversation: Conversation::Room, messages: vec![msg(1, "ann", Conversation::Room, None)], has_more: false },
+    ]);
+    assert_eq!(s.people[&uid("ann")], renamed);
+}
+
+#[test]
+fn no_presence_notice_about_myself_and_reconnects_are_named() {
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
+        Action::Status(Status::Online),
+        Action::Presence { user: profile("me"), online: true },
+        Action::Status(Status::Reconnecting { at_ms: 0.0 }),
+        Action::Status(Status::Connecting),
+        Action::Status(Status::Online),
+    ]);
+    let texts: Vec<&str> = s.notices.iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(texts, vec!["Connected", "Connection lost; reconnecting", "Reconnected"]);
+}
+
+#[test]
+fn retry_is_offered_only_while_waiting() {
+    assert!(Status::Reconnecting { at_ms: 0.0 }.can_retry());
+    assert!(Status::Offline { reason: "no network".into() }.can_retry());
+    assert!(!Status::Online.can_retry());
+    assert!(!Status::Connecting.can_retry());
+}
+
+#[test]
+fn replayed_messages_are_not_counted_twice() {
+    // Away for a while: the welcome counts ann's two DMs, then the replay brings them.
+    let mut w = welcome("me", &["me", "ann"]);
+    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 2, read_up_to: None }];
+    let s = run(vec![
+        Action::Welcome { welcome: w, resumed: true },
+        Action::Replayed(msg(5, "ann", dm("me"), None)),
+        Action::Replayed(msg(6, "ann", dm("me"), None)),
+        Action::Message(msg(7, "ann", dm("me"), None)),
+    ]);
+    assert_eq!(ids(&s, &dm("ann")), vec![Some(5), Some(6), Some(7)]);
+    assert_eq!(s.conversation(&dm("ann")).unwrap().unread, 3, "two from the welcome, one live");
 }
