@@ -304,5 +304,5 @@ async fn a_client_pipelining_many_sends_is_slowed_not_cut_off() {
             other => panic!("connection ended after {acks} acks: {other:?}"),
         }
     }
-    writer.await.unwrap();
+    let _write_half = writer.await.unwrap();
 }
