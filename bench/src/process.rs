@@ -1,66 +1,142 @@
-//! Child processes under test: the chat server and the reference server.
+//! Child processes under test (the chat server, the reference server) and,
+//! when asked, a `perf record` attached to each.
 
+use crate::sys;
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How the bench starts the chat server.
+#[derive(Clone)]
+pub struct ServerOptions {
+    pub binary: PathBuf,
+    pub outbox_capacity: usize,
+    /// Record a profile of every server started into this directory.
+    pub perf_dir: Option<PathBuf>,
+    pub perf_args: String,
+}
 
 pub struct Proc {
     child: Child,
     pub port: u16,
+    perf: Option<Child>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if let Some(perf) = &mut self.perf {
+            // perf writes its file on SIGINT; give it a bounded time to.
+            let _ = Command::new("kill")
+                .args(["-INT", &perf.id().to_string()])
+                .status();
+            let until = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < until && matches!(perf.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = perf.kill();
+            let _ = perf.wait();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl Proc {
-    /// The chat server with limits opened up for load, on a fresh data dir.
-    pub async fn chat_server(binary: &Path) -> Result<Self> {
+    /// The chat server, limits opened up for load, on a fresh data dir.
+    /// `label` names its profile, if one is recorded.
+    pub async fn chat_server(opts: &ServerOptions, label: &str) -> Result<Self> {
+        if !opts.binary.is_file() {
+            bail!(
+                "no server binary at {} (build it: cargo build --release -p server)",
+                opts.binary.display()
+            );
+        }
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
-        let child = Command::new(binary)
+        let child = Command::new(&opts.binary)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["--rate-per-sec", "1000000", "--rate-burst", "1000000", "--max-connections", "19000"])
+            .args([
+                "--rate-per-sec",
+                "1000000",
+                "--rate-burst",
+                "1000000",
+                "--max-connections",
+                "20000",
+            ])
+            .args(["--outbox-capacity", &opts.outbox_capacity.to_string()])
+            // 15,000 hellos queue behind one another while connecting.
             .args(["--hello-timeout", "60"])
             .stdout(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let proc = Self { child, port, _dir: Some(dir) };
+            .with_context(|| format!("starting {}", opts.binary.display()))?;
+        let mut proc = Self {
+            child,
+            port,
+            perf: None,
+            _dir: Some(dir),
+        };
         proc.wait_up().await?;
+        if let Some(perf_dir) = &opts.perf_dir {
+            proc.perf = Some(start_perf(perf_dir, &opts.perf_args, label, proc.pid())?);
+        }
         Ok(proc)
     }
 
     /// This binary's `reference` subcommand.
-    pub async fn reference_server() -> Result<Self> {
+    pub async fn reference_server(style: crate::reference::Style) -> Result<Self> {
         let port = free_port()?;
+        let style = match style {
+            crate::reference::Style::Bare => "bare",
+            crate::reference::Style::Tuned => "tuned",
+        };
         let child = Command::new(std::env::current_exe()?)
-            .args(["reference", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "reference",
+                "--style",
+                style,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .stdout(Stdio::null())
             .spawn()?;
-        let proc = Self { child, port, _dir: None };
+        let mut proc = Self {
+            child,
+            port,
+            perf: None,
+            _dir: None,
+        };
         proc.wait_up().await?;
         Ok(proc)
     }
 
-    async fn wait_up(&self) -> Result<()> {
+    async fn wait_up(&mut self) -> Result<()> {
         for _ in 0..400 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!("the server exited at start: {status}");
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        bail!("server on port {} did not come up", self.port)
+        bail!("server on port {} did not come up within 10 s", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self) -> String {
@@ -69,11 +145,54 @@ impl Proc {
 
     /// Resident set size, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        sys::rss_kib(self.pid())
     }
+
+    /// Fails if the server died (a crash is a failure, whatever the figures).
+    pub fn check_alive(&mut self) -> Result<()> {
+        match self.child.try_wait()? {
+            Some(status) => bail!("the server exited during the scenario: {status}"),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads one value from the chat server's `GET /metrics`.
+    pub async fn metric(&self, name: &str) -> Option<u64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let fetch = async {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .ok()?;
+            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                .await
+                .ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.ok()?;
+            Some(out)
+        };
+        let out = tokio::time::timeout(Duration::from_secs(5), fetch)
+            .await
+            .ok()??;
+        out.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+}
+
+fn start_perf(dir: &Path, args: &str, label: &str, pid: u32) -> Result<Child> {
+    std::fs::create_dir_all(dir)?;
+    let out = dir.join(format!("{label}.perf.data"));
+    let log = std::fs::File::create(dir.join(format!("{label}.perf.log")))?;
+    let child = Command::new("perf")
+        .arg("record")
+        .args(args.split_whitespace())
+        .arg("-o")
+        .arg(&out)
+        .args(["-p", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting perf (apt-get install linux-perf)")?;
+    // Let it attach before the load starts.
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(child)
 }

@@ -1,0 +1,426 @@
+//! The printed results: a section per scenario as it finishes, then a
+//! summary table with each target and whether it was met. Markdown, so a
+//! run can be pasted into BENCHMARKS.md as is.
+
+use crate::reference::Style;
+use crate::scenarios::direct::DirectResult;
+use crate::scenarios::durable::DurableResult;
+use crate::scenarios::fanout::{FanoutResult, Step, P99_TARGET_MS};
+use crate::scenarios::idle::IdleResult;
+use crate::scenarios::resume::ResumeResult;
+use crate::sys::{self, Memory};
+use crate::Sizes;
+use anyhow::{ensure, Result};
+
+const FANOUT_RATIO_TARGET: f64 = 1.2;
+const IDLE_KIB_TARGET: f64 = 16.0;
+const DURABLE_TARGET: f64 = 50_000.0;
+const RESUME_MS_TARGET: f64 = 200.0;
+
+struct Row {
+    scenario: String,
+    result: String,
+    memory: String,
+    target: &'static str,
+    verdict: String,
+}
+
+pub struct Report {
+    smoke: bool,
+    fanout_shape: (usize, usize),
+    rows: Vec<Row>,
+    passed: usize,
+    failed: usize,
+}
+
+/// A count with thousands separators: 2,568,545.
+fn n(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// RSS in MiB for the summary: before → peak → after the clients closed.
+fn rss(m: &Memory) -> String {
+    format!(
+        "{:.1} → {:.1} → {:.1}",
+        mib(m.before_kib),
+        mib(m.peak_kib),
+        mib(m.after_kib)
+    )
+}
+
+/// Whether `value` reached at least `goal`, and by how much it missed.
+fn at_least(value: f64, goal: f64) -> String {
+    if value >= goal {
+        format!("**met** (+{:.0}%)", (value / goal - 1.0) * 100.0)
+    } else {
+        format!(
+            "**missed** by {:.0}% ({:.2}x of the target)",
+            (1.0 - value / goal) * 100.0,
+            value / goal
+        )
+    }
+}
+
+/// Whether `value` stayed at or under `goal`, and by how much it missed.
+fn at_most(value: f64, goal: f64) -> String {
+    if value <= goal {
+        format!("**met** ({:.0}% under)", (1.0 - value / goal) * 100.0)
+    } else {
+        format!(
+            "**missed** by {:.0}% ({:.1}x the limit)",
+            (value / goal - 1.0) * 100.0,
+            value / goal
+        )
+    }
+}
+
+/// In `--smoke`, every step that ran must have delivered every message.
+/// Scenario 1's three runs: the chat server and both references.
+pub struct FanoutRuns {
+    pub chat: FanoutResult,
+    pub bare: FanoutResult,
+    pub tuned: FanoutResult,
+}
+
+pub fn check_complete(r: &FanoutResult, who: &str) -> Result<()> {
+    ensure!(!r.steps.is_empty(), "{who}: no fan-out step ran");
+    for s in &r.steps {
+        ensure!(
+            s.failure.is_none(),
+            "{who}: {}",
+            s.failure.as_deref().unwrap_or_default()
+        );
+        ensure!(
+            s.delivered == s.expected,
+            "{who}: {} of {} deliveries arrived",
+            s.delivered,
+            s.expected
+        );
+    }
+    Ok(())
+}
+
+fn steps_table(name: &str, clients: usize, r: &FanoutResult) {
+    println!(
+        "\n**{name}**: {clients} clients connected in {:.1} s; server RSS MiB {}; mean delivered frame {} bytes\n",
+        r.connect_secs, r.memory, r.frame_len
+    );
+    println!("| msgs/s per sender | offered deliveries/s | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | server RSS MiB | CPU cores: server, bench, other | sustained |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|:-:|");
+    for s in &r.steps {
+        println!(
+            "| {}{} | {} | {} / {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}, {:.2}, {:.2} | {} |",
+            s.rate_per_sender,
+            if s.retry { " (retry)" } else { "" },
+            n(s.offered),
+            n(s.delivered as f64),
+            n(s.expected as f64),
+            n(s.per_sec),
+            s.latency.p50_ms,
+            s.latency.p99_ms,
+            s.latency.max_ms,
+            mib(s.rss_kib),
+            s.cpu.server,
+            s.cpu.bench,
+            s.cpu.other,
+            verdict(s)
+        );
+    }
+}
+
+fn verdict(s: &Step) -> String {
+    match &s.failure {
+        Some(f) => format!("no: {f}"),
+        None if s.delivered != s.expected => "no: lost, late or duplicate deliveries".into(),
+        None if s.latency.p99_ms > P99_TARGET_MS => "no: p99 over 50 ms".into(),
+        None => "yes".into(),
+    }
+}
+
+impl Report {
+    pub fn new(smoke: bool, sizes: &Sizes) -> Self {
+        println!(
+            "# bench {}\n",
+            if smoke {
+                "--smoke (functional check; timings are not judged)"
+            } else {
+                "results"
+            }
+        );
+        println!("- machine: {}", sys::describe_machine());
+        println!(
+            "- command: `{}`",
+            std::env::args().collect::<Vec<_>>().join(" ")
+        );
+        Self {
+            smoke,
+            fanout_shape: (sizes.fanout.clients, sizes.fanout.senders),
+            rows: Vec::new(),
+            passed: 0,
+            failed: 0,
+        }
+    }
+
+    fn judged(&self, verdict: String) -> String {
+        if self.smoke {
+            "not judged (smoke)".into()
+        } else {
+            verdict
+        }
+    }
+
+    fn failure(&mut self, scenario: String, target: &'static str, e: anyhow::Error) {
+        println!("\n**{scenario}: FAILED**: {e:#}");
+        self.failed += 1;
+        self.rows.push(Row {
+            scenario,
+            result: format!("FAILED: {e:#}"),
+            memory: "—".into(),
+            target,
+            verdict: "—".into(),
+        });
+    }
+
+    pub fn fanout(&mut self, result: Result<FanoutRuns>) {
+        let (clients, senders) = self.fanout_shape;
+        let scenario = format!("1. room fan-out, {clients} clients, {senders} senders");
+        let target = "≥ 1.2x the bare reference's sustained deliveries/s";
+        let runs = match result {
+            Ok(r) => r,
+            Err(e) => return self.failure(scenario, target, e),
+        };
+        println!("\n## {scenario}\n");
+        println!("The send rate steps up until p99 exceeds {P99_TARGET_MS} ms or a delivery is lost; a p99 miss is retried once.");
+        steps_table("chat server", clients, &runs.chat);
+        steps_table(Style::Bare.label(), clients, &runs.bare);
+        steps_table(Style::Tuned.label(), clients, &runs.tuned);
+        let best = |r: &FanoutResult| r.best().map_or(0.0, |s| s.per_sec);
+        let (ours, bare, tuned) = (best(&runs.chat), best(&runs.bare), best(&runs.tuned));
+        let ratio = |theirs: f64| if theirs > 0.0 { ours / theirs } else { 0.0 };
+        let p99 = runs.chat.best().map_or(String::new(), |s| {
+            format!(" (p99 {:.1} ms)", s.latency.p99_ms)
+        });
+        let result = format!(
+            "{} deliveries/s sustained{p99}; bare reference {}/s, ratio **{:.2}x**; tuned reference {}/s, ratio {:.2}x",
+            n(ours),
+            n(bare),
+            ratio(bare),
+            n(tuned),
+            ratio(tuned)
+        );
+        println!("\n{result}");
+        self.passed += 1;
+        self.rows.push(Row {
+            scenario,
+            result,
+            memory: format!(
+                "chat {}; bare {}; tuned {}",
+                rss(&runs.chat.memory),
+                rss(&runs.bare.memory),
+                rss(&runs.tuned.memory)
+            ),
+            target,
+            verdict: self.judged(at_least(ratio(bare), FANOUT_RATIO_TARGET)),
+        });
+    }
+
+    pub fn direct(&mut self, result: Result<DirectResult>) {
+        let scenario = "2. direct messages".to_string();
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => return self.failure(scenario, "—", e),
+        };
+        let scenario = format!("2. direct messages, {} pairs", r.pairs);
+        let result = format!(
+            "{} DMs/s delivered; {}; {} clients signed in in {:.1} s",
+            n(r.per_sec),
+            r.latency,
+            r.pairs * 2,
+            r.connect_secs
+        );
+        println!(
+            "\n## {scenario}\n\n{result}; {} delivered; CPU cores {}; server RSS MiB {}",
+            n(r.delivered as f64),
+            r.cpu,
+            r.memory
+        );
+        self.passed += 1;
+        self.rows.push(Row {
+            scenario,
+            result,
+            memory: rss(&r.memory),
+            target: "— (report)",
+            verdict: "—".into(),
+        });
+    }
+
+    pub fn idle(&mut self, result: Result<IdleResult>) {
+        let scenario = "3. idle connections".to_string();
+        let target = "≤ 16 KiB RSS each";
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => return self.failure(scenario, target, e),
+        };
+        let result = format!(
+            "{} held; **{:.1} KiB** RSS each ({:.1} → {:.1} MiB); opened {}/s ({:.1} s)",
+            n(r.connections as f64),
+            r.kib_per_conn,
+            mib(r.memory.before_kib),
+            mib(r.held_kib),
+            n(r.opened_per_sec),
+            r.open_secs
+        );
+        let waves: Vec<String> = r
+            .waves
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                format!(
+                    "wave {}: {:.1} held, {:.1} after close",
+                    i + 1,
+                    mib(w.held_kib),
+                    mib(w.after_kib)
+                )
+            })
+            .collect();
+        println!(
+            "\n## {scenario}\n\n{result}; {} users; all closed on the server {:.1} s after the clients closed; server RSS MiB {}; {}",
+            r.users,
+            r.close_secs,
+            r.memory,
+            waves.join("; ")
+        );
+        self.passed += 1;
+        let verdict = self.judged(at_most(r.kib_per_conn, IDLE_KIB_TARGET));
+        self.rows.push(Row {
+            scenario,
+            result,
+            memory: rss(&r.memory),
+            target,
+            verdict,
+        });
+    }
+
+    pub fn durable(&mut self, result: Result<DurableResult>) {
+        let scenario = "4. durable DMs".to_string();
+        let target = "≥ 50,000 acked/s";
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => return self.failure(scenario, target, e),
+        };
+        let scenario = format!("4. durable DMs, {} clients", r.clients);
+        let commits = r.commits.map_or(String::new(), |c| {
+            format!(
+                ", {} group commits of {:.0} on average",
+                n(c as f64),
+                r.acked as f64 / c.max(1) as f64
+            )
+        });
+        let result = format!(
+            "**{} acked/s** ({} in {:.2} s{commits})",
+            n(r.per_sec),
+            n(r.acked as f64),
+            r.secs
+        );
+        println!(
+            "\n## {scenario}\n\n{result}; CPU cores {}; server RSS MiB {}",
+            r.cpu, r.memory
+        );
+        self.passed += 1;
+        let verdict = self.judged(at_least(r.per_sec, DURABLE_TARGET));
+        self.rows.push(Row {
+            scenario,
+            result,
+            memory: rss(&r.memory),
+            target,
+            verdict,
+        });
+    }
+
+    pub fn resume(&mut self, result: Result<ResumeResult>) {
+        let scenario = "5. resume".to_string();
+        let target = "≤ 200 ms for 10,000";
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => return self.failure(scenario, target, e),
+        };
+        let runs: Vec<String> = r.runs_ms.iter().map(|ms| format!("{ms:.0}")).collect();
+        let result = format!(
+            "{} missed messages until `synced` in **{:.0} ms** (median; runs: {} ms)",
+            n(r.missed as f64),
+            r.median_ms(),
+            runs.join(", ")
+        );
+        println!("\n## {scenario}\n\n{result}; server RSS MiB {}", r.memory);
+        self.passed += 1;
+        let verdict = self.judged(at_most(r.median_ms(), RESUME_MS_TARGET));
+        self.rows.push(Row {
+            scenario,
+            result,
+            memory: rss(&r.memory),
+            target,
+            verdict,
+        });
+    }
+
+    /// Prints the summary; true when every scenario ran to completion.
+    pub fn finish(self) -> bool {
+        println!("\n## Summary\n");
+        println!("| scenario | result | server RSS MiB: before → peak → after close | target | verdict |");
+        println!("|---|---|---|---|---|");
+        for r in &self.rows {
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                r.scenario, r.result, r.memory, r.target, r.verdict
+            );
+        }
+        println!();
+        if self.smoke {
+            println!(
+                "bench smoke: {} passed, {} failed",
+                self.passed, self.failed
+            );
+        } else {
+            println!(
+                "bench: {} scenarios completed, {} failed",
+                self.passed, self.failed
+            );
+        }
+        self.failed == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(n(0.0), "0");
+        assert_eq!(n(999.4), "999");
+        assert_eq!(n(2_568_545.0), "2,568,545");
+    }
+
+    #[test]
+    fn verdicts_say_by_how_much() {
+        assert_eq!(at_least(60.0, 50.0), "**met** (+20%)");
+        assert_eq!(
+            at_least(0.78, 1.2),
+            "**missed** by 35% (0.65x of the target)"
+        );
+        assert_eq!(at_most(12.0, 16.0), "**met** (25% under)");
+        assert_eq!(at_most(300.0, 200.0), "**missed** by 50% (1.5x the limit)");
+    }
+}
