@@ -6,9 +6,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
-use protocol::{
-    Auth, ClientMsg, ClientMsgId, Hello, MessageId, ProjectId, ServerMsg, Welcome, PROTOCOL_VERSION,
-};
+use protocol::{Auth, ClientMsg, ClientMsgId, Hello, MessageId, ProjectId, ServerMsg, Welcome, PROTOCOL_VERSION};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -67,9 +65,7 @@ pub fn classify(frame: &str) -> Quick<'_> {
     if frame.starts_with(r#"{"type":"ack""#) {
         let id = frame.find(r#","id":"#).and_then(|i| {
             let digits = &frame[i + 6..];
-            let len = digits
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(digits.len());
+            let len = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
             digits[..len].parse().ok()
         });
         return id.map_or(Quick::Other, |id| Quick::Ack(MessageId(id)));
@@ -83,16 +79,12 @@ pub fn classify(frame: &str) -> Quick<'_> {
 /// Connects with Nagle off (as the server does on its side) and small
 /// buffers: the bench holds up to 15,000 of these.
 pub async fn connect(url: &str) -> Result<Ws> {
-    let config = WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
-        .write_buffer_size(16 * 1024);
-    let (ws, _) = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(url, Some(config), true),
-    )
-    .await
-    .map_err(|_| anyhow!("connecting to {url}: no answer within {CONNECT_TIMEOUT:?}"))?
-    .with_context(|| format!("connecting to {url}"))?;
+    let config = WebSocketConfig::default().read_buffer_size(16 * 1024).write_buffer_size(16 * 1024);
+    let (ws, _) =
+        tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async_with_config(url, Some(config), true))
+            .await
+            .map_err(|_| anyhow!("connecting to {url}: no answer within {CONNECT_TIMEOUT:?}"))?
+            .with_context(|| format!("connecting to {url}"))?;
     Ok(ws)
 }
 
@@ -117,9 +109,8 @@ pub async fn send(ws: &mut Ws, msg: &ClientMsg) -> Result<()> {
 pub async fn next(ws: &mut Ws, wait: Duration) -> Result<ServerMsg> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let frame = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .map_err(|_| anyhow!("no frame within {wait:?}"))?;
+        let frame =
+            tokio::time::timeout_at(deadline, ws.next()).await.map_err(|_| anyhow!("no frame within {wait:?}"))?;
         match frame {
             Some(Ok(Message::Text(t))) => {
                 return serde_json::from_str(&t).with_context(|| format!("unexpected frame {t}"))
@@ -134,15 +125,7 @@ pub async fn next(ws: &mut Ws, wait: Duration) -> Result<ServerMsg> {
 
 pub async fn hello(url: &str, auth: Auth, cursor: Option<MessageId>) -> Result<(Ws, Welcome)> {
     let mut ws = connect(url).await?;
-    send(
-        &mut ws,
-        &ClientMsg::Hello(Hello {
-            protocol: PROTOCOL_VERSION,
-            auth,
-            cursor,
-        }),
-    )
-    .await?;
+    send(&mut ws, &ClientMsg::Hello(Hello { protocol: PROTOCOL_VERSION, auth, cursor })).await?;
     loop {
         match next(&mut ws, FRAME_TIMEOUT).await? {
             ServerMsg::Welcome(w) => return Ok((ws, w)),
@@ -153,19 +136,12 @@ pub async fn hello(url: &str, auth: Auth, cursor: Option<MessageId>) -> Result<(
 }
 
 pub async fn guest(url: &str, name: &str, project: &str) -> Result<(Ws, Welcome)> {
-    let auth = Auth::Guest {
-        name: name.into(),
-        color: "#336699".into(),
-        project: ProjectId::new(project)?,
-    };
+    let auth = Auth::Guest { name: name.into(), color: "#336699".into(), project: ProjectId::new(project)? };
     hello(url, auth, None).await
 }
 
 pub fn token(token: &str) -> Auth {
-    Auth::Token {
-        token: token.into(),
-        project: None,
-    }
+    Auth::Token { token: token.into(), project: None }
 }
 
 #[cfg(test)]

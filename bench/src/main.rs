@@ -34,12 +34,7 @@ struct Cli {
     #[arg(long)]
     smoke: bool,
     /// Scenarios to run, comma-separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "fanout,dm,idle,durable,resume"
-    )]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "fanout,dm,idle,durable,resume")]
     only: Vec<Scenario>,
     /// Fan-out ladder: messages per second per sender, one step each
     /// (default: 50 to 2,500).
@@ -99,12 +94,7 @@ pub struct Sizes {
 fn sizes(smoke: bool) -> Sizes {
     if smoke {
         Sizes {
-            fanout: FanoutConfig {
-                clients: 20,
-                senders: 2,
-                rates: vec![5, 10],
-                step: Duration::from_millis(500),
-            },
+            fanout: FanoutConfig { clients: 20, senders: 2, rates: vec![5, 10], step: Duration::from_millis(500) },
             dm_pairs: 10,
             dm_time: Duration::from_secs(1),
             idle: 200,
@@ -121,8 +111,7 @@ fn sizes(smoke: bool) -> Sizes {
                 clients: 200,
                 senders: 10,
                 rates: vec![
-                    50, 200, 400, 600, 800, 1000, 1100, 1200, 1300, 1400, 1500, 1600, 1700, 1800,
-                    2000, 2200, 2500,
+                    50, 200, 400, 600, 800, 1000, 1100, 1200, 1300, 1400, 1500, 1600, 1700, 1800, 2000, 2200, 2500,
                 ],
                 step: Duration::from_millis(2500),
             },
@@ -164,9 +153,7 @@ async fn run(cli: &Cli) -> Result<bool> {
             let mut chat = Proc::chat_server(&opts, "1-fanout").await?;
             let ours = scenarios::fanout::run(&mut chat, Target::Chat, &sz.fanout).await?;
             drop(chat);
-            let target = Target::Reference {
-                frame_len: ours.frame_len,
-            };
+            let target = Target::Reference { frame_len: ours.frame_len };
             let mut bare = Proc::reference_server(reference::Style::Bare).await?;
             let bare_result = scenarios::fanout::run(&mut bare, target, &sz.fanout).await?;
             drop(bare);
@@ -177,11 +164,7 @@ async fn run(cli: &Cli) -> Result<bool> {
                 report::check_complete(&bare_result, reference::Style::Bare.label())?;
                 report::check_complete(&tuned_result, reference::Style::Tuned.label())?;
             }
-            anyhow::Ok(report::FanoutRuns {
-                chat: ours,
-                bare: bare_result,
-                tuned: tuned_result,
-            })
+            anyhow::Ok(report::FanoutRuns { chat: ours, bare: bare_result, tuned: tuned_result })
         }
         .await;
         out.fanout(result);
@@ -243,9 +226,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = match cli.command {
-        Some(Command::Reference { listen, style }) => runtime
-            .block_on(reference::run(style, listen))
-            .map(|()| true),
+        Some(Command::Reference { listen, style }) => runtime.block_on(reference::run(style, listen)).map(|()| true),
         None => {
             if cli.wait_quiet > 0 {
                 wait_quiet(cli.wait_quiet);

@@ -28,9 +28,7 @@ impl Drop for Proc {
     fn drop(&mut self) {
         if let Some(perf) = &mut self.perf {
             // perf writes its file on SIGINT; give it a bounded time to.
-            let _ = Command::new("kill")
-                .args(["-INT", &perf.id().to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
             let until = Instant::now() + Duration::from_secs(20);
             while Instant::now() < until && matches!(perf.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(50));
@@ -44,9 +42,7 @@ impl Drop for Proc {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl Proc {
@@ -54,10 +50,7 @@ impl Proc {
     /// `label` names its profile, if one is recorded.
     pub async fn chat_server(opts: &ServerOptions, label: &str) -> Result<Self> {
         if !opts.binary.is_file() {
-            bail!(
-                "no server binary at {} (build it: cargo build --release -p server)",
-                opts.binary.display()
-            );
+            bail!("no server binary at {} (build it: cargo build --release -p server)", opts.binary.display());
         }
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
@@ -65,26 +58,14 @@ impl Proc {
             .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
             .arg("--data-dir")
             .arg(dir.path())
-            .args([
-                "--rate-per-sec",
-                "1000000",
-                "--rate-burst",
-                "1000000",
-                "--max-connections",
-                "20000",
-            ])
+            .args(["--rate-per-sec", "1000000", "--rate-burst", "1000000", "--max-connections", "20000"])
             .args(["--outbox-capacity", &opts.outbox_capacity.to_string()])
             // 15,000 hellos queue behind one another while connecting.
             .args(["--hello-timeout", "60"])
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {}", opts.binary.display()))?;
-        let mut proc = Self {
-            child,
-            port,
-            perf: None,
-            _dir: Some(dir),
-        };
+        let mut proc = Self { child, port, perf: None, _dir: Some(dir) };
         proc.wait_up().await?;
         if let Some(perf_dir) = &opts.perf_dir {
             proc.perf = Some(start_perf(perf_dir, &opts.perf_args, label, proc.pid())?);
@@ -100,21 +81,10 @@ impl Proc {
             crate::reference::Style::Tuned => "tuned",
         };
         let child = Command::new(std::env::current_exe()?)
-            .args([
-                "reference",
-                "--style",
-                style,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .args(["reference", "--style", style, "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .spawn()?;
-        let mut proc = Self {
-            child,
-            port,
-            perf: None,
-            _dir: None,
-        };
+        let mut proc = Self { child, port, perf: None, _dir: None };
         proc.wait_up().await?;
         Ok(proc)
     }
@@ -124,10 +94,7 @@ impl Proc {
             if let Ok(Some(status)) = self.child.try_wait() {
                 bail!("the server exited at start: {status}");
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -160,21 +127,14 @@ impl Proc {
     pub async fn metric(&self, name: &str) -> Option<u64> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let fetch = async {
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .ok()?;
-            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-                .await
-                .ok()?;
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+            s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.ok()?;
             let mut out = String::new();
             s.read_to_string(&mut out).await.ok()?;
             Some(out)
         };
-        let out = tokio::time::timeout(Duration::from_secs(5), fetch)
-            .await
-            .ok()??;
-        out.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        let out = tokio::time::timeout(Duration::from_secs(5), fetch).await.ok()??;
+        out.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 }
 

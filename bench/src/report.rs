@@ -52,12 +52,7 @@ fn mib(kib: u64) -> f64 {
 
 /// RSS in MiB for the summary: before → peak → after the clients closed.
 fn rss(m: &Memory) -> String {
-    format!(
-        "{:.1} → {:.1} → {:.1}",
-        mib(m.before_kib),
-        mib(m.peak_kib),
-        mib(m.after_kib)
-    )
+    format!("{:.1} → {:.1} → {:.1}", mib(m.before_kib), mib(m.peak_kib), mib(m.after_kib))
 }
 
 /// Whether `value` reached at least `goal`, and by how much it missed.
@@ -65,11 +60,7 @@ fn at_least(value: f64, goal: f64) -> String {
     if value >= goal {
         format!("**met** (+{:.0}%)", (value / goal - 1.0) * 100.0)
     } else {
-        format!(
-            "**missed** by {:.0}% ({:.2}x of the target)",
-            (1.0 - value / goal) * 100.0,
-            value / goal
-        )
+        format!("**missed** by {:.0}% ({:.2}x of the target)", (1.0 - value / goal) * 100.0, value / goal)
     }
 }
 
@@ -78,11 +69,7 @@ fn at_most(value: f64, goal: f64) -> String {
     if value <= goal {
         format!("**met** ({:.0}% under)", (1.0 - value / goal) * 100.0)
     } else {
-        format!(
-            "**missed** by {:.0}% ({:.1}x the limit)",
-            (value / goal - 1.0) * 100.0,
-            value / goal
-        )
+        format!("**missed** by {:.0}% ({:.1}x the limit)", (value / goal - 1.0) * 100.0, value / goal)
     }
 }
 
@@ -97,17 +84,8 @@ pub struct FanoutRuns {
 pub fn check_complete(r: &FanoutResult, who: &str) -> Result<()> {
     ensure!(!r.steps.is_empty(), "{who}: no fan-out step ran");
     for s in &r.steps {
-        ensure!(
-            s.failure.is_none(),
-            "{who}: {}",
-            s.failure.as_deref().unwrap_or_default()
-        );
-        ensure!(
-            s.delivered == s.expected,
-            "{who}: {} of {} deliveries arrived",
-            s.delivered,
-            s.expected
-        );
+        ensure!(s.failure.is_none(), "{who}: {}", s.failure.as_deref().unwrap_or_default());
+        ensure!(s.delivered == s.expected, "{who}: {} of {} deliveries arrived", s.delivered, s.expected);
     }
     Ok(())
 }
@@ -151,19 +129,9 @@ fn verdict(s: &Step) -> String {
 
 impl Report {
     pub fn new(smoke: bool, sizes: &Sizes) -> Self {
-        println!(
-            "# bench {}\n",
-            if smoke {
-                "--smoke (functional check; timings are not judged)"
-            } else {
-                "results"
-            }
-        );
+        println!("# bench {}\n", if smoke { "--smoke (functional check; timings are not judged)" } else { "results" });
         println!("- machine: {}", sys::describe_machine());
-        println!(
-            "- command: `{}`",
-            std::env::args().collect::<Vec<_>>().join(" ")
-        );
+        println!("- command: `{}`", std::env::args().collect::<Vec<_>>().join(" "));
         Self {
             smoke,
             fanout_shape: (sizes.fanout.clients, sizes.fanout.senders),
@@ -209,9 +177,7 @@ impl Report {
         let best = |r: &FanoutResult| r.best().map_or(0.0, |s| s.per_sec);
         let (ours, bare, tuned) = (best(&runs.chat), best(&runs.bare), best(&runs.tuned));
         let ratio = |theirs: f64| if theirs > 0.0 { ours / theirs } else { 0.0 };
-        let p99 = runs.chat.best().map_or(String::new(), |s| {
-            format!(" (p99 {:.1} ms)", s.latency.p99_ms)
-        });
+        let p99 = runs.chat.best().map_or(String::new(), |s| format!(" (p99 {:.1} ms)", s.latency.p99_ms));
         let result = format!(
             "{} deliveries/s sustained{p99}; bare reference {}/s, ratio **{:.2}x**; tuned reference {}/s, ratio {:.2}x",
             n(ours),
@@ -257,13 +223,7 @@ impl Report {
             r.memory
         );
         self.passed += 1;
-        self.rows.push(Row {
-            scenario,
-            result,
-            memory: rss(&r.memory),
-            target: "— (report)",
-            verdict: "—".into(),
-        });
+        self.rows.push(Row { scenario, result, memory: rss(&r.memory), target: "— (report)", verdict: "—".into() });
     }
 
     pub fn idle(&mut self, result: Result<IdleResult>) {
@@ -286,14 +246,7 @@ impl Report {
             .waves
             .iter()
             .enumerate()
-            .map(|(i, w)| {
-                format!(
-                    "wave {}: {:.1} held, {:.1} after close",
-                    i + 1,
-                    mib(w.held_kib),
-                    mib(w.after_kib)
-                )
-            })
+            .map(|(i, w)| format!("wave {}: {:.1} held, {:.1} after close", i + 1, mib(w.held_kib), mib(w.after_kib)))
             .collect();
         println!(
             "\n## {scenario}\n\n{result}; {} users; all closed on the server {:.1} s after the clients closed; server RSS MiB {}; {}",
@@ -304,13 +257,7 @@ impl Report {
         );
         self.passed += 1;
         let verdict = self.judged(at_most(r.kib_per_conn, IDLE_KIB_TARGET));
-        self.rows.push(Row {
-            scenario,
-            result,
-            memory: rss(&r.memory),
-            target,
-            verdict,
-        });
+        self.rows.push(Row { scenario, result, memory: rss(&r.memory), target, verdict });
     }
 
     pub fn durable(&mut self, result: Result<DurableResult>) {
@@ -322,31 +269,13 @@ impl Report {
         };
         let scenario = format!("4. durable DMs, {} clients", r.clients);
         let commits = r.commits.map_or(String::new(), |c| {
-            format!(
-                ", {} group commits of {:.0} on average",
-                n(c as f64),
-                r.acked as f64 / c.max(1) as f64
-            )
+            format!(", {} group commits of {:.0} on average", n(c as f64), r.acked as f64 / c.max(1) as f64)
         });
-        let result = format!(
-            "**{} acked/s** ({} in {:.2} s{commits})",
-            n(r.per_sec),
-            n(r.acked as f64),
-            r.secs
-        );
-        println!(
-            "\n## {scenario}\n\n{result}; CPU cores {}; server RSS MiB {}",
-            r.cpu, r.memory
-        );
+        let result = format!("**{} acked/s** ({} in {:.2} s{commits})", n(r.per_sec), n(r.acked as f64), r.secs);
+        println!("\n## {scenario}\n\n{result}; CPU cores {}; server RSS MiB {}", r.cpu, r.memory);
         self.passed += 1;
         let verdict = self.judged(at_least(r.per_sec, DURABLE_TARGET));
-        self.rows.push(Row {
-            scenario,
-            result,
-            memory: rss(&r.memory),
-            target,
-            verdict,
-        });
+        self.rows.push(Row { scenario, result, memory: rss(&r.memory), target, verdict });
     }
 
     pub fn resume(&mut self, result: Result<ResumeResult>) {
@@ -366,13 +295,7 @@ impl Report {
         println!("\n## {scenario}\n\n{result}; server RSS MiB {}", r.memory);
         self.passed += 1;
         let verdict = self.judged(at_most(r.median_ms(), RESUME_MS_TARGET));
-        self.rows.push(Row {
-            scenario,
-            result,
-            memory: rss(&r.memory),
-            target,
-            verdict,
-        });
+        self.rows.push(Row { scenario, result, memory: rss(&r.memory), target, verdict });
     }
 
     /// Prints the summary; true when every scenario ran to completion.
@@ -381,22 +304,13 @@ impl Report {
         println!("| scenario | result | server RSS MiB: before → peak → after close | target | verdict |");
         println!("|---|---|---|---|---|");
         for r in &self.rows {
-            println!(
-                "| {} | {} | {} | {} | {} |",
-                r.scenario, r.result, r.memory, r.target, r.verdict
-            );
+            println!("| {} | {} | {} | {} | {} |", r.scenario, r.result, r.memory, r.target, r.verdict);
         }
         println!();
         if self.smoke {
-            println!(
-                "bench smoke: {} passed, {} failed",
-                self.passed, self.failed
-            );
+            println!("bench smoke: {} passed, {} failed", self.passed, self.failed);
         } else {
-            println!(
-                "bench: {} scenarios completed, {} failed",
-                self.passed, self.failed
-            );
+            println!("bench: {} scenarios completed, {} failed", self.passed, self.failed);
         }
         self.failed == 0
     }
@@ -416,10 +330,7 @@ mod tests {
     #[test]
     fn verdicts_say_by_how_much() {
         assert_eq!(at_least(60.0, 50.0), "**met** (+20%)");
-        assert_eq!(
-            at_least(0.78, 1.2),
-            "**missed** by 35% (0.65x of the target)"
-        );
+        assert_eq!(at_least(0.78, 1.2), "**missed** by 35% (0.65x of the target)");
         assert_eq!(at_most(12.0, 16.0), "**met** (25% under)");
         assert_eq!(at_most(300.0, 200.0), "**missed** by 50% (1.5x the limit)");
     }

@@ -12,13 +12,7 @@ const HZ: f64 = 100.0;
 /// A `Name:   123 kB` line of a `/proc` file, in KiB.
 fn kib_field(path: &str, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+    text.lines().find_map(|l| l.strip_prefix(field))?.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 /// Resident set size of `pid`, in KiB (0 if it is gone).
@@ -37,12 +31,7 @@ fn process_ticks(pid: &str) -> u64 {
         return 0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let get = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
     get(11) + get(12)
 }
 
@@ -54,11 +43,7 @@ fn machine_busy_ticks() -> u64 {
     let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
         return 0;
     };
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.parse().ok())
-        .collect();
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal
     [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| v.get(i)).sum()
 }
@@ -75,11 +60,7 @@ pub struct CpuUse {
 
 impl std::fmt::Display for CpuUse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "server {:.2}, bench {:.2}, other {:.2}",
-            self.server, self.bench, self.other
-        )
+        write!(f, "server {:.2}, bench {:.2}, other {:.2}", self.server, self.bench, self.other)
     }
 }
 
@@ -108,11 +89,7 @@ impl CpuMeter {
         let server = process_ticks(&self.pid).saturating_sub(self.server) as f64;
         let bench = process_ticks("self").saturating_sub(self.bench) as f64;
         let busy = machine_busy_ticks().saturating_sub(self.busy) as f64;
-        CpuUse {
-            server: server / secs,
-            bench: bench / secs,
-            other: (busy - server - bench).max(0.0) / secs,
-        }
+        CpuUse { server: server / secs, bench: bench / secs, other: (busy - server - bench).max(0.0) / secs }
     }
 }
 
@@ -173,12 +150,7 @@ impl RssWatch {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        Self {
-            before,
-            samples,
-            stop,
-            thread: Some(thread),
-        }
+        Self { before, samples, stop, thread: Some(thread) }
     }
 
     /// Ends the load phase; `after` is measured by the caller once clients closed.
@@ -221,19 +193,12 @@ pub fn describe_machine() -> String {
         .map(|m| m.trim_start_matches([' ', '\t', ':']).trim().to_string())
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem = kib_field("/proc/meminfo", "MemTotal:")
-        .map_or("?".into(), |k| format!("{:.1} GiB", k as f64 / 1048576.0));
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let mem =
+        kib_field("/proc/meminfo", "MemTotal:").map_or("?".into(), |k| format!("{:.1} GiB", k as f64 / 1048576.0));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
     let os = std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_string()))
         .unwrap_or_else(|| "Linux".into());
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((0, 0));
     format!(

@@ -18,14 +18,20 @@ const MAX_NOTICES: usize = 5;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
     /// No identity yet: show the join form (with why, if we were refused).
-    SignedOut { reason: Option<String> },
+    SignedOut {
+        reason: Option<String>,
+    },
     Connecting,
     Online,
     /// Waiting before the next attempt; `at_ms` is when (Date.now()).
-    Reconnecting { at_ms: f64 },
+    Reconnecting {
+        at_ms: f64,
+    },
     /// Not trying until something changes (the browser reports no network);
     /// "retry now" still works.
-    Offline { reason: String },
+    Offline {
+        reason: String,
+    },
 }
 
 impl Status {
@@ -137,7 +143,10 @@ pub enum Action {
     Status(Status),
     /// `resumed`: the hello carried a cursor, so the server replays what we
     /// missed. Otherwise every conversation must be fetched afresh.
-    Welcome { welcome: Welcome, resumed: bool },
+    Welcome {
+        welcome: Welcome,
+        resumed: bool,
+    },
     /// People we talked to before (kept across reloads), shown offline
     /// until presence says otherwise.
     Contacts(Vec<Profile>),
@@ -147,21 +156,54 @@ pub enum Action {
     /// welcome's unread counts).
     Replayed(ChatMessage),
     /// Our own send, shown as pending until its ack.
-    Queued { client_id: ClientMsgId, to: Conversation, body: String, now: f64 },
-    Ack { client_id: ClientMsgId, id: MessageId, ts: Millis },
-    SendFailed { client_id: ClientMsgId, reason: String },
-    Presence { user: Profile, online: bool },
-    Typing { from: UserId, to: Conversation, active: bool, now: f64 },
-    History { conversation: Conversation, messages: Vec<ChatMessage>, has_more: bool },
+    Queued {
+        client_id: ClientMsgId,
+        to: Conversation,
+        body: String,
+        now: f64,
+    },
+    Ack {
+        client_id: ClientMsgId,
+        id: MessageId,
+        ts: Millis,
+    },
+    SendFailed {
+        client_id: ClientMsgId,
+        reason: String,
+    },
+    Presence {
+        user: Profile,
+        online: bool,
+    },
+    Typing {
+        from: UserId,
+        to: Conversation,
+        active: bool,
+        now: f64,
+    },
+    History {
+        conversation: Conversation,
+        messages: Vec<ChatMessage>,
+        has_more: bool,
+    },
     HistoryRequested(Conversation),
-    Read { conversation: Conversation, up_to: MessageId, unread: u32 },
-    ReadSent { conversation: Conversation, up_to: MessageId },
+    Read {
+        conversation: Conversation,
+        up_to: MessageId,
+        unread: u32,
+    },
+    ReadSent {
+        conversation: Conversation,
+        up_to: MessageId,
+    },
     Select(Conversation),
     /// The page became visible or hidden.
     Visible(bool),
     Notice(String),
     /// Drop typing indicators that expired by `now`.
-    Tick { now: f64 },
+    Tick {
+        now: f64,
+    },
     SignOut,
 }
 
@@ -172,12 +214,8 @@ impl State {
 
     /// Who is typing in `c` right now (not me).
     pub fn typing_in(&self, c: &Conversation) -> Vec<&Profile> {
-        let mut names: Vec<&Profile> = self
-            .typing
-            .keys()
-            .filter(|(_, where_)| where_ == c)
-            .filter_map(|(who, _)| self.people.get(who))
-            .collect();
+        let mut names: Vec<&Profile> =
+            self.typing.keys().filter(|(_, where_)| where_ == c).filter_map(|(who, _)| self.people.get(who)).collect();
         names.sort_by(|a, b| a.name.cmp(&b.name));
         names
     }
@@ -185,12 +223,8 @@ impl State {
     /// The sidebar's people: everyone seen except me, online first.
     pub fn contacts(&self) -> Vec<(&Profile, bool)> {
         let me = self.me.as_ref().map(|m| &m.id);
-        let mut list: Vec<(&Profile, bool)> = self
-            .people
-            .values()
-            .filter(|p| Some(&p.id) != me)
-            .map(|p| (p, self.online.contains_key(&p.id)))
-            .collect();
+        let mut list: Vec<(&Profile, bool)> =
+            self.people.values().filter(|p| Some(&p.id) != me).map(|p| (p, self.online.contains_key(&p.id))).collect();
         list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.name.to_lowercase().cmp(&b.0.name.to_lowercase())));
         list
     }
@@ -258,10 +292,8 @@ impl State {
             return;
         }
         if m.from.id == me {
-            if let Some(own) = conv
-                .entries
-                .iter_mut()
-                .find(|e| e.id.is_none() && e.client_id.is_some() && e.client_id == m.client_id)
+            if let Some(own) =
+                conv.entries.iter_mut().find(|e| e.id.is_none() && e.client_id.is_some() && e.client_id == m.client_id)
             {
                 own.id = Some(m.id);
                 own.ts = m.ts as f64;
@@ -315,7 +347,8 @@ impl Reducible for State {
                     s.notice(if s.was_online { "Reconnected" } else { "Connected" }.into());
                     s.was_online = true;
                 }
-                if matches!(status, Status::Reconnecting { .. } | Status::Offline { .. }) && s.status == Status::Online {
+                if matches!(status, Status::Reconnecting { .. } | Status::Offline { .. }) && s.status == Status::Online
+                {
                     s.notice("Connection lost; reconnecting".into());
                     s.online.clear();
                 }
@@ -371,7 +404,9 @@ impl Reducible for State {
             }
             Action::Ack { client_id, id, ts } => {
                 for conv in s.conversations.values_mut() {
-                    if let Some(pos) = conv.entries.iter().position(|e| e.client_id.as_ref() == Some(&client_id) && e.id.is_none()) {
+                    if let Some(pos) =
+                        conv.entries.iter().position(|e| e.client_id.as_ref() == Some(&client_id) && e.id.is_none())
+                    {
                         if conv.entries.iter().any(|e| e.id == Some(id)) {
                             // The stored copy arrived first (e.g. by replay).
                             conv.entries.remove(pos);
@@ -387,7 +422,9 @@ impl Reducible for State {
             }
             Action::SendFailed { client_id, reason } => {
                 for conv in s.conversations.values_mut() {
-                    for e in conv.entries.iter_mut().filter(|e| e.client_id.as_ref() == Some(&client_id) && e.id.is_none()) {
+                    for e in
+                        conv.entries.iter_mut().filter(|e| e.client_id.as_ref() == Some(&client_id) && e.id.is_none())
+                    {
                         e.delivery = Delivery::Failed(reason.clone());
                     }
                 }

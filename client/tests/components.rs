@@ -106,7 +106,8 @@ async fn a_hostile_colour_never_reaches_a_style_attribute() {
     let el = root();
     let mut e = entry(1, "mallory", "hi", Delivery::Sent);
     e.from.color = "red; background-image: url(https://example.org/x)".into();
-    yew::Renderer::<MessageList>::with_root_and_props(el.clone(), list_props(vec![e], false, Callback::noop())).render();
+    yew::Renderer::<MessageList>::with_root_and_props(el.clone(), list_props(vec![e], false, Callback::noop()))
+        .render();
     settle().await;
     let name: HtmlElement = find(&el, ".name");
     assert_eq!(name.get_attribute("style").unwrap(), "color: inherit");
@@ -122,7 +123,8 @@ async fn messages_are_grouped_by_sender_and_my_own_are_marked_pending_or_sent() 
         entry(4, "me", "four", Delivery::Pending),
         entry(5, "me", "five", Delivery::Failed("unknown user".into())),
     ];
-    yew::Renderer::<MessageList>::with_root_and_props(el.clone(), list_props(entries, false, Callback::noop())).render();
+    yew::Renderer::<MessageList>::with_root_and_props(el.clone(), list_props(entries, false, Callback::noop()))
+        .render();
     settle().await;
     assert_eq!(count(&el, ".group"), 2);
     assert_eq!(count(&el, ".group .name"), 2);

@@ -27,10 +27,7 @@ fn check_id(s: &str) -> Result<(), IdError> {
     if s.len() > MAX_ID_LEN {
         return Err(IdError::TooLong);
     }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@'))
-    {
+    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@')) {
         return Err(IdError::BadChar);
     }
     Ok(())
@@ -93,9 +90,7 @@ string_id!(
 
 /// Server-assigned message id: strictly increasing across the whole server
 /// (in the store), so it doubles as the resume cursor.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(transparent)]
 pub struct MessageId(pub u64);
 

@@ -38,11 +38,7 @@ pub enum ClientMsg {
     /// Must be the first frame.
     Hello(Hello),
     /// A chat message to a conversation.
-    Send {
-        client_id: ClientMsgId,
-        to: Conversation,
-        body: String,
-    },
+    Send { client_id: ClientMsgId, to: Conversation, body: String },
     /// Ephemeral: the user started (`active: true`) or stopped typing.
     Typing { to: Conversation, active: bool },
     /// A page of older messages of one conversation, newest last.
@@ -56,10 +52,7 @@ pub enum ClientMsg {
         limit: Option<u32>,
     },
     /// The user has read `conversation` up to and including `up_to`.
-    Read {
-        conversation: Conversation,
-        up_to: MessageId,
-    },
+    Read { conversation: Conversation, up_to: MessageId },
     /// Application-level liveness check (browsers cannot send WebSocket
     /// pings); answered with `pong`.
     Ping,
@@ -90,11 +83,7 @@ pub enum Auth {
         project: Option<ProjectId>,
     },
     /// Guest sign-in (when the server allows it): the server assigns the id.
-    Guest {
-        name: String,
-        color: String,
-        project: ProjectId,
-    },
+    Guest { name: String, color: String, project: ProjectId },
 }
 
 // ---------------------------------------------------------------- server → client
@@ -120,11 +109,7 @@ pub enum ServerMsg {
     /// A user's first connection opened (`online: true`) or last closed.
     Presence { user: Profile, online: bool },
     /// Ephemeral: `from` is typing (or stopped) in `to`.
-    Typing {
-        from: UserId,
-        to: Conversation,
-        active: bool,
-    },
+    Typing { from: UserId, to: Conversation, active: bool },
     /// The answer to a `history` request.
     History {
         conversation: Conversation,
@@ -134,11 +119,7 @@ pub enum ServerMsg {
         has_more: bool,
     },
     /// The user's read marker for a conversation moved (on any of their connections).
-    Read {
-        conversation: Conversation,
-        up_to: MessageId,
-        unread: u32,
-    },
+    Read { conversation: Conversation, up_to: MessageId, unread: u32 },
     /// The replay after `hello.cursor` is complete; live traffic follows.
     Synced {
         /// The newest message id delivered so far, if any.
@@ -205,9 +186,7 @@ impl ChatMessage {
     pub fn conversation_for(&self, me: &UserId) -> Conversation {
         match &self.to {
             Conversation::Room => Conversation::Room,
-            Conversation::Direct { user } if user == me => Conversation::Direct {
-                user: self.from.id.clone(),
-            },
+            Conversation::Direct { user } if user == me => Conversation::Direct { user: self.from.id.clone() },
             Conversation::Direct { user } => Conversation::Direct { user: user.clone() },
         }
     }

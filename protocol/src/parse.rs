@@ -26,17 +26,13 @@ impl ClientMsg {
         let value = match serde_json::from_str::<serde_json::Value>(text) {
             Ok(value) => value,
             Err(syntax) => {
-                return Err(ParseError {
-                    code: ErrorCode::Malformed,
-                    message: format!("not valid JSON: {syntax}"),
-                })
+                return Err(ParseError { code: ErrorCode::Malformed, message: format!("not valid JSON: {syntax}") })
             }
         };
         match value.get("type").and_then(|t| t.as_str()) {
-            Some(t) if CLIENT_TYPES.contains(&t) => Err(ParseError {
-                code: ErrorCode::InvalidMessage,
-                message: format!("invalid `{t}` message: {err}"),
-            }),
+            Some(t) if CLIENT_TYPES.contains(&t) => {
+                Err(ParseError { code: ErrorCode::InvalidMessage, message: format!("invalid `{t}` message: {err}") })
+            }
             Some(t) => Err(ParseError {
                 code: ErrorCode::UnknownType,
                 message: format!("unknown message type `{}`", t.chars().take(40).collect::<String>()),

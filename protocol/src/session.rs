@@ -187,7 +187,8 @@ mod tests {
     #[test]
     fn a_reconnect_resends_the_same_frames_and_resumes_from_the_cursor() {
         let mut s = ClientSession::new("p");
-        let auth = || Auth::Guest { name: "a".into(), color: "#000000".into(), project: crate::ProjectId::new("x").unwrap() };
+        let auth =
+            || Auth::Guest { name: "a".into(), color: "#000000".into(), project: crate::ProjectId::new("x").unwrap() };
         match s.hello(auth()) {
             ClientMsg::Hello(h) => assert_eq!(h.cursor, None, "a new session asks for no replay"),
             other => panic!("{other:?}"),

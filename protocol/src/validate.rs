@@ -42,9 +42,7 @@ pub fn display_name(raw: &str) -> Result<String, FieldError> {
 
 /// Returns the colour in lower case, or why it is refused.
 pub fn color(raw: &str) -> Result<String, FieldError> {
-    let ok = raw.len() == 7
-        && raw.starts_with('#')
-        && raw[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    let ok = raw.len() == 7 && raw.starts_with('#') && raw[1..].bytes().all(|b| b.is_ascii_hexdigit());
     if ok {
         Ok(raw.to_ascii_lowercase())
     } else {

@@ -79,8 +79,8 @@ impl Authenticator {
 
     /// Checks a token and, when `asked` is given, that it is for that project.
     pub fn verify(&self, token: &str, asked: Option<&ProjectId>) -> Result<Identity, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 _ => AuthError::Invalid(e.to_string()),
             })?;
@@ -143,8 +143,7 @@ pub fn new_guest_id() -> UserId {
 
 /// A stable colour for users whose token carries none.
 pub fn color_for(id: &UserId) -> String {
-    const PALETTE: [&str; 8] =
-        ["#e0245e", "#1d9bf0", "#00ba7c", "#f91880", "#7856ff", "#ff7a00", "#0f766e", "#b45309"];
+    const PALETTE: [&str; 8] = ["#e0245e", "#1d9bf0", "#00ba7c", "#f91880", "#7856ff", "#ff7a00", "#0f766e", "#b45309"];
     let hash = id.as_str().bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
     PALETTE[hash as usize % PALETTE.len()].to_string()
 }
@@ -158,9 +157,7 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> std::
     let path = data_dir.join("token.secret");
     match std::fs::read(&path) {
         Ok(secret) if secret.len() >= 32 => return Ok(secret),
-        Ok(_) => {
-            return Err(std::io::Error::other(format!("{} is shorter than 32 bytes", path.display())))
-        }
+        Ok(_) => return Err(std::io::Error::other(format!("{} is shorter than 32 bytes", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
@@ -209,7 +206,13 @@ mod tests {
         assert_eq!(auth.verify(&tampered, None).unwrap_err().close_code(), CloseCode::AuthFailed);
         let asked = ProjectId::new("9999").unwrap();
         assert_eq!(auth.verify(&token, Some(&asked)).unwrap_err().close_code(), CloseCode::WrongProject);
-        let expired = Claims { sub: "7".into(), name: "mks".into(), project: "2424".into(), color: None, exp: unix_now().as_secs() - 60 };
+        let expired = Claims {
+            sub: "7".into(),
+            name: "mks".into(),
+            project: "2424".into(),
+            color: None,
+            exp: unix_now().as_secs() - 60,
+        };
         let expired = jsonwebtoken::encode(&Header::default(), &expired, &EncodingKey::from_secret(b"secret")).unwrap();
         assert_eq!(auth.verify(&expired, None).unwrap_err().close_code(), CloseCode::TokenExpired);
         assert_eq!(auth.verify("garbage", None).unwrap_err().close_code(), CloseCode::AuthFailed);

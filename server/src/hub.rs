@@ -29,9 +29,7 @@ struct ProjectState {
 impl ProjectState {
     fn snapshot(&mut self) -> Arc<[OutboxSender]> {
         let users = &self.users;
-        self.snapshot
-            .get_or_insert_with(|| users.values().flat_map(|u| u.conns.iter().cloned()).collect())
-            .clone()
+        self.snapshot.get_or_insert_with(|| users.values().flat_map(|u| u.conns.iter().cloned()).collect()).clone()
     }
 }
 
@@ -194,12 +192,8 @@ impl Hub {
 
     /// Sends one frame to every connection of one user (e.g. a moved read marker).
     pub fn to_user(&self, project: &ProjectId, user: &UserId, out: &Outbound) {
-        let conns: Vec<OutboxSender> = self
-            .lock()
-            .get(project)
-            .and_then(|s| s.users.get(user))
-            .map(|u| u.conns.clone())
-            .unwrap_or_default();
+        let conns: Vec<OutboxSender> =
+            self.lock().get(project).and_then(|s| s.users.get(user)).map(|u| u.conns.clone()).unwrap_or_default();
         self.push_all(conns.iter(), out, Priority::Reliable);
     }
 

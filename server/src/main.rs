@@ -84,10 +84,9 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         println!("{token}");
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&cli.log).context("--log")?)
-        .init();
-    let listener = tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
+    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_new(&cli.log).context("--log")?).init();
+    let listener =
+        tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
     server::run(listener, cli.config, server::shutdown_signal()).await?;
     Ok(())
 }

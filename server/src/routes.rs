@@ -17,7 +17,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let health = warp::path("healthz").and(warp::path::end()).and(warp::get()).map(|| "ok\n".into_response());
     let metrics_app = app.clone();
     let metrics = warp::path("metrics").and(warp::path::end()).and(warp::get()).map(move || {
-        warp::reply::with_header(metrics_app.metrics.render(), "content-type", "text/plain; version=0.0.4").into_response()
+        warp::reply::with_header(metrics_app.metrics.render(), "content-type", "text/plain; version=0.0.4")
+            .into_response()
     });
     upgrade::route(app.clone())
         .or(health)
@@ -63,7 +64,8 @@ fn static_files(dist: &Path) -> BoxedFilter<(Response,)> {
 fn accepts_gzip() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("accept-encoding")
         .and_then(|accept: Option<String>| async move {
-            let gzip = accept.is_some_and(|a| a.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")));
+            let gzip =
+                accept.is_some_and(|a| a.split(',').any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip")));
             if gzip {
                 Ok(())
             } else {

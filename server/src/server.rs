@@ -47,7 +47,8 @@ pub async fn run_with_store(
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let secret = load_or_create_secret(config.token_secret.as_deref(), &config.data_dir).map_err(ServerError::Secret)?;
+    let secret =
+        load_or_create_secret(config.token_secret.as_deref(), &config.data_dir).map_err(ServerError::Secret)?;
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(metrics.clone()));
     let stop_sequencer = CancellationToken::new();
@@ -66,7 +67,8 @@ pub async fn run_with_store(
     });
     let retention = Retention {
         older_than: None,
-        max_per_conversation: (app.config.retention_per_conversation > 0).then_some(app.config.retention_per_conversation),
+        max_per_conversation: (app.config.retention_per_conversation > 0)
+            .then_some(app.config.retention_per_conversation),
     };
     if app.config.retention_days > 0 || retention.max_per_conversation.is_some() {
         tokio::spawn(retention::run(app.clone(), retention));

@@ -232,7 +232,8 @@ where
         let config = &self.app.config;
         let mut limiter =
             RateLimiter::new(config.rate_per_sec, config.rate_burst, config.rate_kick_after, Instant::now());
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + config.ping_interval, config.ping_interval);
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + config.ping_interval, config.ping_interval);
         let idle_timeout = config.idle_timeout;
         let mut last_heard = Instant::now();
         let kill = self.rx.kill.clone();
@@ -355,7 +356,11 @@ where
                 // read) until the sequencer has queued some of our acks.
                 let Ok(permit) = self.in_flight.clone().acquire_owned().await else { return };
                 if app.sends.send(SendRequest { message, origin: self.tx.clone(), permit }).await.is_err() {
-                    self.reply_error(ErrorCode::Unavailable, "the server is shutting down; resend later".into(), Some(client_id));
+                    self.reply_error(
+                        ErrorCode::Unavailable,
+                        "the server is shutting down; resend later".into(),
+                        Some(client_id),
+                    );
                 }
             }
             ClientMsg::Typing { to, active } => app.hub.typing(project, me, &to, active),
@@ -363,23 +368,26 @@ where
                 let limit = limit.unwrap_or(50).clamp(1, app.config.history_page_max);
                 match app.store.history(project, me, &conversation, before, limit).await {
                     Ok(page) => {
-                        let reply = ServerMsg::History { conversation, messages: page.messages, has_more: page.has_more };
+                        let reply =
+                            ServerMsg::History { conversation, messages: page.messages, has_more: page.has_more };
                         self.tx.push(frame(&reply), Priority::Reliable);
                     }
                     Err(e) => self.store_failed(e),
                 }
             }
-            ClientMsg::Read { conversation, up_to } => match app.store.mark_read(project, me, &conversation, up_to).await {
-                Ok(marker) => {
-                    let reply = ServerMsg::Read {
-                        conversation: marker.conversation,
-                        up_to: marker.read_up_to.unwrap_or(up_to),
-                        unread: marker.count,
-                    };
-                    app.hub.to_user(project, me, &frame(&reply));
+            ClientMsg::Read { conversation, up_to } => {
+                match app.store.mark_read(project, me, &conversation, up_to).await {
+                    Ok(marker) => {
+                        let reply = ServerMsg::Read {
+                            conversation: marker.conversation,
+                            up_to: marker.read_up_to.unwrap_or(up_to),
+                            unread: marker.count,
+                        };
+                        app.hub.to_user(project, me, &frame(&reply));
+                    }
+                    Err(e) => self.store_failed(e),
                 }
-                Err(e) => self.store_failed(e),
-            },
+            }
             ClientMsg::Ping => {
                 self.tx.push(frame(&ServerMsg::Pong), Priority::Reliable);
             }

@@ -30,15 +30,17 @@ impl Drop for ServerProcess {
 }
 
 fn spawn_server(port: u16, data_dir: &std::path::Path) -> ServerProcess {
-    ServerProcess(Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--rate-per-sec", "100000", "--rate-burst", "100000", "--log", "warn"])
-        .env_remove("CHAT_TOKEN_SECRET")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the server binary"))
+    ServerProcess(
+        Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--rate-per-sec", "100000", "--rate-burst", "100000", "--log", "warn"])
+            .env_remove("CHAT_TOKEN_SECRET")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the server binary"),
+    )
 }
 
 async fn connect_when_up(port: u16) -> Client {
@@ -66,7 +68,11 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
     let writer = tokio::spawn(async move {
         use futures_util::SinkExt;
         for i in 0..BURST {
-            let msg = ClientMsg::Send { client_id: cid(&format!("k-{i}")), to: Conversation::Room, body: format!("burst {i}") };
+            let msg = ClientMsg::Send {
+                client_id: cid(&format!("k-{i}")),
+                to: Conversation::Room,
+                body: format!("burst {i}"),
+            };
             let text = serde_json::to_string(&msg).unwrap();
             if write.send(tokio_tungstenite::tungstenite::Message::text(text)).await.is_err() {
                 break;

@@ -27,7 +27,10 @@ async fn a_dm_to_an_offline_user_is_delivered_when_they_come_back() {
     let mut b = server.connect().await;
     let w = b.hello(token(&wb.session_token), Some(MessageId(0))).await;
     assert_eq!(w.unread.len(), 1);
-    assert_eq!((w.unread[0].conversation.clone(), w.unread[0].count), (dm(&w.online.iter().find(|p| p.name == "alice").unwrap().id), 1));
+    assert_eq!(
+        (w.unread[0].conversation.clone(), w.unread[0].count),
+        (dm(&w.online.iter().find(|p| p.name == "alice").unwrap().id), 1)
+    );
     match b.recv_chat().await {
         ServerMsg::Message(m) => assert_eq!((m.id, m.body.as_str()), (id, "while you were out")),
         other => panic!("{other:?}"),
@@ -121,7 +124,10 @@ async fn read_markers_follow_the_user_across_tabs_and_reloads() {
     // A reload: the welcome carries the unread count.
     let (_b3, w) = server.tab(&wb).await;
     assert_eq!(w.unread.len(), 1);
-    assert_eq!((w.unread[0].conversation.clone(), w.unread[0].count, w.unread[0].read_up_to), (Conversation::Room, 1, Some(last)));
+    assert_eq!(
+        (w.unread[0].conversation.clone(), w.unread[0].count, w.unread[0].read_up_to),
+        (Conversation::Room, 1, Some(last))
+    );
 }
 
 #[tokio::test]

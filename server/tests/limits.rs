@@ -41,7 +41,10 @@ async fn bad_input_gets_an_error_and_the_connection_survives() {
         (r#"{"type":"send","body":"no target"}"#, ErrorCode::InvalidMessage),
         (r#"{"type":"send","client_id":"has space","to":{"kind":"room"},"body":"x"}"#, ErrorCode::InvalidMessage),
         (r#"{"type":"send","client_id":"e1","to":{"kind":"room"},"body":"  \n "}"#, ErrorCode::BodyEmpty),
-        (r#"{"type":"send","client_id":"e2","to":{"kind":"direct","user":"nobody"},"body":"hi"}"#, ErrorCode::UnknownUser),
+        (
+            r#"{"type":"send","client_id":"e2","to":{"kind":"direct","user":"nobody"},"body":"hi"}"#,
+            ErrorCode::UnknownUser,
+        ),
         (r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"x"}}"#, ErrorCode::HelloRepeated),
     ];
     for (text, code) in cases {

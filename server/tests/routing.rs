@@ -134,7 +134,11 @@ async fn host_tokens_sign_in_and_bad_tokens_are_refused_with_their_codes() {
     let auth = server::auth::Authenticator::new(b"test-secret", std::time::Duration::from_secs(60));
     let identity = |project: &str| server::auth::Identity {
         project: protocol::ProjectId::new(project).unwrap(),
-        profile: protocol::Profile { id: protocol::UserId::new("7").unwrap(), name: "mks".into(), color: "#123456".into() },
+        profile: protocol::Profile {
+            id: protocol::UserId::new("7").unwrap(),
+            name: "mks".into(),
+            color: "#123456".into(),
+        },
     };
     let (good, _) = auth.mint(&identity("2424"), std::time::Duration::from_secs(60)).unwrap();
     let mut c = server.connect().await;
@@ -158,8 +162,11 @@ async fn host_tokens_sign_in_and_bad_tokens_are_refused_with_their_codes() {
     let other_secret = server::auth::Authenticator::new(b"other", std::time::Duration::from_secs(60));
     let (forged, _) = other_secret.mint(&identity("2424"), std::time::Duration::from_secs(60)).unwrap();
     assert_eq!(refused(&server, token(&forged), 1).await, (ErrorCode::HelloRefused, Some(4001)));
-    let claims = server::auth::Claims { sub: "7".into(), name: "mks".into(), project: "2424".into(), color: None, exp: 1_000 };
-    let expired = jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(b"test-secret")).unwrap();
+    let claims =
+        server::auth::Claims { sub: "7".into(), name: "mks".into(), project: "2424".into(), color: None, exp: 1_000 };
+    let expired =
+        jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(b"test-secret"))
+            .unwrap();
     assert_eq!(refused(&server, token(&expired), 1).await, (ErrorCode::HelloRefused, Some(4002)));
     let wrong = protocol::Auth::Token { token: good.clone(), project: Some(protocol::ProjectId::new("9999").unwrap()) };
     assert_eq!(refused(&server, wrong, 1).await, (ErrorCode::HelloRefused, Some(4003)));
@@ -171,10 +178,16 @@ async fn host_tokens_sign_in_and_bad_tokens_are_refused_with_their_codes() {
 async fn invalid_guest_fields_are_refused() {
     let server = TestServer::start().await;
     let mut c = server.connect().await;
-    let auth = protocol::Auth::Guest { name: "   ".into(), color: "#00aa00".into(), project: protocol::ProjectId::new("p").unwrap() };
+    let auth = protocol::Auth::Guest {
+        name: "   ".into(),
+        color: "#00aa00".into(),
+        project: protocol::ProjectId::new("p").unwrap(),
+    };
     c.send(&ClientMsg::Hello(Hello { protocol: 1, auth, cursor: None })).await;
     match c.recv().await {
-        ServerMsg::Error { code: ErrorCode::HelloRefused, message, .. } => assert!(message.contains("name"), "{message}"),
+        ServerMsg::Error { code: ErrorCode::HelloRefused, message, .. } => {
+            assert!(message.contains("name"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(c.closed().await, Some(4000));

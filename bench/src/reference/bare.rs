@@ -26,9 +26,8 @@ type Users = Arc<RwLock<HashMap<usize, mpsc::UnboundedSender<Message>>>>;
 pub async fn run(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let users = Users::default();
     let users = warp::any().map(move || users.clone());
-    let chat = warp::ws()
-        .and(users)
-        .map(|ws: warp::ws::Ws, users| ws.on_upgrade(move |socket| user_connected(socket, users)));
+    let chat =
+        warp::ws().and(users).map(|ws: warp::ws::Ws, users| ws.on_upgrade(move |socket| user_connected(socket, users)));
     warp::serve(chat).run(listen).await;
     Ok(())
 }

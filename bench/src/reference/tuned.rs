@@ -37,10 +37,7 @@ impl Peers {
     }
 
     fn snapshot(&self) -> Arc<[Peer]> {
-        self.snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

@@ -35,12 +35,8 @@ pub async fn run(server: &mut Proc, pairs: usize, duration: Duration) -> Result<
         .map(|i| {
             let url = url.clone();
             async move {
-                let (ws, welcome) = conn::guest(
-                    &url,
-                    &format!("d{i}"),
-                    &format!("dm{}", i / USERS_PER_PROJECT),
-                )
-                .await?;
+                let (ws, welcome) =
+                    conn::guest(&url, &format!("d{i}"), &format!("dm{}", i / USERS_PER_PROJECT)).await?;
                 anyhow::Ok((ws, welcome.me.id))
             }
         })
@@ -57,9 +53,7 @@ pub async fn run(server: &mut Proc, pairs: usize, duration: Duration) -> Result<
     let tasks: Vec<_> = sides
         .into_iter()
         .enumerate()
-        .map(|(i, (ws, _))| {
-            tokio::spawn(side(ws, i, ids[i ^ 1].clone(), recorder.clone(), deadline))
-        })
+        .map(|(i, (ws, _))| tokio::spawn(side(ws, i, ids[i ^ 1].clone(), recorder.clone(), deadline)))
         .collect();
     let mut silent = 0;
     for t in tasks {
@@ -72,11 +66,7 @@ pub async fn run(server: &mut Proc, pairs: usize, duration: Duration) -> Result<
     server.check_alive()?;
     tokio::time::sleep(SETTLE).await;
     let memory = watch.finish(server.rss_kib());
-    ensure!(
-        silent == 0,
-        "{silent} of {} DM clients never received a message",
-        pairs * 2
-    );
+    ensure!(silent == 0, "{silent} of {} DM clients never received a message", pairs * 2);
     Ok(DirectResult {
         pairs,
         connect_secs,
@@ -102,9 +92,7 @@ async fn side(
         sent += 1;
         conn::text(&ClientMsg::Send {
             client_id: cid(format!("m{sent}")),
-            to: Conversation::Direct {
-                user: partner.clone(),
-            },
+            to: Conversation::Direct { user: partner.clone() },
             body: stamp().to_string(),
         })
     };

@@ -66,13 +66,5 @@ pub async fn run(server: &mut Proc, clients: usize, duration: Duration) -> Resul
     tokio::time::sleep(SETTLE).await;
     let memory = watch.finish(server.rss_kib());
     let secs = took.as_secs_f64();
-    Ok(DurableResult {
-        clients,
-        acked,
-        secs,
-        per_sec: acked as f64 / secs,
-        commits,
-        memory,
-        cpu,
-    })
+    Ok(DurableResult { clients, acked, secs, per_sec: acked as f64 / secs, commits, memory, cpu })
 }

@@ -60,9 +60,7 @@ pub struct Step {
 
 impl Step {
     pub fn sustained(&self) -> bool {
-        self.failure.is_none()
-            && self.delivered == self.expected
-            && self.latency.p99_ms <= P99_TARGET_MS
+        self.failure.is_none() && self.delivered == self.expected && self.latency.p99_ms <= P99_TARGET_MS
     }
 }
 
@@ -77,10 +75,7 @@ pub struct FanoutResult {
 impl FanoutResult {
     /// The sustained step with the most deliveries per second.
     pub fn best(&self) -> Option<&Step> {
-        self.steps
-            .iter()
-            .filter(|s| s.sustained())
-            .max_by(|a, b| a.per_sec.total_cmp(&b.per_sec))
+        self.steps.iter().filter(|s| s.sustained()).max_by(|a, b| a.per_sec.total_cmp(&b.per_sec))
     }
 }
 
@@ -105,9 +100,7 @@ pub async fn run(server: &mut Proc, target: Target, cfg: &FanoutConfig) -> Resul
             let url = url.clone();
             async move {
                 match target {
-                    Target::Chat => conn::guest(&url, &format!("f{i}"), "fanout")
-                        .await
-                        .map(|(ws, _)| ws),
+                    Target::Chat => conn::guest(&url, &format!("f{i}"), "fanout").await.map(|(ws, _)| ws),
                     Target::Reference { .. } => conn::connect(&url).await,
                 }
             }
@@ -131,11 +124,7 @@ pub async fn run(server: &mut Proc, target: Target, cfg: &FanoutConfig) -> Resul
                     Message::Text(t) => t,
                     Message::Close(Some(f)) => {
                         if let Ok(mut reason) = shared.close_reason.lock() {
-                            *reason = Some(format!(
-                                "closed by the server with {} {}",
-                                u16::from(f.code),
-                                f.reason
-                            ));
+                            *reason = Some(format!("closed by the server with {} {}", u16::from(f.code), f.reason));
                         }
                         continue;
                     }
@@ -172,10 +161,7 @@ pub async fn run(server: &mut Proc, target: Target, cfg: &FanoutConfig) -> Resul
         for retry in [false, true] {
             let (step, back) = step(server, target, cfg, rate, senders, &mut seq, &shared).await;
             senders = back;
-            let (sustained, only_p99) = (
-                step.sustained(),
-                step.failure.is_none() && step.delivered == step.expected,
-            );
+            let (sustained, only_p99) = (step.sustained(), step.failure.is_none() && step.delivered == step.expected);
             steps.push(Step { retry, ..step });
             server.check_alive()?;
             if sustained {
@@ -201,12 +187,7 @@ pub async fn run(server: &mut Proc, target: Target, cfg: &FanoutConfig) -> Resul
     let memory = watch.finish(server.rss_kib());
     let frames = shared.frames.load(Ordering::Relaxed).max(1);
     let frame_len = (shared.bytes.load(Ordering::Relaxed) / frames) as usize;
-    Ok(FanoutResult {
-        steps,
-        memory,
-        frame_len,
-        connect_secs,
-    })
+    Ok(FanoutResult { steps, memory, frame_len, connect_secs })
 }
 
 /// One step of the ladder; gives back the senders that are still usable.
@@ -280,10 +261,7 @@ async fn step(
     let closed = shared.closed.load(Ordering::Relaxed) - closed_before;
     let reason = shared.close_reason.lock().ok().and_then(|mut r| r.take());
     if let Some(reason) = &reason {
-        failure = Some(format!(
-            "{}{reason}",
-            failure.map_or(String::new(), |f| format!("{f}; "))
-        ));
+        failure = Some(format!("{}{reason}", failure.map_or(String::new(), |f| format!("{f}; "))));
     }
     if closed > 0 && failure.is_none() {
         failure = Some(format!("{closed} receivers were disconnected"));

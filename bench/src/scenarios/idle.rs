@@ -48,12 +48,8 @@ pub async fn run(server: &mut Proc, connections: usize) -> Result<IdleResult> {
         .map(|u| {
             let url = url.clone();
             async move {
-                let (ws, welcome) = conn::guest(
-                    &url,
-                    &format!("i{u}"),
-                    &format!("idle{}", u / USERS_PER_PROJECT),
-                )
-                .await?;
+                let (ws, welcome) =
+                    conn::guest(&url, &format!("i{u}"), &format!("idle{}", u / USERS_PER_PROJECT)).await?;
                 drop(ws);
                 anyhow::Ok(welcome.session_token)
             }
@@ -104,10 +100,7 @@ async fn wave(server: &mut Proc, url: &str, tokens: &[String], connections: usiz
     tokio::time::sleep(SETTLE).await;
     let held_kib = server.rss_kib();
     let open = server.metric("chat_connections_open").await;
-    ensure!(
-        open == Some(connections as u64),
-        "the server reports {open:?} open connections, expected {connections}"
-    );
+    ensure!(open == Some(connections as u64), "the server reports {open:?} open connections, expected {connections}");
     server.check_alive()?;
     drop(held);
     // The server must let go of every connection (bounded wait).
@@ -117,16 +110,8 @@ async fn wave(server: &mut Proc, url: &str, tokens: &[String], connections: usiz
         tokio::time::sleep(Duration::from_millis(100)).await;
         open = server.metric("chat_connections_open").await;
     }
-    ensure!(
-        open == Some(0),
-        "{open:?} connections still open on the server 15 s after the clients closed"
-    );
+    ensure!(open == Some(0), "{open:?} connections still open on the server 15 s after the clients closed");
     let close_secs = closing.elapsed().as_secs_f64();
     tokio::time::sleep(SETTLE).await;
-    Ok(Wave {
-        open_secs,
-        held_kib,
-        close_secs,
-        after_kib: server.rss_kib(),
-    })
+    Ok(Wave { open_secs, held_kib, close_secs, after_kib: server.rss_kib() })
 }

@@ -39,21 +39,13 @@ pub struct Latency {
 impl Latency {
     fn of(h: &Histogram<u64>) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
-        Self {
-            p50_ms: ms(h.value_at_quantile(0.5)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            max_ms: ms(h.max()),
-        }
+        Self { p50_ms: ms(h.value_at_quantile(0.5)), p99_ms: ms(h.value_at_quantile(0.99)), max_ms: ms(h.max()) }
     }
 }
 
 impl std::fmt::Display for Latency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            self.p50_ms, self.p99_ms, self.max_ms
-        )
+        write!(f, "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", self.p50_ms, self.p99_ms, self.max_ms)
     }
 }
 
@@ -89,12 +81,7 @@ impl Recorder {
     }
 
     pub fn take(&self) -> Taken {
-        let h = self
-            .latencies
-            .lock()
-            .ok()
-            .and_then(|mut h| h.take())
-            .unwrap_or_else(histogram);
+        let h = self.latencies.lock().ok().and_then(|mut h| h.take()).unwrap_or_else(histogram);
         Taken {
             count: self.count.swap(0, Ordering::Relaxed),
             last_stamp: self.last.swap(0, Ordering::Relaxed),
@@ -131,21 +118,14 @@ pub async fn pipeline(
             fed = true;
         }
         if fed {
-            tokio::time::timeout(FRAME_TIMEOUT, ws.flush())
-                .await
-                .map_err(|_| anyhow!("a write stalled"))??;
+            tokio::time::timeout(FRAME_TIMEOUT, ws.flush()).await.map_err(|_| anyhow!("a write stalled"))??;
         }
         if sent == acked.len() as u64 {
             break; // the deadline passed and nothing is in flight
         }
         let first = tokio::time::timeout(FRAME_TIMEOUT, ws.next())
             .await
-            .map_err(|_| {
-                anyhow!(
-                    "{} sends unacknowledged for {FRAME_TIMEOUT:?}",
-                    sent - acked.len() as u64
-                )
-            })?;
+            .map_err(|_| anyhow!("{} sends unacknowledged for {FRAME_TIMEOUT:?}", sent - acked.len() as u64))?;
         let mut frame = Some(first);
         // Take whatever else has already arrived before topping up the window.
         while let Some(f) = frame.take() {

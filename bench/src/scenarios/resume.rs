@@ -47,10 +47,7 @@ pub async fn run(server: &mut Proc, missed: u64, runs: usize) -> Result<ResumeRe
             break m.id;
         }
     };
-    ensure!(
-        first == [cursor],
-        "the first DM arrived as {cursor}, acked as {first:?}"
-    );
+    ensure!(first == [cursor], "the first DM arrived as {cursor}, acked as {first:?}");
     drop(away);
 
     let watch = RssWatch::start(server.pid(), before);
@@ -58,10 +55,7 @@ pub async fn run(server: &mut Proc, missed: u64, runs: usize) -> Result<ResumeRe
         pipeline(&mut talker, "r", &me.me.id, missed, WINDOW, None),
         pipeline(&mut x, "o", &y.me.id, missed, WINDOW, None),
     )?;
-    ensure!(
-        ids.len() as u64 == missed && others.len() as u64 == missed,
-        "not every message was acknowledged"
-    );
+    ensure!(ids.len() as u64 == missed && others.len() as u64 == missed, "not every message was acknowledged");
     drop((talker, x));
 
     let mut runs_ms = Vec::new();
@@ -82,18 +76,10 @@ pub async fn run(server: &mut Proc, missed: u64, runs: usize) -> Result<ResumeRe
             }
         }
         runs_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        ensure!(
-            got == ids,
-            "resume {run}: received {} messages, not the {missed} missed ones in order",
-            got.len()
-        );
+        ensure!(got == ids, "resume {run}: received {} messages, not the {missed} missed ones in order", got.len());
     }
     server.check_alive()?;
     tokio::time::sleep(SETTLE).await;
     let memory = watch.finish(server.rss_kib());
-    Ok(ResumeResult {
-        missed,
-        runs_ms,
-        memory,
-    })
+    Ok(ResumeResult { missed, runs_ms, memory })
 }

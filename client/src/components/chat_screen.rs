@@ -49,8 +49,14 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
         })
         .collect();
     let room_unread = s.conversation(&Conversation::Room).map_or(0, |c| c.unread);
-    let on_select = { let chat = chat.clone(); Callback::from(move |c| chat.select(c)) };
-    let on_retry = { let chat = chat.clone(); Callback::from(move |()| chat.retry_now()) };
+    let on_select = {
+        let chat = chat.clone();
+        Callback::from(move |c| chat.select(c))
+    };
+    let on_retry = {
+        let chat = chat.clone();
+        Callback::from(move |()| chat.retry_now())
+    };
     let on_send = {
         let (chat, to, on_sent) = (chat.clone(), active.clone(), typing.on_sent.clone());
         Callback::from(move |body| {
@@ -58,8 +64,14 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
             on_sent.emit(());
         })
     };
-    let on_load_older = { let (chat, c) = (chat.clone(), active.clone()); Callback::from(move |()| chat.load_older(&c)) };
-    let sign_out = { let chat = chat.clone(); Callback::from(move |_| chat.sign_out()) };
+    let on_load_older = {
+        let (chat, c) = (chat.clone(), active.clone());
+        Callback::from(move |()| chat.load_older(&c))
+    };
+    let sign_out = {
+        let chat = chat.clone();
+        Callback::from(move |_| chat.sign_out())
+    };
     // Each conversation gets its own list and composer (scroll place, draft).
     let conv_key = match &active {
         Conversation::Room => "room".to_string(),

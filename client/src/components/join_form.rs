@@ -26,10 +26,12 @@ pub fn join_form(props: &JoinFormProps) -> Html {
     let color = use_node_ref();
     let project = use_node_ref();
     let error = use_state(|| None::<String>);
-    let initial_color = use_memo((), |_| COLORS[(js_sys::Math::random() * COLORS.len() as f64) as usize % COLORS.len()]);
+    let initial_color =
+        use_memo((), |_| COLORS[(js_sys::Math::random() * COLORS.len() as f64) as usize % COLORS.len()]);
 
     let onsubmit = {
-        let (name, color, project, error, on_join) = (name.clone(), color.clone(), project.clone(), error.clone(), props.on_join.clone());
+        let (name, color, project, error, on_join) =
+            (name.clone(), color.clone(), project.clone(), error.clone(), props.on_join.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let value = |r: &NodeRef| r.cast::<HtmlInputElement>().map(|i| i.value()).unwrap_or_default();

@@ -12,7 +12,8 @@ pub fn use_now(running: bool, every_ms: u32) -> f64 {
             if running {
                 now.set(js_sys::Date::now());
             }
-            let interval = running.then(|| gloo_timers::callback::Interval::new(every_ms, move || now.set(js_sys::Date::now())));
+            let interval =
+                running.then(|| gloo_timers::callback::Interval::new(every_ms, move || now.set(js_sys::Date::now())));
             move || drop(interval)
         });
     }

@@ -26,7 +26,10 @@ const CONNECT_TIMEOUT_MS: u32 = 10_000;
 
 pub enum Command {
     /// A new chat message from the composer.
-    Send { to: Conversation, body: String },
+    Send {
+        to: Conversation,
+        body: String,
+    },
     /// Any other frame (typing, history, read); dropped while offline.
     Frame(ClientMsg),
     /// Skip the backoff wait.
@@ -296,7 +299,9 @@ impl Connection {
             ServerMsg::Ack { client_id, id, ts, .. } => Action::Ack { client_id, id, ts },
             ServerMsg::Presence { user, online } => Action::Presence { user, online },
             ServerMsg::Typing { from, to, active } => Action::Typing { from, to, active, now: now() },
-            ServerMsg::History { conversation, messages, has_more } => Action::History { conversation, messages, has_more },
+            ServerMsg::History { conversation, messages, has_more } => {
+                Action::History { conversation, messages, has_more }
+            }
             ServerMsg::Read { conversation, up_to, unread } => Action::Read { conversation, up_to, unread },
             ServerMsg::Error { code, message, client_id: Some(client_id) } => match code {
                 ErrorCode::RateLimited | ErrorCode::Unavailable => {

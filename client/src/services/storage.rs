@@ -62,9 +62,7 @@ fn contacts_key(project: &str, me: &str) -> String {
 /// The people `me` had direct conversations with, so they stay in the
 /// sidebar (offline) after a reload.
 pub fn load_contacts(project: &str, me: &str) -> Vec<Profile> {
-    get(&contacts_key(project, me))
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default()
+    get(&contacts_key(project, me)).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default()
 }
 
 pub fn save_contacts(project: &str, me: &str, contacts: &[Profile]) {
@@ -75,10 +73,7 @@ pub fn save_contacts(project: &str, me: &str, contacts: &[Profile]) {
 
 /// `key=value` pairs of a query string or fragment (without `?`/`#`).
 pub fn parse_params(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_owned(), decode(v)))
-        .collect()
+    raw.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (k.to_owned(), decode(v))).collect()
 }
 
 fn decode(v: &str) -> String {

@@ -26,7 +26,14 @@ fn welcome(me: &str, online: &[&str]) -> Welcome {
     }
 }
 fn msg(id: u64, from: &str, to: Conversation, client_id: Option<&str>) -> ChatMessage {
-    ChatMessage { id: MessageId(id), ts: 1000, from: profile(from), to, body: format!("body {id}"), client_id: client_id.map(cid) }
+    ChatMessage {
+        id: MessageId(id),
+        ts: 1000,
+        from: profile(from),
+        to,
+        body: format!("body {id}"),
+        client_id: client_id.map(cid),
+    }
 }
 fn run(actions: Vec<Action>) -> Rc<State> {
     actions.into_iter().fold(Rc::new(State::default()), |s, a| s.reduce(a))
@@ -210,7 +217,9 @@ fn a_hidden_page_counts_unread_even_in_the_active_conversation() {
         Action::Message(msg(1, "ann", Conversation::Room, None)),
     ]);
     assert_eq!(s.conversation(&Conversation::Room).unwrap().unread, 1);
-    let s = s.reduce(Action::Visible(true)).reduce(Action::ReadSent { conversation: Conversation::Room, up_to: MessageId(1) });
+    let s = s
+        .reduce(Action::Visible(true))
+        .reduce(Action::ReadSent { conversation: Conversation::Room, up_to: MessageId(1) });
     assert_eq!(s.conversation(&Conversation::Room).unwrap().unread, 0);
 }
 
@@ -246,7 +255,11 @@ fn presence_is_the_truth_about_who_someone_is() {
         Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
         Action::Presence { user: renamed.clone(), online: true },
         // An old message (from history) carries her old name.
-        Action::History { conversation: Conversation::Room, messages: vec![msg(1, "ann", Conversation::Room, None)], has_more: false },
+        Action::History {
+            conversation: Conversation::Room,
+            messages: vec![msg(1, "ann", Conversation::Room, None)],
+            has_more: false,
+        },
     ]);
     assert_eq!(s.people[&uid("ann")], renamed);
 }

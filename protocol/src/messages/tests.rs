@@ -30,11 +30,7 @@ fn client_messages() {
     golden(
         ClientMsg::Hello(Hello {
             protocol: 1,
-            auth: Auth::Guest {
-                name: "mks".into(),
-                color: "#e0245e".into(),
-                project: ProjectId::new("2424").unwrap(),
-            },
+            auth: Auth::Guest { name: "mks".into(), color: "#e0245e".into(), project: ProjectId::new("2424").unwrap() },
             cursor: None,
         }),
         r##"{"type":"hello","protocol":1,"auth":{"kind":"guest","name":"mks","color":"#e0245e","project":"2424"}}"##,

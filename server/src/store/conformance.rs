@@ -157,7 +157,8 @@ async fn users_are_known_once_seen(store: &dyn Store) {
 }
 
 async fn retention_prunes_by_count_and_age(store: &dyn Store) {
-    let mut batch: Vec<NewMessage> = (0..6).map(|i| new_message("ret", "a", Conversation::Room, &format!("k{i}"))).collect();
+    let mut batch: Vec<NewMessage> =
+        (0..6).map(|i| new_message("ret", "a", Conversation::Room, &format!("k{i}"))).collect();
     batch[0].ts = 10; // old
     store.append(batch).await.unwrap();
     let deleted = store.prune(Retention { older_than: Some(500), max_per_conversation: None }).await.unwrap();

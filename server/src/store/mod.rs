@@ -6,11 +6,11 @@
 //! every implementation.
 
 use async_trait::async_trait;
-use protocol::{ChatMessage, ClientMsgId, Conversation, Millis, Profile, ProjectId, UnreadCount, MessageId, UserId};
+use protocol::{ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, ProjectId, UnreadCount, UserId};
 
-pub mod sqlite;
 #[doc(hidden)]
 pub mod conformance;
+pub mod sqlite;
 
 pub use sqlite::SqliteStore;
 

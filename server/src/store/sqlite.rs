@@ -223,9 +223,7 @@ fn unread_in(conn: &Connection, project: &str, user: &str, conv: &str) -> Result
         .query_row(params![project, user, conv], |r| r.get(0))
         .optional()?;
     let count: u32 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM messages WHERE project = ?1 AND conv = ?2 AND id > ?3 AND sender != ?4",
-        )?
+        .prepare_cached("SELECT COUNT(*) FROM messages WHERE project = ?1 AND conv = ?2 AND id > ?3 AND sender != ?4")?
         .query_row(params![project, conv, up_to.unwrap_or(0), user], |r| r.get(0))?;
     Ok((count, up_to.map(|u| MessageId(u as u64))))
 }
@@ -354,7 +352,8 @@ impl Store for SqliteStore {
                  WHERE id > ?1 AND project = ?2 AND (conv = 'room' OR sender = ?3 OR recipient = ?3)
                  ORDER BY id LIMIT ?4"
             ))?;
-            let rows = stmt.query_map(params![after.0 as i64, project.as_str(), user.as_str(), limit], message_from_row)?;
+            let rows =
+                stmt.query_map(params![after.0 as i64, project.as_str(), user.as_str(), limit], message_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
@@ -471,9 +470,8 @@ mod tests {
         let path = dir.path().join("chat.db");
         let store = SqliteStore::open(&path).unwrap();
         let schema_only = std::fs::metadata(&path).unwrap().len();
-        let batch = (0..200)
-            .map(|i| conformance::new_message("p", "a", Conversation::Room, &format!("w{i}")))
-            .collect();
+        let batch =
+            (0..200).map(|i| conformance::new_message("p", "a", Conversation::Room, &format!("w{i}"))).collect();
         store.append(batch).await.unwrap();
         let mut grown = false;
         for _ in 0..30 {

@@ -141,7 +141,9 @@ impl Client {
         loop {
             let next = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
             return Some(match next {
-                Some(Ok(Message::Text(t))) => Event::Msg(serde_json::from_str(&t).unwrap_or_else(|e| panic!("bad frame {t}: {e}"))),
+                Some(Ok(Message::Text(t))) => {
+                    Event::Msg(serde_json::from_str(&t).unwrap_or_else(|e| panic!("bad frame {t}: {e}")))
+                }
                 Some(Ok(Message::Close(frame))) => Event::Closed(frame.map(|f| f.code.into())),
                 Some(Ok(_)) => continue,
                 None | Some(Err(WsError::ConnectionClosed)) | Some(Err(WsError::AlreadyClosed)) => Event::Closed(None),
