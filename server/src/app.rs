@@ -1,6 +1,7 @@
 //! What every connection shares.
 
 use crate::auth::Authenticator;
+use crate::bus::Bus;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -13,7 +14,10 @@ use tokio_util::task::TaskTracker;
 
 pub struct App {
     pub config: Config,
+    /// Local presence: who is connected to this node.
     pub hub: Arc<Hub>,
+    /// Where events for connections go (every node's hub).
+    pub bus: Arc<dyn Bus>,
     pub store: Arc<dyn Store>,
     pub auth: Authenticator,
     pub metrics: Arc<Metrics>,

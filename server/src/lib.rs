@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod hub;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub mod sequencer;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod trim;
 pub mod upgrade;
 
 pub use config::Config;

@@ -1,4 +1,5 @@
-//! The one path every chat message takes: group commit, then fan-out.
+//! The one path every chat message takes: group commit, then fan-out
+//! (published on the [`Bus`], which on one node is the local hub).
 //!
 //! Sessions submit sends to a single task. It drains whatever is waiting (up
 //! to `commit_batch`), stores it in one transaction, and only then delivers
@@ -7,7 +8,8 @@
 //! cursor relies on: a client that has id N has everything before N that
 //! concerns it.
 
-use crate::hub::{frame, Hub};
+use crate::bus::{Bus, Event};
+use crate::hub::frame;
 use crate::metrics::Metrics;
 use crate::outbox::{OutboxSender, Priority};
 use crate::store::{Appended, NewMessage, Store};
@@ -41,7 +43,7 @@ const COMMITTED_QUEUE: usize = 2;
 /// keeps their order, so deliveries stay in id order.
 pub fn spawn(
     store: Arc<dyn Store>,
-    hub: Arc<Hub>,
+    bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
     batch_max: usize,
     stop: CancellationToken,
@@ -51,7 +53,7 @@ pub fn spawn(
     let (committed_tx, mut committed_rx) = mpsc::channel::<Committed>(COMMITTED_QUEUE);
     let deliverer = tokio::spawn(async move {
         while let Some(batch) = committed_rx.recv().await {
-            deliver(&hub, &metrics, batch);
+            deliver(&*bus, &metrics, batch);
         }
     });
     let task = tokio::spawn(async move {
@@ -99,19 +101,20 @@ async fn commit(store: &dyn Store, batch: Vec<SendRequest>) -> Committed {
     Committed { origins, projects, outcome }
 }
 
-fn deliver(hub: &Hub, metrics: &Metrics, batch: Committed) {
+fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
     match batch.outcome {
         Ok(appended) => {
             metrics.inc(&metrics.store_commits);
             for ((result, (origin, _permit)), project) in appended.into_iter().zip(batch.origins).zip(batch.projects) {
                 let message = result.message;
-                let client_id = message.client_id.clone();
+                let (client_id, id, ts) = (message.client_id.clone(), message.id, message.ts);
                 if !result.duplicate {
                     metrics.inc(&metrics.messages_stored);
-                    hub.deliver(&project, &message, &frame(&ServerMsg::Message(message.clone())), Some(origin.id));
+                    let frame = frame(&ServerMsg::Message(message.clone()));
+                    bus.publish(Event::Message { project, message, frame, origin: Some(origin.id) });
                 }
                 if let Some(client_id) = client_id {
-                    let ack = ServerMsg::Ack { client_id, id: message.id, ts: message.ts, duplicate: result.duplicate };
+                    let ack = ServerMsg::Ack { client_id, id, ts, duplicate: result.duplicate };
                     origin.push(frame(&ack), Priority::Reliable);
                 }
             }

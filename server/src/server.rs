@@ -2,11 +2,12 @@
 
 use crate::app::App;
 use crate::auth::{load_or_create_secret, Authenticator};
+use crate::bus::{Bus, LocalBus};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::{Retention, SqliteStore, Store, StoreError};
-use crate::{retention, routes, sequencer};
+use crate::{retention, routes, sequencer, trim};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
@@ -51,14 +52,16 @@ pub async fn run_with_store(
         load_or_create_secret(config.token_secret.as_deref(), &config.data_dir).map_err(ServerError::Secret)?;
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(metrics.clone()));
+    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
     let stop_sequencer = CancellationToken::new();
     let (sends, sequencer) =
-        sequencer::spawn(store.clone(), hub.clone(), metrics.clone(), config.commit_batch, stop_sequencer.clone());
+        sequencer::spawn(store.clone(), bus.clone(), metrics.clone(), config.commit_batch, stop_sequencer.clone());
     let app = Arc::new(App {
         auth: Authenticator::new(&secret, config.session_ttl),
         connections: Arc::new(Semaphore::new(config.max_connections)),
         config,
         hub,
+        bus,
         store,
         metrics,
         sends,
@@ -73,6 +76,8 @@ pub async fn run_with_store(
     if app.config.retention_days > 0 || retention.max_per_conversation.is_some() {
         tokio::spawn(retention::run(app.clone(), retention));
     }
+
+    tokio::spawn(trim::run(app.clone()));
 
     let service = TowerToHyperService::new(warp::service(routes::routes(app.clone())));
     if let Ok(addr) = listener.local_addr() {

@@ -6,6 +6,7 @@
 
 use crate::app::App;
 use crate::auth::{new_guest_id, Identity};
+use crate::bus::Event;
 use crate::hub::frame;
 use crate::outbox::{outbox, Outbound, OutboxReceiver, OutboxSender, Priority};
 use crate::ratelimit::{RateLimiter, Verdict};
@@ -13,9 +14,10 @@ use crate::sequencer::SendRequest;
 use crate::store::NewMessage;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
-    validate, Auth, ClientMsg, CloseCode, Conversation, ErrorCode, Hello, MessageId, Profile, ServerMsg, Welcome,
-    PROTOCOL_VERSION,
+    validate, Auth, ClientMsg, CloseCode, Conversation, ErrorCode, Hello, MessageId, Profile, ServerMsg, UserId,
+    Welcome, PROTOCOL_VERSION,
 };
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -33,6 +35,8 @@ const WRITE_BATCH_BYTES: usize = 64 * 1024;
 const REPLAY_PAGE: u32 = 1000;
 /// How long to wait for the client's answer to our close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
+/// Addressees remembered per connection; the set starts over when full.
+const KNOWN_ADDRESSEES_MAX: usize = 256;
 
 pub fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -64,7 +68,10 @@ where
     let (tx, rx) = outbox(app.config.outbox_capacity);
     let span = tracing::info_span!("conn", id = tx.id, project = tracing::field::Empty, user = tracing::field::Empty);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(app.config.in_flight_sends()));
-    Conn { ws, app, tx, rx, identity: None, replayed_up_to: None, in_flight }.run().instrument(span).await
+    Conn { ws, app, tx, rx, identity: None, replayed_up_to: None, in_flight, known_addressees: HashSet::new() }
+        .run()
+        .instrument(span)
+        .await
 }
 
 struct Conn<S> {
@@ -77,6 +84,10 @@ struct Conn<S> {
     replayed_up_to: Option<MessageId>,
     /// Permits for unacknowledged sends (`--max-in-flight-sends`).
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// Addressees this connection already found in the store. Users are
+    /// never deleted, so a hit stays true; it spares a store read for every
+    /// DM of a conversation after the first.
+    known_addressees: HashSet<UserId>,
 }
 
 impl<S> Conn<S>
@@ -340,7 +351,7 @@ where
                     return self.reply_error(code, e.to_string(), Some(client_id));
                 }
                 if let Conversation::Direct { user } = &to {
-                    if let Err((code, message)) = check_known(&app, &identity, user).await {
+                    if let Err((code, message)) = self.check_known(&identity, user).await {
                         return self.reply_error(code, message, Some(client_id));
                     }
                 }
@@ -363,7 +374,9 @@ where
                     );
                 }
             }
-            ClientMsg::Typing { to, active } => app.hub.typing(project, me, &to, active),
+            ClientMsg::Typing { to, active } => {
+                app.bus.publish(Event::Typing { project: project.clone(), from: me.clone(), to, active })
+            }
             ClientMsg::History { conversation, before, limit } => {
                 let limit = limit.unwrap_or(50).clamp(1, app.config.history_page_max);
                 match app.store.history(project, me, &conversation, before, limit).await {
@@ -383,7 +396,11 @@ where
                             up_to: marker.read_up_to.unwrap_or(up_to),
                             unread: marker.count,
                         };
-                        app.hub.to_user(project, me, &frame(&reply));
+                        app.bus.publish(Event::ToUser {
+                            project: project.clone(),
+                            user: me.clone(),
+                            frame: frame(&reply),
+                        });
                     }
                     Err(e) => self.store_failed(e),
                 }
@@ -397,6 +414,31 @@ where
     fn store_failed(&self, e: crate::store::StoreError) {
         warn!(error = %e, "store request failed");
         self.reply_error(ErrorCode::Unavailable, "storage is unavailable; try again".into(), None);
+    }
+
+    /// A direct message may go to any user the project has seen, online or not.
+    async fn check_known(&mut self, identity: &Identity, user: &UserId) -> Result<(), (ErrorCode, String)> {
+        let app = &self.app;
+        if *user == identity.profile.id
+            || self.known_addressees.contains(user)
+            || app.hub.is_online(&identity.project, user)
+        {
+            return Ok(());
+        }
+        match app.store.user_exists(&identity.project, user).await {
+            Ok(true) => {
+                if self.known_addressees.len() >= KNOWN_ADDRESSEES_MAX {
+                    self.known_addressees.clear();
+                }
+                self.known_addressees.insert(user.clone());
+                Ok(())
+            }
+            Ok(false) => Err((ErrorCode::UnknownUser, format!("no user {user} in this project"))),
+            Err(e) => {
+                warn!(error = %e, "user lookup failed");
+                Err((ErrorCode::Unavailable, "could not check the addressee; resend later".into()))
+            }
+        }
     }
 
     fn reply_error(&self, code: ErrorCode, message: String, client_id: Option<protocol::ClientMsgId>) {
@@ -480,19 +522,4 @@ fn error(code: ErrorCode, message: impl Into<String>) -> Utf8Bytes {
 fn internal(e: impl std::fmt::Display) -> End {
     warn!(error = %e, "internal error");
     End::Close(CloseCode::InternalError)
-}
-
-/// A direct message may go to any user the project has seen, online or not.
-async fn check_known(app: &App, identity: &Identity, user: &protocol::UserId) -> Result<(), (ErrorCode, String)> {
-    if *user == identity.profile.id || app.hub.is_online(&identity.project, user) {
-        return Ok(());
-    }
-    match app.store.user_exists(&identity.project, user).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err((ErrorCode::UnknownUser, format!("no user {user} in this project"))),
-        Err(e) => {
-            warn!(error = %e, "user lookup failed");
-            Err((ErrorCode::Unavailable, "could not check the addressee; resend later".into()))
-        }
-    }
 }

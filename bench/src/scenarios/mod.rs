@@ -20,8 +20,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Concurrent connection attempts while opening many.
 pub const CONNECT_CONCURRENCY: usize = 128;
-/// Pause after clients close before the "after" RSS is read.
-pub const SETTLE: Duration = Duration::from_secs(2);
+/// Pause after clients close before the "after" RSS is read: longer than
+/// the server's memory-trim period (2 s, `server/src/trim.rs`).
+pub const SETTLE: Duration = Duration::from_secs(3);
 
 fn histogram() -> Histogram<u64> {
     // 1 µs to 10 min, 3 significant digits.

@@ -1,0 +1,62 @@
+//! The cross-node bus: how an event that reaches connections gets from the
+//! node that produced it to every node's hub, this one included.
+//!
+//! Only [`LocalBus`] exists today: one process, so publishing is handing the
+//! event straight to the local hub (no copy, no task hop). A Redis bus will
+//! implement the same trait: `publish` puts the event on a pub/sub channel
+//! (the frame's bytes as they are, plus the routing fields), and a
+//! subscriber task on each node feeds what arrives to its own hub.
+//!
+//! What stays out of the bus: presence (who is online where; local to the
+//! hub until shared presence lands) and everything the store answers
+//! (history, resume, read markers' values), which a shared database already
+//! makes common to all nodes.
+
+use crate::hub::Hub;
+use crate::outbox::{ConnId, Outbound};
+use protocol::{ChatMessage, Conversation, ProjectId, UserId};
+use std::sync::Arc;
+
+/// Something every node delivers to its own connections.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A stored chat message, serialized once (`frame`), for everyone it
+    /// concerns except the connection it came from. `origin` is a
+    /// connection of the publishing node; a remote bus sends it along with
+    /// the node's id and other nodes ignore it.
+    Message { project: ProjectId, message: ChatMessage, frame: Outbound, origin: Option<ConnId> },
+    /// A typing indicator, to the addressee or to the rest of the room.
+    Typing { project: ProjectId, from: UserId, to: Conversation, active: bool },
+    /// A frame for every connection of one user (a moved read marker).
+    ToUser { project: ProjectId, user: UserId, frame: Outbound },
+}
+
+/// Publishes events to every node.
+pub trait Bus: Send + Sync {
+    /// Hands `event` to every node. Never blocks and never awaits: the
+    /// sequencer's deliverer and the sessions call it on their hot path, and
+    /// events are delivered in the order one publisher publishes them
+    /// (the resume cursor relies on message ids arriving in order).
+    fn publish(&self, event: Event);
+}
+
+/// The single-process bus: publishing is delivering to the local hub.
+pub struct LocalBus {
+    hub: Arc<Hub>,
+}
+
+impl LocalBus {
+    pub fn new(hub: Arc<Hub>) -> Self {
+        Self { hub }
+    }
+}
+
+impl Bus for LocalBus {
+    fn publish(&self, event: Event) {
+        match event {
+            Event::Message { project, message, frame, origin } => self.hub.deliver(&project, &message, &frame, origin),
+            Event::Typing { project, from, to, active } => self.hub.typing(&project, &from, &to, active),
+            Event::ToUser { project, user, frame } => self.hub.to_user(&project, &user, &frame),
+        }
+    }
+}
