@@ -106,12 +106,14 @@ fn sizes(smoke: bool) -> Sizes {
     } else {
         Sizes {
             // One message per sender per second is 1,990 deliveries/s; the
-            // steps are finer where both servers top out on 2 cores.
+            // steps are finer where the servers top out on 2 cores (the bare
+            // reference near 500, the chat server and the tuned one past 1,000).
             fanout: FanoutConfig {
                 clients: 200,
                 senders: 10,
                 rates: vec![
-                    50, 200, 400, 600, 800, 1000, 1100, 1200, 1300, 1400, 1500, 1600, 1700, 1800, 2000, 2200, 2500,
+                    50, 200, 300, 400, 450, 500, 550, 600, 800, 1000, 1100, 1200, 1300, 1400, 1500, 1600, 1700, 1800,
+                    2000, 2200, 2500,
                 ],
                 step: Duration::from_millis(2500),
             },
