@@ -7,6 +7,13 @@ ensure_client_toolchain
 ensure_chromium
 ensure_e2e_deps
 
+# Formatting is checked where rustfmt is installed (rustup's default
+# profile has it); it is not worth failing a machine without it.
+if cargo fmt --version >/dev/null 2>&1; then
+  say "formatting (rustfmt.toml)"
+  cargo fmt --all --check
+fi
+
 say "native tests (protocol, server, client reducer)"
 cargo test --workspace
 

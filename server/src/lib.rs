@@ -5,6 +5,7 @@
 //! else starts at [`run`], which takes a bound listener and a shutdown
 //! future so tests can run a real server on port 0.
 
+pub mod addressees;
 pub mod app;
 pub mod auth;
 pub mod bus;

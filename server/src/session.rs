@@ -4,6 +4,7 @@
 //! One task per connection (no split halves): the socket is read and written
 //! from one `select!`, which keeps an idle connection to a single future.
 
+use crate::addressees::KnownAddressees;
 use crate::app::App;
 use crate::auth::{new_guest_id, Identity};
 use crate::bus::Event;
@@ -17,7 +18,6 @@ use protocol::{
     validate, Auth, ClientMsg, CloseCode, Conversation, ErrorCode, Hello, MessageId, Profile, ServerMsg, UserId,
     Welcome, PROTOCOL_VERSION,
 };
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -35,8 +35,6 @@ const WRITE_BATCH_BYTES: usize = 64 * 1024;
 const REPLAY_PAGE: u32 = 1000;
 /// How long to wait for the client's answer to our close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
-/// Addressees remembered per connection; the set starts over when full.
-const KNOWN_ADDRESSEES_MAX: usize = 256;
 
 pub fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -68,10 +66,19 @@ where
     let (tx, rx) = outbox(app.config.outbox_capacity);
     let span = tracing::info_span!("conn", id = tx.id, project = tracing::field::Empty, user = tracing::field::Empty);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(app.config.in_flight_sends()));
-    Conn { ws, app, tx, rx, identity: None, replayed_up_to: None, in_flight, known_addressees: HashSet::new() }
-        .run()
-        .instrument(span)
-        .await
+    Conn {
+        ws,
+        app,
+        tx,
+        rx,
+        identity: None,
+        replayed_up_to: None,
+        in_flight,
+        known_addressees: KnownAddressees::default(),
+    }
+    .run()
+    .instrument(span)
+    .await
 }
 
 struct Conn<S> {
@@ -87,7 +94,7 @@ struct Conn<S> {
     /// Addressees this connection already found in the store. Users are
     /// never deleted, so a hit stays true; it spares a store read for every
     /// DM of a conversation after the first.
-    known_addressees: HashSet<UserId>,
+    known_addressees: KnownAddressees,
 }
 
 impl<S> Conn<S>
@@ -427,10 +434,7 @@ where
         }
         match app.store.user_exists(&identity.project, user).await {
             Ok(true) => {
-                if self.known_addressees.len() >= KNOWN_ADDRESSEES_MAX {
-                    self.known_addressees.clear();
-                }
-                self.known_addressees.insert(user.clone());
+                self.known_addressees.remember(user);
                 Ok(())
             }
             Ok(false) => Err((ErrorCode::UnknownUser, format!("no user {user} in this project"))),

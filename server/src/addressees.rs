@@ -1,0 +1,67 @@
+//! The addressees one connection has already found in the store.
+//!
+//! A direct message may go to any user the project has seen, online or not,
+//! which takes a store read. Users are never deleted, so once found a user
+//! stays valid: remembering them spares that read for every DM of a
+//! conversation after the first. The set is bounded per connection and
+//! starts over when full (a connection DMing hundreds of people only pays
+//! the read again).
+
+use protocol::UserId;
+use std::collections::HashSet;
+
+/// Addressees remembered per connection.
+pub const KNOWN_ADDRESSEES_MAX: usize = 256;
+
+#[derive(Debug, Default)]
+pub struct KnownAddressees {
+    users: HashSet<UserId>,
+}
+
+impl KnownAddressees {
+    pub fn contains(&self, user: &UserId) -> bool {
+        self.users.contains(user)
+    }
+
+    /// Remembers a user the store knows.
+    pub fn remember(&mut self, user: &UserId) {
+        if self.users.len() >= KNOWN_ADDRESSEES_MAX {
+            self.users.clear();
+        }
+        self.users.insert(user.clone());
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(n: usize) -> UserId {
+        UserId::new(format!("u{n}")).unwrap()
+    }
+
+    #[test]
+    fn remembers_users_and_stays_bounded() {
+        let mut known = KnownAddressees::default();
+        assert!(known.is_empty());
+        known.remember(&user(0));
+        assert!(known.contains(&user(0)));
+        assert!(!known.contains(&user(1)));
+        for n in 1..KNOWN_ADDRESSEES_MAX {
+            known.remember(&user(n));
+        }
+        assert_eq!(known.len(), KNOWN_ADDRESSEES_MAX);
+        known.remember(&user(KNOWN_ADDRESSEES_MAX));
+        assert_eq!(known.len(), 1, "a full set starts over");
+        assert!(known.contains(&user(KNOWN_ADDRESSEES_MAX)));
+        assert!(!known.contains(&user(0)));
+    }
+}
