@@ -53,6 +53,10 @@ struct Cli {
     /// Arguments for `perf record` (with --perf).
     #[arg(long, default_value = "-F 999 -g", allow_hyphen_values = true)]
     perf_args: String,
+    /// Run the bare reference with TCP_NODELAY (warp's example leaves Nagle
+    /// on; with it off the reference sustains less, see BENCHMARKS.md).
+    #[arg(long)]
+    bare_nodelay: bool,
     /// Wait up to this many seconds for other processes to use less than a
     /// quarter of a core before starting (the cores are shared).
     #[arg(long, default_value_t = 0)]
@@ -156,17 +160,18 @@ async fn run(cli: &Cli) -> Result<bool> {
             let ours = scenarios::fanout::run(&mut chat, Target::Chat, &sz.fanout).await?;
             drop(chat);
             let target = Target::Reference { frame_len: ours.frame_len };
-            let mut bare = Proc::reference_server(reference::Style::Bare).await?;
+            let bare_style = if cli.bare_nodelay { reference::Style::BareNodelay } else { reference::Style::Bare };
+            let mut bare = Proc::reference_server(bare_style).await?;
             let bare_result = scenarios::fanout::run(&mut bare, target, &sz.fanout).await?;
             drop(bare);
             let mut tuned = Proc::reference_server(reference::Style::Tuned).await?;
             let tuned_result = scenarios::fanout::run(&mut tuned, target, &sz.fanout).await?;
             if cli.smoke {
                 report::check_complete(&ours, "chat server")?;
-                report::check_complete(&bare_result, reference::Style::Bare.label())?;
+                report::check_complete(&bare_result, bare_style.label())?;
                 report::check_complete(&tuned_result, reference::Style::Tuned.label())?;
             }
-            anyhow::Ok(report::FanoutRuns { chat: ours, bare: bare_result, tuned: tuned_result })
+            anyhow::Ok(report::FanoutRuns { chat: ours, bare: bare_result, bare_style, tuned: tuned_result })
         }
         .await;
         out.fanout(result);

@@ -76,12 +76,8 @@ impl Proc {
     /// This binary's `reference` subcommand.
     pub async fn reference_server(style: crate::reference::Style) -> Result<Self> {
         let port = free_port()?;
-        let style = match style {
-            crate::reference::Style::Bare => "bare",
-            crate::reference::Style::Tuned => "tuned",
-        };
         let child = Command::new(std::env::current_exe()?)
-            .args(["reference", "--style", style, "--listen", &format!("127.0.0.1:{port}")])
+            .args(["reference", "--style", style.arg(), "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .spawn()?;
         let mut proc = Self { child, port, perf: None, _dir: None };

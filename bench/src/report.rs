@@ -78,6 +78,8 @@ fn at_most(value: f64, goal: f64) -> String {
 pub struct FanoutRuns {
     pub chat: FanoutResult,
     pub bare: FanoutResult,
+    /// Which bare reference ran (`--bare-nodelay`).
+    pub bare_style: Style,
     pub tuned: FanoutResult,
 }
 
@@ -172,7 +174,7 @@ impl Report {
         println!("\n## {scenario}\n");
         println!("The send rate steps up until p99 exceeds {P99_TARGET_MS} ms or a delivery is lost; a p99 miss is retried once.");
         steps_table("chat server", clients, &runs.chat);
-        steps_table(Style::Bare.label(), clients, &runs.bare);
+        steps_table(runs.bare_style.label(), clients, &runs.bare);
         steps_table(Style::Tuned.label(), clients, &runs.tuned);
         let best = |r: &FanoutResult| r.best().map_or(0.0, |s| s.per_sec);
         let (ours, bare, tuned) = (best(&runs.chat), best(&runs.bare), best(&runs.tuned));

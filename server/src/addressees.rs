@@ -11,7 +11,9 @@ use protocol::UserId;
 use std::collections::HashSet;
 
 /// Addressees remembered per connection.
-pub const KNOWN_ADDRESSEES_MAX: usize = 256;
+/// 64 ids of up to 64 bytes: at most about 6 KiB per connection, on top of
+/// its ~12 KiB, even when a client DMs many offline users.
+pub const KNOWN_ADDRESSEES_MAX: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct KnownAddressees {

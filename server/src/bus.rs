@@ -3,9 +3,10 @@
 //!
 //! Only [`LocalBus`] exists today: one process, so publishing is handing the
 //! event straight to the local hub (no copy, no task hop). A Redis bus will
-//! implement the same trait: `publish` puts the event on a pub/sub channel
-//! (the frame's bytes as they are, plus the routing fields), and a
-//! subscriber task on each node feeds what arrives to its own hub.
+//! implement the same trait: `publish` delivers to the local hub, then puts
+//! the event on a pub/sub channel (the frame's bytes as they are, plus the
+//! routing fields and the node's id), and a subscriber task on each node
+//! feeds what other nodes published to its own hub.
 //!
 //! What stays out of the bus: presence (who is online where; local to the
 //! hub until shared presence lands) and everything the store answers
@@ -34,9 +35,18 @@ pub enum Event {
 /// Publishes events to every node.
 pub trait Bus: Send + Sync {
     /// Hands `event` to every node. Never blocks and never awaits: the
-    /// sequencer's deliverer and the sessions call it on their hot path, and
-    /// events are delivered in the order one publisher publishes them
-    /// (the resume cursor relies on message ids arriving in order).
+    /// sequencer's deliverer and the sessions call it on their hot path.
+    ///
+    /// Ordering contract, which the resume cursor relies on:
+    /// - events reach each node's hub in the order one publisher publishes
+    ///   them (message ids arrive in increasing order);
+    /// - this node's connections have the event queued **before `publish`
+    ///   returns**. The sequencer pushes a message's ack right after
+    ///   publishing it, and a client moves its cursor on an ack: were the
+    ///   local delivery to go through the network, ack N could overtake
+    ///   message N-1 on another of the sender's tabs, and a reconnect then
+    ///   would skip N-1. A remote bus therefore delivers locally first, then
+    ///   ships the event to the other nodes, which ignore their own.
     fn publish(&self, event: Event);
 }
 

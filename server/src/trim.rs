@@ -1,7 +1,7 @@
 //! Gives memory back to the system after many connections have closed.
 //!
 //! glibc's malloc keeps freed memory in its arenas: after 15,000 idle
-//! connections closed, RSS stayed at its peak (about 190 MiB) although
+//! connections closed, RSS stayed at its peak (181–190 MiB) although
 //! nearly all of it was free, and only a second wave of connections reused
 //! it (BENCHMARKS.md, scenario 3). `malloc_trim` hands the free pages back.
 //! A background task calls it, on a blocking thread, when at least
@@ -18,6 +18,8 @@ use std::time::Duration;
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Closed connections that make a trim worth its cost (a few ms).
 pub const TRIM_AFTER_CLOSED: u64 = 1000;
+/// A trim taking this long or more is logged at info level.
+const SLOW_TRIM_MS: u64 = 10;
 
 /// Decides when to trim, from the running count of closed connections.
 #[derive(Debug, Default)]
@@ -53,7 +55,14 @@ pub async fn run(app: Arc<App>) {
         if policy.should_trim(closed) {
             let started = std::time::Instant::now();
             if tokio::task::spawn_blocking(release_free_memory).await.is_ok() {
-                tracing::debug!(closed, took_ms = started.elapsed().as_millis() as u64, "returned free memory");
+                let took_ms = started.elapsed().as_millis() as u64;
+                // It holds each arena's lock while it walks it: a slow trim
+                // stalls allocations, so say so where operators look.
+                if took_ms >= SLOW_TRIM_MS {
+                    tracing::info!(closed, took_ms, "returned free memory (slow)");
+                } else {
+                    tracing::debug!(closed, took_ms, "returned free memory");
+                }
             }
         }
     }

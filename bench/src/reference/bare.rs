@@ -14,13 +14,14 @@
 //! Like the example, it leaves Nagle's algorithm on (warp 0.4 does not set
 //! `TCP_NODELAY`). That costs it latency but lets the kernel coalesce its
 //! one-frame writes: with `TCP_NODELAY` it sustained about 400k
-//! deliveries/s instead of about 880k (BENCHMARKS.md), so as-is is the
-//! stronger reference for the ratio.
+//! deliveries/s instead of about 880k (BENCHMARKS.md; `bench --bare-nodelay`
+//! runs that variant), so as-is is the stronger reference for the ratio.
 
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, RwLock};
 use warp::ws::{Message, WebSocket};
 use warp::Filter;
@@ -29,12 +30,22 @@ static NEXT_USER_ID: AtomicUsize = AtomicUsize::new(1);
 
 type Users = Arc<RwLock<HashMap<usize, mpsc::UnboundedSender<Message>>>>;
 
-pub async fn run(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+/// `nodelay`: set `TCP_NODELAY` on the listener, which accepted sockets
+/// inherit on Linux (warp's own `run` cannot set it).
+pub async fn run(listen: std::net::SocketAddr, nodelay: bool) -> anyhow::Result<()> {
     let users = Users::default();
     let users = warp::any().map(move || users.clone());
     let chat =
         warp::ws().and(users).map(|ws: warp::ws::Ws, users| ws.on_upgrade(move |socket| user_connected(socket, users)));
-    warp::serve(chat).run(listen).await;
+    if !nodelay {
+        warp::serve(chat).run(listen).await;
+        return Ok(());
+    }
+    let socket = if listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_nodelay(true)?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    warp::serve(chat).incoming(socket.listen(1024)?).run().await;
     Ok(())
 }
 

@@ -15,13 +15,26 @@ mod tuned;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Style {
     Bare,
+    /// The bare reference with `TCP_NODELAY` on its sockets (it sustains
+    /// less; see BENCHMARKS.md). Only with `bench --bare-nodelay`.
+    BareNodelay,
     Tuned,
 }
 
 impl Style {
+    /// The `--style` value that selects it.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Style::Bare => "bare",
+            Style::BareNodelay => "bare-nodelay",
+            Style::Tuned => "tuned",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Style::Bare => "bare reference (warp's websockets_chat)",
+            Style::BareNodelay => "bare reference (warp's websockets_chat) with TCP_NODELAY",
             Style::Tuned => "tuned reference (roofline)",
         }
     }
@@ -29,7 +42,8 @@ impl Style {
 
 pub async fn run(style: Style, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     match style {
-        Style::Bare => bare::run(listen).await,
+        Style::Bare => bare::run(listen, false).await,
+        Style::BareNodelay => bare::run(listen, true).await,
         Style::Tuned => tuned::run(listen).await,
     }
 }
