@@ -7,5 +7,16 @@ ensure_client_toolchain
 build_client
 say "building the server"
 cargo build --release -p server
-say "chat on http://${CHAT_LISTEN:-127.0.0.1:8080}  (ctrl-c to stop)"
+# The address to announce: --listen from the arguments, else CHAT_LISTEN,
+# else the server's default.
+addr=${CHAT_LISTEN:-127.0.0.1:8080}
+prev=""
+for arg in "$@"; do
+  case "$arg" in
+    --listen=*) addr=${arg#--listen=} ;;
+    *) [ "$prev" = "--listen" ] && addr=$arg ;;
+  esac
+  prev=$arg
+done
+say "chat on http://$addr  (ctrl-c to stop)"
 exec target/release/server --dist-dir dist "$@"
