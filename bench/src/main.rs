@@ -177,38 +177,38 @@ async fn run(cli: &Cli) -> Result<bool> {
         out.fanout(result);
     }
     if wants(Scenario::Dm) {
-        let result = async {
-            let mut chat = Proc::chat_server(&opts, "2-dm").await?;
-            scenarios::direct::run(&mut chat, sz.dm_pairs, sz.dm_time).await
-        }
-        .await;
-        out.direct(result);
+        let result =
+            on_chat_server(&opts, "2-dm", async |chat| scenarios::direct::run(chat, sz.dm_pairs, sz.dm_time).await);
+        out.direct(result.await);
     }
     if wants(Scenario::Idle) {
-        let result = async {
-            let mut chat = Proc::chat_server(&opts, "3-idle").await?;
-            scenarios::idle::run(&mut chat, sz.idle).await
-        }
-        .await;
-        out.idle(result);
+        let result = on_chat_server(&opts, "3-idle", async |chat| scenarios::idle::run(chat, sz.idle).await);
+        out.idle(result.await);
     }
     if wants(Scenario::Durable) {
-        let result = async {
-            let mut chat = Proc::chat_server(&opts, "4-durable").await?;
-            scenarios::durable::run(&mut chat, sz.durable_clients, sz.durable_time).await
-        }
-        .await;
-        out.durable(result);
+        let result = on_chat_server(&opts, "4-durable", async |chat| {
+            scenarios::durable::run(chat, sz.durable_clients, sz.durable_time).await
+        });
+        out.durable(result.await);
     }
     if wants(Scenario::Resume) {
-        let result = async {
-            let mut chat = Proc::chat_server(&opts, "5-resume").await?;
-            scenarios::resume::run(&mut chat, sz.resume, sz.resume_runs).await
-        }
-        .await;
-        out.resume(result);
+        let result = on_chat_server(&opts, "5-resume", async |chat| {
+            scenarios::resume::run(chat, sz.resume, sz.resume_runs).await
+        });
+        out.resume(result.await);
     }
     Ok(out.finish())
+}
+
+/// Runs one scenario against a fresh chat server process (stopped when
+/// this returns).
+async fn on_chat_server<T>(
+    opts: &ServerOptions,
+    label: &str,
+    scenario: impl AsyncFnOnce(&mut Proc) -> Result<T>,
+) -> Result<T> {
+    let mut chat = Proc::chat_server(opts, label).await?;
+    scenario(&mut chat).await
 }
 
 /// Waits (bounded) until other processes leave the cores mostly idle.
