@@ -299,6 +299,35 @@ try {
     }
   });
 
+  await check('a message typed while disconnected survives a reload and is delivered once', async () => {
+    await open(bob, 'person-alice');
+    await open(alice, 'person-bob');
+    // Bob's next sockets go to a stand-in that never answers, so the
+    // message cannot reach the server before the reload.
+    let standIn = true;
+    await bob.routeWebSocket(/\/ws$/, (ws) => { if (!standIn) ws.connectToServer(); });
+    await bob.context().setOffline(true);
+    await status(bob).filter({ hasText: 'Offline' }).waitFor();
+    const text = 'typed before a reload';
+    await say(bob, text);
+    await bob.locator('.body.pending', { hasText: text }).waitFor();
+    await bob.context().setOffline(false);
+    await bob.reload(); // the page loads, its socket reaches only the stand-in
+    await sleep(1000);
+    if (await shown(alice, text)) throw new Error('the message got through before the reload');
+    standIn = false;
+    await bob.reload();
+    await status(bob).filter({ hasText: 'Online' }).waitFor();
+    await open(bob, 'person-alice');
+    await bob.locator('.body.sent', { hasText: text }).waitFor();
+    await messages(alice).filter({ hasText: text }).waitFor();
+    await sleep(500); // a second copy would show by now
+    for (const [page, who] of [[bob, 'bob'], [alice, 'alice']]) {
+      const n = await shown(page, text);
+      if (n !== 1) throw new Error(`${who} shows "${text}" ${n} times`);
+    }
+  });
+
   await check('no console errors', async () => {
     if (problems.length) throw new Error(problems.join('\n'));
   });

@@ -89,6 +89,23 @@ impl ClientSession {
         })
     }
 
+    /// Adds sends saved by an earlier page load (what [`pending`](Self::pending)
+    /// gave then), after the ones already queued, skipping any whose
+    /// `client_id` is queued already; returns those it added. Resending them
+    /// with their own `client_id` is safe: the server stores each once.
+    pub fn restore(&mut self, saved: impl IntoIterator<Item = ClientMsg>) -> Vec<(ClientMsgId, Conversation, String)> {
+        let mut added = Vec::new();
+        for msg in saved {
+            let ClientMsg::Send { client_id, to, body } = msg else { continue };
+            if self.outbox.iter().any(|(id, _, _)| *id == client_id) {
+                continue;
+            }
+            self.outbox.push_back((client_id.clone(), to.clone(), body.clone()));
+            added.push((client_id, to, body));
+        }
+        added
+    }
+
     pub fn pending_len(&self) -> usize {
         self.outbox.len()
     }
@@ -152,6 +169,25 @@ mod tests {
             body: "x".into(),
             client_id: None,
         })
+    }
+
+    #[test]
+    fn sends_saved_by_an_earlier_page_load_are_restored_once_and_in_order() {
+        let mut before_reload = ClientSession::new("old");
+        before_reload.send(Conversation::Room, "one".into());
+        before_reload.send(Conversation::Room, "two".into());
+        let saved: Vec<ClientMsg> = before_reload.pending().collect();
+
+        let mut s = ClientSession::new("new");
+        let typed_meanwhile = s.send(Conversation::Room, "three".into());
+        let added = s.restore(saved.clone());
+        assert_eq!(added.iter().map(|(_, _, body)| body.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+        assert!(s.restore(saved.clone()).is_empty(), "restoring twice adds nothing");
+        assert!(s.restore([ClientMsg::Ping]).is_empty(), "only sends are restored");
+        let pending: Vec<ClientMsg> = s.pending().collect();
+        assert_eq!(pending.len(), 3);
+        assert_eq!(pending[0], typed_meanwhile);
+        assert_eq!(pending[1..], saved[..], "same client ids, so the server stores each once");
     }
 
     #[test]

@@ -44,6 +44,11 @@ impl Chat {
         self.command(Command::SignOut);
         self.handle.borrow_mut().take();
         storage::clear_session();
+        // Signing out gives up what was not sent (it would otherwise be
+        // sent on this user's next sign-in on this browser).
+        if let (Some(project), Some(me)) = (&self.state.project, &self.state.me) {
+            storage::save_outbox(project.as_str(), me.id.as_str(), &[]);
+        }
         self.state.dispatch(Action::SignOut);
     }
 

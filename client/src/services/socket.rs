@@ -133,6 +133,9 @@ struct Connection {
     /// Between a resumed welcome and `synced`: messages are the replay of
     /// what we missed, already counted in the welcome's unread counts.
     replaying: bool,
+    /// Project and user id from the first welcome: whose saved outbox
+    /// (`storage::save_outbox`) this connection keeps up to date.
+    owner: Option<(String, String)>,
 }
 
 async fn run(auth: Auth, dispatch: Callback<Action>, tx: UnboundedSender<Command>, mut rx: UnboundedReceiver<Command>) {
@@ -147,6 +150,7 @@ async fn run(auth: Auth, dispatch: Callback<Action>, tx: UnboundedSender<Command
         attempt: 0,
         refusal: None,
         replaying: false,
+        owner: None,
     };
     loop {
         conn.dispatch.emit(Action::Status(Status::Connecting));
@@ -193,6 +197,7 @@ impl Connection {
             self.dispatch.emit(Action::SendFailed { client_id, reason: "too long to send".into() });
             return None;
         }
+        self.save_outbox();
         Some(frame)
     }
 
@@ -283,8 +288,27 @@ impl Connection {
         self.limits = w.limits;
         self.refusal = None;
         self.replaying = resumed;
+        let owner = (w.project.as_str().to_owned(), w.me.id.as_str().to_owned());
         self.dispatch.emit(Action::Welcome { welcome: w, resumed });
+        // What an earlier page load could not send: shown as pending, and
+        // resent with the rest right after this welcome.
+        if self.owner.is_none() {
+            let saved = storage::load_outbox(&owner.0, &owner.1);
+            for (client_id, to, body) in self.session.restore(saved) {
+                self.dispatch.emit(Action::Queued { client_id, to, body, now: now() });
+            }
+        }
+        self.owner = Some(owner);
+        self.save_outbox();
         self.dispatch.emit(Action::Status(Status::Online));
+    }
+
+    /// Keeps the saved outbox equal to the session's (after every change:
+    /// the page may go away at any moment).
+    fn save_outbox(&self) {
+        if let Some((project, me)) = &self.owner {
+            storage::save_outbox(project, me, &self.session.pending().collect::<Vec<_>>());
+        }
     }
 
     fn handle(&mut self, msg: ServerMsg) {
@@ -296,7 +320,10 @@ impl Connection {
                 _ if self.replaying => Action::Replayed(m),
                 _ => Action::Message(m),
             },
-            ServerMsg::Ack { client_id, id, ts, .. } => Action::Ack { client_id, id, ts },
+            ServerMsg::Ack { client_id, id, ts, .. } => {
+                self.save_outbox();
+                Action::Ack { client_id, id, ts }
+            }
             ServerMsg::Presence { user, online } => Action::Presence { user, online },
             ServerMsg::Typing { from, to, active } => Action::Typing { from, to, active, now: now() },
             ServerMsg::History { conversation, messages, has_more } => {
@@ -314,6 +341,7 @@ impl Connection {
                 }
                 _ => {
                     self.session.forget(&client_id);
+                    self.save_outbox();
                     Action::SendFailed { client_id, reason: message }
                 }
             },

@@ -1,8 +1,8 @@
-//! What survives a reload: the session token (identity) and the last
-//! project, in localStorage; and a token handed over in the URL by a host
-//! application.
+//! What survives a reload: the session token (identity), the last project,
+//! DM contacts and unacknowledged sends, in localStorage; and a token handed
+//! over in the URL by a host application.
 
-use protocol::{Millis, Profile};
+use protocol::{ClientMsg, Millis, Profile};
 
 const TOKEN_KEY: &str = "chat.session_token";
 const EXPIRES_KEY: &str = "chat.session_expires";
@@ -68,6 +68,29 @@ pub fn load_contacts(project: &str, me: &str) -> Vec<Profile> {
 pub fn save_contacts(project: &str, me: &str, contacts: &[Profile]) {
     if let Ok(json) = serde_json::to_string(contacts) {
         set(&contacts_key(project, me), &json);
+    }
+}
+
+fn outbox_key(project: &str, me: &str) -> String {
+    format!("chat.outbox.{project}.{me}")
+}
+
+/// Sends `me` had not seen acknowledged when the page went away: restored
+/// and resent after the next welcome (the server stores each `client_id`
+/// once, so a send that did arrive is not stored twice).
+pub fn load_outbox(project: &str, me: &str) -> Vec<ClientMsg> {
+    get(&outbox_key(project, me)).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default()
+}
+
+/// Saved after every change, since a page can go away at any moment.
+pub fn save_outbox(project: &str, me: &str, pending: &[ClientMsg]) {
+    let key = outbox_key(project, me);
+    if pending.is_empty() {
+        if let Some(s) = storage() {
+            let _ = s.remove_item(&key);
+        }
+    } else if let Ok(json) = serde_json::to_string(pending) {
+        set(&key, &json);
     }
 }
 
