@@ -44,9 +44,10 @@ struct Cli {
     /// of 5 (a longer run shows whether memory levels off).
     #[arg(long)]
     secs: Option<u64>,
-    /// The server's --outbox-capacity (frames queued per connection).
-    #[arg(long, default_value_t = 1024)]
-    outbox_capacity: usize,
+    /// The server's --outbox-capacity (frames queued per connection;
+    /// default: the server's own).
+    #[arg(long)]
+    outbox_capacity: Option<usize>,
     /// Record a `perf` profile of each chat server process into this directory.
     #[arg(long)]
     perf: Option<PathBuf>,

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct ServerOptions {
     pub binary: PathBuf,
-    pub outbox_capacity: usize,
+    /// `--outbox-capacity` for the server, if not its default.
+    pub outbox_capacity: Option<usize>,
     /// Record a profile of every server started into this directory.
     pub perf_dir: Option<PathBuf>,
     pub perf_args: String,
@@ -54,12 +55,15 @@ impl Proc {
         }
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
-        let child = Command::new(&opts.binary)
+        let mut command = Command::new(&opts.binary);
+        if let Some(capacity) = opts.outbox_capacity {
+            command.args(["--outbox-capacity", &capacity.to_string()]);
+        }
+        let child = command
             .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
             .arg("--data-dir")
             .arg(dir.path())
             .args(["--rate-per-sec", "1000000", "--rate-burst", "1000000", "--max-connections", "20000"])
-            .args(["--outbox-capacity", &opts.outbox_capacity.to_string()])
             // 15,000 hellos queue behind one another while connecting.
             .args(["--hello-timeout", "60"])
             .stdout(Stdio::null())

@@ -61,12 +61,12 @@ pub struct Config {
 
     /// Frames queued per connection before ephemeral events are dropped (at
     /// half) and chat messages close the connection (when full, 4011).
-    #[arg(long, env = "CHAT_OUTBOX_CAPACITY", default_value_t = 1024)]
+    #[arg(long, env = "CHAT_OUTBOX_CAPACITY", default_value_t = 4096)]
     pub outbox_capacity: usize,
 
     /// Unacknowledged sends per connection; at this many, the server stops
-    /// reading that socket until acks go out (capped at half the outbox, so
-    /// acks always fit).
+    /// reading that socket (but keeps writing to it) until acks go out
+    /// (capped at half the outbox).
     #[arg(long, env = "CHAT_MAX_IN_FLIGHT_SENDS", default_value_t = 256)]
     pub max_in_flight_sends: usize,
 
@@ -94,8 +94,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_HISTORY_PAGE_MAX", default_value_t = limits::DEFAULT_HISTORY_PAGE_MAX)]
     pub history_page_max: u32,
 
-    /// Most messages stored in one group commit.
-    #[arg(long, env = "CHAT_COMMIT_BATCH", default_value_t = 1024)]
+    /// Most messages stored in one group commit (capped at half the outbox:
+    /// a committed batch is delivered at once, and a client reading
+    /// everything must be able to take a whole batch).
+    #[arg(long, env = "CHAT_COMMIT_BATCH", default_value_t = 512)]
     pub commit_batch: usize,
 
     /// Delete messages older than this many days (0 keeps them forever).
@@ -115,6 +117,13 @@ impl Config {
     /// Sends a connection may have waiting for their ack.
     pub fn in_flight_sends(&self) -> usize {
         self.max_in_flight_sends.clamp(1, (self.outbox_capacity / 2).max(1))
+    }
+
+    /// Messages stored in one group commit, and so delivered in one burst to
+    /// every member of a room: at most half an outbox, which leaves a client
+    /// that keeps up room for a whole batch on top of what it has queued.
+    pub fn messages_per_commit(&self) -> usize {
+        self.commit_batch.clamp(1, (self.outbox_capacity / 2).max(1))
     }
 
     /// The protocol-level limits announced to clients in `welcome`.
@@ -139,5 +148,25 @@ impl Config {
         config.data_dir = data_dir;
         config.token_secret = Some("test-secret".into());
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_batch_and_the_sends_in_flight_fit_in_half_an_outbox() {
+        let mut config = Config::for_tests(PathBuf::from("unused"));
+        assert!(config.messages_per_commit() * 2 <= config.outbox_capacity, "the defaults keep the rule");
+        assert_eq!(config.messages_per_commit(), config.commit_batch, "and are used as given");
+        config.outbox_capacity = 64;
+        config.commit_batch = 1000;
+        config.max_in_flight_sends = 1000;
+        assert_eq!(config.messages_per_commit(), 32);
+        assert_eq!(config.in_flight_sends(), 32);
+        config.outbox_capacity = 1;
+        config.commit_batch = 0;
+        assert_eq!(config.messages_per_commit(), 1, "never zero");
     }
 }

@@ -54,8 +54,13 @@ pub async fn run_with_store(
     let hub = Arc::new(Hub::new(metrics.clone()));
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
     let stop_sequencer = CancellationToken::new();
-    let (sends, sequencer) =
-        sequencer::spawn(store.clone(), bus.clone(), metrics.clone(), config.commit_batch, stop_sequencer.clone());
+    let (sends, sequencer) = sequencer::spawn(
+        store.clone(),
+        bus.clone(),
+        metrics.clone(),
+        config.messages_per_commit(),
+        stop_sequencer.clone(),
+    );
     let app = Arc::new(App {
         auth: Authenticator::new(&secret, config.session_ttl),
         connections: Arc::new(Semaphore::new(config.max_connections)),

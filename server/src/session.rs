@@ -278,7 +278,11 @@ where
                         Err(end) => return end,
                     };
                     match limiter.check(last_heard) {
-                        Verdict::Allow => self.handle(&text).await,
+                        Verdict::Allow => {
+                            if let Err(end) = self.handle(&text).await {
+                                return end;
+                            }
+                        }
                         Verdict::Refuse => {
                             self.app.metrics.inc(&self.app.metrics.rate_limited);
                             let msg = format!("over {} messages per second; this one was dropped", self.app.config.rate_per_sec);
@@ -338,13 +342,37 @@ where
         }
     }
 
-    /// Handles one text frame from an authenticated client.
-    async fn handle(&mut self, text: &str) {
+    /// Awaits `wait` while still writing what is queued for this client. A
+    /// session waiting on the sequencer (at its in-flight limit, or behind a
+    /// full send queue) or on the store must keep draining its outbox: room
+    /// traffic goes on arriving meanwhile, and a client that reads everything
+    /// would otherwise be closed as too slow (4011) for the server's pause.
+    async fn draining<T>(&mut self, wait: impl std::future::Future<Output = T>) -> Result<T, End> {
+        let mut wait = std::pin::pin!(wait);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut wait => return Ok(done),
+                out = self.rx.rx.recv() => match out {
+                    Some(out) => self.write_batch(out).await?,
+                    None => return Err(End::Gone),
+                },
+            }
+        }
+    }
+
+    /// Handles one text frame from an authenticated client. Errors the
+    /// client caused are answered with an error frame; `Err` means the
+    /// connection ends (its socket failed while we wrote).
+    async fn handle(&mut self, text: &str) -> Result<(), End> {
         let msg = match ClientMsg::parse(text) {
             Ok(msg) => msg,
-            Err(e) => return self.reply_error(e.code, e.message, None),
+            Err(e) => {
+                self.reply_error(e.code, e.message, None);
+                return Ok(());
+            }
         };
-        let Some(identity) = self.identity.clone() else { return };
+        let Some(identity) = self.identity.clone() else { return Ok(()) };
         let app = self.app.clone();
         let (project, me) = (&identity.project, &identity.profile.id);
         match msg {
@@ -355,11 +383,13 @@ where
                         validate::FieldError::BodyEmpty => ErrorCode::BodyEmpty,
                         _ => ErrorCode::BodyTooLong,
                     };
-                    return self.reply_error(code, e.to_string(), Some(client_id));
+                    self.reply_error(code, e.to_string(), Some(client_id));
+                    return Ok(());
                 }
                 if let Conversation::Direct { user } = &to {
                     if let Err((code, message)) = self.check_known(&identity, user).await {
-                        return self.reply_error(code, message, Some(client_id));
+                        self.reply_error(code, message, Some(client_id));
+                        return Ok(());
                     }
                 }
                 let message = NewMessage {
@@ -370,15 +400,18 @@ where
                     client_id: client_id.clone(),
                     ts: now_millis(),
                 };
-                // At the in-flight limit this waits (and the socket is not
-                // read) until the sequencer has queued some of our acks.
-                let Ok(permit) = self.in_flight.clone().acquire_owned().await else { return };
-                if app.sends.send(SendRequest { message, origin: self.tx.clone(), permit }).await.is_err() {
-                    self.reply_error(
+                // At the in-flight limit this waits (the socket is not read,
+                // the outbox keeps draining) until the sequencer has queued
+                // some of our acks.
+                let in_flight = self.in_flight.clone();
+                let Ok(permit) = self.draining(in_flight.acquire_owned()).await? else { return Ok(()) };
+                match self.draining(app.sends.reserve()).await? {
+                    Ok(slot) => slot.send(SendRequest { message, origin: self.tx.clone(), permit }),
+                    Err(_) => self.reply_error(
                         ErrorCode::Unavailable,
                         "the server is shutting down; resend later".into(),
                         Some(client_id),
-                    );
+                    ),
                 }
             }
             ClientMsg::Typing { to, active } => {
@@ -386,7 +419,7 @@ where
             }
             ClientMsg::History { conversation, before, limit } => {
                 let limit = limit.unwrap_or(50).clamp(1, app.config.history_page_max);
-                match app.store.history(project, me, &conversation, before, limit).await {
+                match self.draining(app.store.history(project, me, &conversation, before, limit)).await? {
                     Ok(page) => {
                         let reply =
                             ServerMsg::History { conversation, messages: page.messages, has_more: page.has_more };
@@ -396,7 +429,7 @@ where
                 }
             }
             ClientMsg::Read { conversation, up_to } => {
-                match app.store.mark_read(project, me, &conversation, up_to).await {
+                match self.draining(app.store.mark_read(project, me, &conversation, up_to)).await? {
                     Ok(marker) => {
                         let reply = ServerMsg::Read {
                             conversation: marker.conversation,
@@ -416,6 +449,7 @@ where
                 self.tx.push(frame(&ServerMsg::Pong), Priority::Reliable);
             }
         }
+        Ok(())
     }
 
     fn store_failed(&self, e: crate::store::StoreError) {

@@ -278,7 +278,7 @@ async fn static_files_are_gzipped_when_asked() {
 async fn a_client_pipelining_many_sends_is_slowed_not_cut_off() {
     // 2,000 sends in flight against an outbox of 64: the in-flight limit (at
     // most half the outbox) must keep every ack deliverable.
-    const SENDS: usize = 2000;
+    const SENDS: usize = 1000;
     let server = TestServer::start_with(|c| {
         c.outbox_capacity = 64;
         c.max_in_flight_sends = 1000; // capped at 32
@@ -308,4 +308,64 @@ async fn a_client_pipelining_many_sends_is_slowed_not_cut_off() {
         }
     }
     let _write_half = writer.await.unwrap();
+}
+
+/// Several clients pipelining room sends at their in-flight limit, each
+/// reading everything: bursts of room traffic arrive while a session waits
+/// for its own acks, and none of them is slow, so none may be cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelining_clients_in_a_busy_room_are_not_cut_off() {
+    const CLIENTS: usize = 8;
+    const SENDS: usize = 1000;
+    let server = TestServer::start_with(|c| {
+        c.rate_per_sec = 1_000_000;
+        c.rate_burst = 1_000_000;
+    })
+    .await;
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        clients.push(server.guest(&format!("piper{i}"), "busy").await.0);
+    }
+    let mut readers = Vec::new();
+    for (i, c) in clients.into_iter().enumerate() {
+        let (mut write, mut read) = futures_util::StreamExt::split(c.ws);
+        tokio::spawn(async move {
+            for n in 0..SENDS {
+                let msg =
+                    ClientMsg::Send { client_id: cid(&format!("{i}-{n}")), to: Conversation::Room, body: "x".into() };
+                if write.send(Message::text(serde_json::to_string(&msg).unwrap())).await.is_err() {
+                    return;
+                }
+            }
+            // Kept open until the reader is done.
+            std::future::pending::<()>().await;
+        });
+        readers.push(tokio::spawn(async move {
+            let (mut acks, mut messages) = (0, 0);
+            while acks < SENDS || messages < (CLIENTS - 1) * SENDS {
+                let next = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut read)).await;
+                match next {
+                    Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str(&t) {
+                        Ok(ServerMsg::Ack { .. }) => acks += 1,
+                        Ok(ServerMsg::Message(_)) => messages += 1,
+                        _ => {}
+                    },
+                    Ok(Some(Ok(Message::Close(frame)))) => {
+                        return format!(
+                            "client {i} closed by the server after {acks} acks and {messages} messages: {frame:?}"
+                        )
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    other => return format!("client {i} ended after {acks} acks and {messages} messages: {other:?}"),
+                }
+            }
+            format!("client {i}: all")
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for reader in readers {
+        outcomes.push(reader.await.unwrap());
+    }
+    let everything: Vec<String> = (0..CLIENTS).map(|i| format!("client {i}: all")).collect();
+    assert_eq!(outcomes, everything);
 }
