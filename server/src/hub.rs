@@ -73,6 +73,7 @@ impl Hub {
                 Pushed::Queued => queued += 1,
                 Pushed::Dropped => dropped += 1,
                 Pushed::Overflowed => overflowed += 1,
+                Pushed::Closed => {}
             }
         }
         self.metrics.add(&self.metrics.frames_queued, queued);

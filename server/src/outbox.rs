@@ -43,6 +43,8 @@ pub enum Pushed {
     Dropped,
     /// A reliable frame did not fit: the connection is being closed.
     Overflowed,
+    /// The connection is already gone (its messages are in the store).
+    Closed,
 }
 
 /// Tells a connection to close with a code; the first code wins.
@@ -96,8 +98,7 @@ impl OutboxSender {
                 self.kill.trigger(CloseCode::SlowConsumer);
                 Pushed::Overflowed
             }
-            // The connection is already gone; its messages are in the store.
-            Err(mpsc::error::TrySendError::Closed(_)) => Pushed::Overflowed,
+            Err(mpsc::error::TrySendError::Closed(_)) => Pushed::Closed,
         }
     }
 
@@ -140,6 +141,14 @@ mod tests {
         assert_eq!(rx.kill.code(), None);
         assert_eq!(tx.push(frame("f"), Priority::Reliable), Pushed::Overflowed);
         assert_eq!(rx.kill.code(), Some(CloseCode::SlowConsumer));
+    }
+
+    #[test]
+    fn a_push_to_a_connection_that_is_gone_is_not_an_overflow() {
+        let (tx, rx) = outbox(4);
+        drop(rx);
+        assert_eq!(tx.push(frame("a"), Priority::Reliable), Pushed::Closed);
+        assert_eq!(tx.push(frame("b"), Priority::Ephemeral), Pushed::Dropped, "ephemeral frames just drop");
     }
 
     #[test]

@@ -229,11 +229,18 @@ where
                 .await
                 .map_err(internal)?;
             let full = page.len() == REPLAY_PAGE as usize;
-            for message in page {
+            if let Some(message) = page.last() {
                 last = message.id;
-                let out = frame(&ServerMsg::Message(message));
-                self.timed(|ws| ws.feed(Message::Text(out.frame))).await?;
             }
+            // One write timeout per page: a timer per frame would cost more
+            // than the frame (as in `write_batch`).
+            self.timed(|ws| async move {
+                for message in page {
+                    ws.feed(Message::Text(frame(&ServerMsg::Message(message)).frame)).await?;
+                }
+                Ok(())
+            })
+            .await?;
             self.replayed_up_to = Some(last);
             if !full {
                 break;
