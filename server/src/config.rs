@@ -100,6 +100,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_COMMIT_BATCH", default_value_t = 512)]
     pub commit_batch: usize,
 
+    /// Size of SQLite's write-ahead log, in MiB, past which the writer
+    /// copies it into the database and truncates it (bounds disk and page
+    /// cache use under continuous writes).
+    #[arg(long, env = "CHAT_WAL_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub wal_limit_mib: u64,
+
     /// Delete messages older than this many days (0 keeps them forever).
     #[arg(long, env = "CHAT_RETENTION_DAYS", default_value_t = 0)]
     pub retention_days: u32,

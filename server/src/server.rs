@@ -31,7 +31,10 @@ pub enum ServerError {
 
 /// Opens the embedded store in the data directory.
 pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
-    Ok(Arc::new(SqliteStore::open(config.data_dir.join("chat.db"))?))
+    Ok(Arc::new(SqliteStore::open_with_wal_limit(
+        config.data_dir.join("chat.db"),
+        config.wal_limit_mib.saturating_mul(1024 * 1024),
+    )?))
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves, then

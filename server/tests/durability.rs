@@ -204,3 +204,37 @@ async fn retention_prunes_in_the_background() {
     }
     assert_eq!(bodies, ["m3", "m4", "m5"], "the newest three are kept");
 }
+
+#[tokio::test]
+async fn the_write_ahead_log_stays_under_its_configured_limit() {
+    // 3,000 sends of 2,000 characters (about 6 MB) against a 1 MiB limit:
+    // the WAL is truncated after the transaction that crosses the limit, so
+    // at rest it holds at most the limit and one batch.
+    const SENDS: usize = 3000;
+    let server = TestServer::start_with(|c| {
+        c.wal_limit_mib = 1;
+        c.rate_per_sec = 1_000_000;
+        c.rate_burst = 1_000_000;
+    })
+    .await;
+    let wal = server.config.data_dir.join("chat.db-wal");
+    let (mut c, _) = server.guest("writer", "wal").await;
+    let body = "w".repeat(2000);
+    let mut largest = 0;
+    for round in 0..SENDS / 100 {
+        for i in 0..100 {
+            c.say(&format!("{round}-{i}"), Conversation::Room, &body).await;
+        }
+        for _ in 0..100 {
+            ack_id(&mut c).await;
+        }
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    assert!(largest > 0, "the store writes through a WAL");
+    let bound = 1024 * 1024 + 100 * 2 * 2000;
+    assert!(
+        largest <= bound,
+        "the WAL reached {largest} bytes (limit 1 MiB, one batch at most {} more)",
+        bound - 1024 * 1024
+    );
+}
