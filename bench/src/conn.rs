@@ -2,7 +2,7 @@
 //!
 //! Senders and receivers live in this one process, so a latency is measured
 //! against one monotonic clock: a body carries the nanoseconds since
-//! [`epoch`] at which it was sent.
+//! [`epoch`] at which it was sent (a DM) or due to be sent (fan-out).
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +30,11 @@ pub fn epoch() -> Instant {
 /// Nanoseconds since [`epoch`]: what a body carries.
 pub fn stamp() -> u64 {
     epoch().elapsed().as_nanos() as u64
+}
+
+/// The instant a [`stamp`] stands for, to sleep until.
+pub fn at(stamp: u64) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(epoch() + Duration::from_nanos(stamp))
 }
 
 /// Latency in µs of a body that starts with its send [`stamp`].

@@ -22,6 +22,10 @@ use scenarios::fanout::{FanoutConfig, Target};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The longest `--secs` and `--wait-quiet`: a bound, so that adding them
+/// to an `Instant` cannot overflow.
+const DAY_SECS: u64 = 86_400;
+
 #[derive(Parser)]
 #[command(about = "Load test for the chat server (see BENCHMARKS.md)")]
 struct Cli {
@@ -38,11 +42,15 @@ struct Cli {
     only: Vec<Scenario>,
     /// Fan-out ladder: messages per second per sender, one step each
     /// (default: 50 to 2,500).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     rates: Vec<u32>,
+    /// Seconds each fan-out step sends for (default: 2.5; 0.5 with
+    /// --smoke). A longer step gives p99 more samples.
+    #[arg(long, value_parser = step_secs)]
+    step_secs: Option<Duration>,
     /// Seconds the timed scenarios (direct messages, durable) run, instead
-    /// of 5 (a longer run shows whether memory levels off).
-    #[arg(long)]
+    /// of 5 (a longer run shows whether memory levels off). At most a day.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=DAY_SECS))]
     secs: Option<u64>,
     /// The server's --outbox-capacity (frames queued per connection;
     /// default: the server's own).
@@ -59,8 +67,9 @@ struct Cli {
     #[arg(long)]
     bare_nodelay: bool,
     /// Wait up to this many seconds for other processes to use less than a
-    /// quarter of a core before starting (the cores are shared).
-    #[arg(long, default_value_t = 0)]
+    /// quarter of a core before starting (the cores are shared). At most a
+    /// day.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=DAY_SECS))]
     wait_quiet: u64,
 }
 
@@ -84,6 +93,17 @@ enum Scenario {
     Resume,
 }
 
+/// Parses `--step-secs`: more than 0 and at most an hour (so that it is a
+/// valid `Duration` and a run still ends).
+fn step_secs(arg: &str) -> Result<Duration, String> {
+    let secs: f64 = arg.parse().map_err(|e| format!("{e}"))?;
+    if secs > 0.0 && secs <= 3600.0 {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err("must be more than 0 and at most 3600 seconds".into())
+    }
+}
+
 /// How big each scenario is.
 pub struct Sizes {
     pub fanout: FanoutConfig,
@@ -94,12 +114,20 @@ pub struct Sizes {
     pub durable_time: Duration,
     pub resume: u64,
     pub resume_runs: usize,
+    /// The pause before memory is read once clients have closed.
+    pub settle: Duration,
 }
 
 fn sizes(smoke: bool) -> Sizes {
     if smoke {
         Sizes {
-            fanout: FanoutConfig { clients: 20, senders: 2, rates: vec![5, 10], step: Duration::from_millis(500) },
+            fanout: FanoutConfig {
+                clients: 20,
+                senders: 2,
+                rates: vec![5, 10],
+                step: Duration::from_millis(500),
+                settle: scenarios::SMOKE_SETTLE,
+            },
             dm_pairs: 10,
             dm_time: Duration::from_secs(1),
             idle: 200,
@@ -107,6 +135,7 @@ fn sizes(smoke: bool) -> Sizes {
             durable_time: Duration::from_millis(500),
             resume: 500,
             resume_runs: 2,
+            settle: scenarios::SMOKE_SETTLE,
         }
     } else {
         Sizes {
@@ -121,6 +150,7 @@ fn sizes(smoke: bool) -> Sizes {
                     2000, 2200, 2500,
                 ],
                 step: Duration::from_millis(2500),
+                settle: scenarios::SETTLE,
             },
             dm_pairs: 1000,
             dm_time: Duration::from_secs(5),
@@ -129,6 +159,7 @@ fn sizes(smoke: bool) -> Sizes {
             durable_time: Duration::from_secs(5),
             resume: 10_000,
             resume_runs: 3,
+            settle: scenarios::SETTLE,
         }
     }
 }
@@ -141,6 +172,9 @@ async fn run(cli: &Cli) -> Result<bool> {
     let mut sz = sizes(cli.smoke);
     if !cli.rates.is_empty() {
         sz.fanout.rates = cli.rates.clone();
+    }
+    if let Some(step) = cli.step_secs {
+        sz.fanout.step = step;
     }
     if let Some(secs) = cli.secs {
         sz.dm_time = Duration::from_secs(secs);
@@ -178,23 +212,24 @@ async fn run(cli: &Cli) -> Result<bool> {
         out.fanout(result);
     }
     if wants(Scenario::Dm) {
-        let result =
-            on_chat_server(&opts, "2-dm", async |chat| scenarios::direct::run(chat, sz.dm_pairs, sz.dm_time).await);
+        let result = on_chat_server(&opts, "2-dm", async |chat| {
+            scenarios::direct::run(chat, sz.dm_pairs, sz.dm_time, sz.settle).await
+        });
         out.direct(result.await);
     }
     if wants(Scenario::Idle) {
-        let result = on_chat_server(&opts, "3-idle", async |chat| scenarios::idle::run(chat, sz.idle).await);
+        let result = on_chat_server(&opts, "3-idle", async |chat| scenarios::idle::run(chat, sz.idle, sz.settle).await);
         out.idle(result.await);
     }
     if wants(Scenario::Durable) {
         let result = on_chat_server(&opts, "4-durable", async |chat| {
-            scenarios::durable::run(chat, sz.durable_clients, sz.durable_time).await
+            scenarios::durable::run(chat, sz.durable_clients, sz.durable_time, sz.settle).await
         });
         out.durable(result.await);
     }
     if wants(Scenario::Resume) {
         let result = on_chat_server(&opts, "5-resume", async |chat| {
-            scenarios::resume::run(chat, sz.resume, sz.resume_runs).await
+            scenarios::resume::run(chat, sz.resume, sz.resume_runs, sz.settle).await
         });
         out.resume(result.await);
     }

@@ -13,9 +13,10 @@
 //!
 //! Like the example, it leaves Nagle's algorithm on (warp 0.4 does not set
 //! `TCP_NODELAY`). That costs it latency but lets the kernel coalesce its
-//! one-frame writes: with `TCP_NODELAY` it sustained about 400k
-//! deliveries/s instead of about 880k (BENCHMARKS.md; `bench --bare-nodelay`
-//! runs that variant), so as-is is the stronger reference for the ratio.
+//! one-frame writes: with `TCP_NODELAY` it sustains fewer
+//! deliveries per second (the figures are in BENCHMARKS.md; `bench
+//! --bare-nodelay` runs that variant), so as-is is the stronger reference
+//! for the ratio.
 
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;

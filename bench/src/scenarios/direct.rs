@@ -3,14 +3,13 @@
 //! other's message arrives, so every pair always has one DM in flight and
 //! the server sees `pairs` concurrent conversations.
 
-use super::{Latency, Recorder, SETTLE};
+use super::{Latencies, Latency};
 use crate::conn::{self, cid, classify, latency_us, stamp, Quick, Ws, FRAME_TIMEOUT};
 use crate::process::Proc;
 use crate::sys::{CpuMeter, CpuUse, Memory, RssWatch};
 use anyhow::{anyhow, bail, ensure, Result};
 use futures_util::stream::{StreamExt, TryStreamExt};
 use protocol::{ClientMsg, Conversation, UserId};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -27,7 +26,8 @@ pub struct DirectResult {
     pub cpu: CpuUse,
 }
 
-pub async fn run(server: &mut Proc, pairs: usize, duration: Duration) -> Result<DirectResult> {
+/// `settle`: the pause after the clients close before the "after" RSS.
+pub async fn run(server: &mut Proc, pairs: usize, duration: Duration, settle: Duration) -> Result<DirectResult> {
     let url = server.url();
     let before = server.rss_kib();
     let started = Instant::now();
@@ -46,47 +46,45 @@ pub async fn run(server: &mut Proc, pairs: usize, duration: Duration) -> Result<
     let connect_secs = started.elapsed().as_secs_f64();
 
     let ids: Vec<UserId> = sides.iter().map(|(_, id)| id.clone()).collect();
-    let recorder = Arc::new(Recorder::default());
     let watch = RssWatch::start(server.pid(), before);
     let cpu = CpuMeter::start(server.pid());
     let deadline = tokio::time::Instant::now() + duration;
     let tasks: Vec<_> = sides
         .into_iter()
         .enumerate()
-        .map(|(i, (ws, _))| tokio::spawn(side(ws, i, ids[i ^ 1].clone(), recorder.clone(), deadline)))
+        .map(|(i, (ws, _))| tokio::spawn(side(ws, i, ids[i ^ 1].clone(), deadline)))
         .collect();
-    let mut silent = 0;
+    let (mut silent, mut delivered, mut latencies) = (0, 0, Latencies::default());
     for t in tasks {
-        if t.await?? == 0 {
+        let (got, side_latencies) = t.await??;
+        if got == 0 {
             silent += 1;
         }
+        delivered += got;
+        latencies.merge(&side_latencies);
     }
     let cpu = cpu.read();
-    let taken = recorder.take();
     server.check_alive()?;
-    tokio::time::sleep(SETTLE).await;
+    tokio::time::sleep(settle).await;
     let memory = watch.finish(server.rss_kib());
     ensure!(silent == 0, "{silent} of {} DM clients never received a message", pairs * 2);
     Ok(DirectResult {
         pairs,
         connect_secs,
-        delivered: taken.count,
-        per_sec: taken.count as f64 / duration.as_secs_f64(),
-        latency: taken.latency,
+        delivered,
+        per_sec: delivered as f64 / duration.as_secs_f64(),
+        latency: latencies.summary(),
         memory,
         cpu,
     })
 }
 
-/// One side of a pair, until `deadline`; returns how many DMs it received.
-/// The connection closes when it returns.
-async fn side(
-    mut ws: Ws,
-    i: usize,
-    partner: UserId,
-    recorder: Arc<Recorder>,
-    deadline: tokio::time::Instant,
-) -> Result<u64> {
+/// One side of a pair, until `deadline`; returns how many DMs it received
+/// and their latencies (its own histogram: no lock shared between sides).
+/// The connection closes when it returns. A DM is sent when the partner's
+/// arrives, not on a schedule, so stamping it when it is sent hides no
+/// waiting.
+async fn side(mut ws: Ws, i: usize, partner: UserId, deadline: tokio::time::Instant) -> Result<(u64, Latencies)> {
     let mut sent = 0u64;
     let mut dm = move || {
         sent += 1;
@@ -99,19 +97,19 @@ async fn side(
     if i % 2 == 0 {
         conn::write(&mut ws, dm()?).await?;
     }
-    let mut got = 0u64;
+    let (mut got, mut latencies) = (0u64, Latencies::default());
     loop {
         let frame = tokio::select! {
             frame = tokio::time::timeout(FRAME_TIMEOUT, ws.next()) => {
                 frame.map_err(|_| anyhow!("DM client {i}: nothing received for {FRAME_TIMEOUT:?}"))?
             }
-            _ = tokio::time::sleep_until(deadline) => return Ok(got),
+            _ = tokio::time::sleep_until(deadline) => return Ok((got, latencies)),
         };
         match frame {
             Some(Ok(Message::Text(t))) => match classify(&t) {
                 Quick::Message(body) => {
                     if let Some(us) = latency_us(body) {
-                        recorder.record(us);
+                        latencies.record(us);
                     }
                     got += 1;
                     conn::write(&mut ws, dm()?).await?;

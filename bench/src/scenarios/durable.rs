@@ -3,7 +3,7 @@
 //! `duration`; an ack means the message is committed to the embedded
 //! store (SQLite, WAL, synchronous=FULL). Reported: acks per second.
 
-use super::{pipeline, SETTLE};
+use super::pipeline;
 use crate::conn;
 use crate::process::Proc;
 use crate::sys::{CpuMeter, CpuUse, Memory, RssWatch};
@@ -25,7 +25,8 @@ pub struct DurableResult {
     pub cpu: CpuUse,
 }
 
-pub async fn run(server: &mut Proc, clients: usize, duration: Duration) -> Result<DurableResult> {
+/// `settle`: the pause after the clients close before the "after" RSS.
+pub async fn run(server: &mut Proc, clients: usize, duration: Duration, settle: Duration) -> Result<DurableResult> {
     let url = server.url();
     let (ws, sink) = conn::guest(&url, "sink", "durable").await?;
     drop(ws);
@@ -63,7 +64,7 @@ pub async fn run(server: &mut Proc, clients: usize, duration: Duration) -> Resul
     };
     server.check_alive()?;
     ensure!(acked > 0, "nothing was acknowledged");
-    tokio::time::sleep(SETTLE).await;
+    tokio::time::sleep(settle).await;
     let memory = watch.finish(server.rss_kib());
     let secs = took.as_secs_f64();
     Ok(DurableResult { clients, acked, secs, per_sec: acked as f64 / secs, commits, memory, cpu })

@@ -1,18 +1,21 @@
 //! Scenario 1: room fan-out. `clients` connections in one room, `senders`
 //! of them sending at a fixed rate; the rate steps up until p99 latency
-//! passes 50 ms or a message is lost. Run against the chat server and the
-//! reference broadcast server alike.
+//! passes 50 ms or a message is lost or duplicated. Run against the chat
+//! server and the reference broadcast servers alike.
 
-use super::{Latency, Recorder, SETTLE};
-use crate::conn::{self, cid, classify, latency_us, stamp, Quick, Ws};
+mod inbox;
+
+use super::Latency;
+use crate::conn::{self, cid, classify, stamp, Quick, Ws};
 use crate::process::Proc;
 use crate::sys::{CpuMeter, CpuUse, Memory, RssWatch};
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use futures_util::stream::{SplitSink, StreamExt, TryStreamExt};
 use futures_util::SinkExt;
+use inbox::{Inbox, Tag, Tally};
 use protocol::{ClientMsg, Conversation};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -20,6 +23,9 @@ use tokio_tungstenite::tungstenite::Message;
 pub const P99_TARGET_MS: f64 = 50.0;
 /// How long after the last send the bench waits for deliveries.
 const STRAGGLERS: Duration = Duration::from_secs(3);
+/// tokio's timers count whole milliseconds and fire up to about one tick
+/// after the instant asked for, never before it.
+const TIMER_TICK_NS: u64 = 1_000_000;
 
 type Sink = SplitSink<Ws, Message>;
 
@@ -28,7 +34,10 @@ pub struct FanoutConfig {
     pub senders: usize,
     /// Messages per second per sender, one step each.
     pub rates: Vec<u32>,
+    /// How long each step sends for.
     pub step: Duration,
+    /// The pause after the clients close before the "after" RSS.
+    pub settle: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,20 +56,31 @@ pub struct Step {
     /// Deliveries per second the senders' rate asks for.
     pub offered: f64,
     pub expected: u64,
+    /// Distinct messages received (each receiver's first copy).
     pub delivered: u64,
+    /// Expected deliveries that never arrived.
+    pub lost: u64,
+    /// Copies received beyond the first.
+    pub duplicates: u64,
     pub per_sec: f64,
     pub latency: Latency,
     pub rss_kib: u64,
     pub cpu: CpuUse,
     /// The second try of a rate whose first try missed only on p99.
     pub retry: bool,
-    /// A sender or receiver was cut off, or an error frame came.
+    /// A sender or receiver was cut off, an error frame came, or a body
+    /// that no sender wrote.
     pub failure: Option<String>,
 }
 
 impl Step {
     pub fn sustained(&self) -> bool {
-        self.failure.is_none() && self.delivered == self.expected && self.latency.p99_ms <= P99_TARGET_MS
+        self.complete() && self.latency.p99_ms <= P99_TARGET_MS
+    }
+
+    /// Every expected message reached every receiver exactly once.
+    pub fn complete(&self) -> bool {
+        self.failure.is_none() && self.lost == 0 && self.duplicates == 0 && self.delivered == self.expected
     }
 }
 
@@ -79,19 +99,38 @@ impl FanoutResult {
     }
 }
 
-/// Counters shared by the receiver tasks.
+/// State shared by the receiver tasks: only what is rare (an error, a
+/// close). What every delivery updates is in each receiver's own [`Inbox`].
 #[derive(Default)]
 struct Shared {
-    recorder: Recorder,
+    /// `error` frames received: a run with any fails.
+    errors: AtomicU64,
     /// Receivers whose connection ended.
     closed: AtomicU64,
-    frames: AtomicU64,
-    bytes: AtomicU64,
     /// The last close frame a receiver got from the server.
-    close_reason: std::sync::Mutex<Option<String>>,
+    close_reason: Mutex<Option<String>>,
+}
+
+/// What the step's end reads from the receivers.
+struct Receivers {
+    shared: Arc<Shared>,
+    /// One per connection, by index.
+    inboxes: Vec<Arc<Mutex<Inbox>>>,
+}
+
+/// An inbox's lock: held only briefly and never across an await, so a
+/// panic while holding it leaves nothing half-written worth refusing.
+fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
+    inbox.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub async fn run(server: &mut Proc, target: Target, cfg: &FanoutConfig) -> Result<FanoutResult> {
+    // Checked here as well as by the command line: the arithmetic below
+    // needs a recipient, a sender, and positive rates and step length.
+    ensure!(cfg.clients >= 2, "fan-out needs at least 2 clients, not {}", cfg.clients);
+    ensure!(cfg.senders >= 1, "fan-out needs at least 1 sender");
+    ensure!(!cfg.rates.is_empty() && !cfg.rates.contains(&0), "fan-out rates must be at least 1 message/s");
+    ensure!(!cfg.step.is_zero(), "a fan-out step must last longer than 0 s");
     let url = server.url();
     let before = server.rss_kib();
     let started = std::time::Instant::now();
@@ -110,13 +149,17 @@ pub async fn run(server: &mut Proc, target: Target, cfg: &FanoutConfig) -> Resul
         .await?;
     let connect_secs = started.elapsed().as_secs_f64();
 
+    let n_senders = cfg.senders.min(cfg.clients);
     let shared = Arc::new(Shared::default());
     let mut writers = Vec::new();
     let mut readers = Vec::new();
-    for ws in conns {
+    let mut inboxes = Vec::new();
+    for (i, ws) in conns.into_iter().enumerate() {
         let (write, mut read) = ws.split();
-        writers.push(write);
+        writers.push((i, write));
         let shared = shared.clone();
+        let inbox = Arc::new(Mutex::new(Inbox::new(i, n_senders)));
+        inboxes.push(inbox.clone());
         // Ends when the connection does (or is aborted below).
         readers.push(tokio::spawn(async move {
             while let Some(Ok(frame)) = read.next().await {
@@ -135,91 +178,102 @@ pub async fn run(server: &mut Proc, target: Target, cfg: &FanoutConfig) -> Resul
                     Target::Chat => match classify(&t) {
                         Quick::Message(body) => Some(body),
                         Quick::Error => {
-                            shared.recorder.errors.fetch_add(1, Ordering::Relaxed);
+                            shared.errors.fetch_add(1, Ordering::Relaxed);
                             None
                         }
                         Quick::Ack(_) | Quick::Other => None,
                     },
                 };
-                if let Some(us) = body.and_then(latency_us) {
-                    shared.frames.fetch_add(1, Ordering::Relaxed);
-                    shared.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
-                    shared.recorder.record(us);
+                if let Some(body) = body {
+                    lock(&inbox).receive(body, t.len(), stamp());
                 }
             }
             shared.closed.fetch_add(1, Ordering::Relaxed);
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await; // presence settles
-    shared.recorder.take();
 
+    let receivers = Receivers { shared, inboxes };
     let watch = RssWatch::start(server.pid(), before);
-    let mut senders: Vec<Sink> = writers.drain(..cfg.senders.min(cfg.clients)).collect();
+    let mut senders: Vec<(usize, Sink)> = writers.drain(..n_senders).collect();
     let mut steps: Vec<Step> = Vec::new();
     let mut seq = 0u64;
     'ladder: for &rate in &cfg.rates {
         for retry in [false, true] {
-            let (step, back) = step(server, target, cfg, rate, senders, &mut seq, &shared).await;
+            let (step, back) = step(server, target, cfg, rate, senders, &mut seq, &receivers).await;
             senders = back;
-            let (sustained, only_p99) = (step.sustained(), step.failure.is_none() && step.delivered == step.expected);
+            let (sustained, only_p99) = (step.sustained(), step.complete());
             steps.push(Step { retry, ..step });
             server.check_alive()?;
             if sustained {
                 break;
             }
             // Other processes share these cores: a p99 miss gets a second
-            // try; a lost message or a cut-off ends the ladder at once.
+            // try; a lost or duplicated message or a cut-off ends the
+            // ladder at once.
             if retry || !only_p99 {
                 break 'ladder;
             }
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let errors = shared.recorder.errors.load(Ordering::Relaxed);
-    anyhow::ensure!(errors == 0, "{errors} error frames during fan-out");
+    let errors = receivers.shared.errors.load(Ordering::Relaxed);
+    ensure!(errors == 0, "{errors} error frames during fan-out");
 
     drop(senders);
     drop(writers);
     for r in &readers {
         r.abort();
     }
-    tokio::time::sleep(SETTLE).await;
+    tokio::time::sleep(cfg.settle).await;
     let memory = watch.finish(server.rss_kib());
-    let frames = shared.frames.load(Ordering::Relaxed).max(1);
-    let frame_len = (shared.bytes.load(Ordering::Relaxed) / frames) as usize;
+    let (frames, bytes) = receivers.inboxes.iter().fold((0, 0), |(f, b), i| {
+        let i = lock(i);
+        (f + i.frames, b + i.bytes)
+    });
+    let frame_len = (bytes / frames.max(1)) as usize;
     Ok(FanoutResult { steps, memory, frame_len, connect_secs })
 }
 
 /// One step of the ladder; gives back the senders that are still usable.
+/// A sender is its connection index and its half of the connection.
 async fn step(
     server: &Proc,
     target: Target,
     cfg: &FanoutConfig,
     rate: u32,
-    senders: Vec<Sink>,
+    senders: Vec<(usize, Sink)>,
     seq: &mut u64,
-    shared: &Arc<Shared>,
-) -> (Step, Vec<Sink>) {
-    let per_sender = (rate as f64 * cfg.step.as_secs_f64()).round().max(1.0) as u64;
-    let n_senders = senders.len();
+    receivers: &Receivers,
+) -> (Step, Vec<(usize, Sink)>) {
+    let Receivers { shared, inboxes } = receivers;
+    let per_sender = (f64::from(rate) * cfg.step.as_secs_f64()).round().max(1.0) as u64;
+    let active: Vec<usize> = senders.iter().map(|(s, _)| *s).collect();
+    // Spread over the period by index among all senders, as independent
+    // users would be.
+    let spread = cfg.senders.min(cfg.clients) as f64;
     let recipients = cfg.clients as u64 - 1;
-    let expected = per_sender * n_senders as u64 * recipients;
+    let expected = per_sender * active.len() as u64 * recipients;
     let closed_before = shared.closed.load(Ordering::Relaxed);
     let cpu = CpuMeter::start(server.pid());
-    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
-    let start = tokio::time::Instant::now();
     let start_stamp = stamp();
+    let (base, end) = (*seq, *seq + per_sender);
     let mut tasks = Vec::new();
-    for (s, mut write) in senders.into_iter().enumerate() {
-        let base = *seq;
-        // Senders are spread over the period, as independent users would be.
-        let offset = period.mul_f64(s as f64 / n_senders as f64);
+    for (s, mut write) in senders {
         tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(start + offset, period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             for n in 0..per_sender {
-                tick.tick().await;
-                let body = stamp().to_string();
+                // Latency counts from the time the message was due, not
+                // the time it went out: when the sender falls behind (the
+                // load client is short of CPU, or the server pushes back on
+                // its writes) the wait counts as latency instead of
+                // vanishing (coordinated omission). Late messages go at
+                // once, in a burst. Waking a timer tick early and taking
+                // the earlier of the two times keeps the timer's own
+                // lateness out of the figure.
+                let due = start_stamp + ((n as f64 + s as f64 / spread) * 1e9 / f64::from(rate)).round() as u64;
+                tokio::time::sleep_until(conn::at(due.saturating_sub(TIMER_TICK_NS))).await;
+                let since = stamp().min(due);
+                let body = Tag { since, sender: s, seq: base + n }.body();
                 let frame = match target {
                     Target::Reference { frame_len } => {
                         let pad = frame_len.saturating_sub(body.len() + 1);
@@ -233,17 +287,17 @@ async fn step(
                 };
                 write.send(Message::text(frame)).await?;
             }
-            anyhow::Ok(write)
+            anyhow::Ok((s, write))
         }));
     }
-    *seq += per_sender;
+    *seq = end;
 
     let mut back = Vec::new();
     let mut failure = None;
-    let limit = start + cfg.step + Duration::from_secs(10);
+    let limit = conn::at(start_stamp) + cfg.step + Duration::from_secs(10);
     for mut t in tasks {
         match tokio::time::timeout_at(limit, &mut t).await {
-            Ok(Ok(Ok(write))) => back.push(write),
+            Ok(Ok(Ok(sender))) => back.push(sender),
             Ok(Ok(Err(e))) => failure = Some(format!("a sender was cut off: {e}")),
             Ok(Err(e)) => failure = Some(format!("a sender task failed: {e}")),
             Err(_) => {
@@ -253,10 +307,14 @@ async fn step(
         }
     }
     let deadline = tokio::time::Instant::now() + STRAGGLERS;
-    while shared.recorder.count() < expected && tokio::time::Instant::now() < deadline {
+    while inboxes.iter().map(|i| lock(i).delivered()).sum::<u64>() < expected && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let taken = shared.recorder.take();
+    let mut tally = Tally::default();
+    for inbox in inboxes {
+        tally.add(&lock(inbox).close_step(&active, end));
+    }
     let cpu = cpu.read();
     let closed = shared.closed.load(Ordering::Relaxed) - closed_before;
     let reason = shared.close_reason.lock().ok().and_then(|mut r| r.take());
@@ -266,21 +324,26 @@ async fn step(
     if closed > 0 && failure.is_none() {
         failure = Some(format!("{closed} receivers were disconnected"));
     }
-    let errors = shared.recorder.errors.load(Ordering::Relaxed);
+    let errors = shared.errors.load(Ordering::Relaxed);
     if errors > 0 && failure.is_none() {
         failure = Some(format!("{errors} error frames"));
+    }
+    if tally.unexpected > 0 && failure.is_none() {
+        failure = Some(format!("{} bodies that no sender wrote to their receiver", tally.unexpected));
     }
     // Deliveries over the time they took: the scheduled sending time, or
     // until the last delivery if that came later.
     let scheduled = per_sender as f64 / f64::from(rate);
-    let took = (taken.last_stamp.saturating_sub(start_stamp) as f64 / 1e9).max(scheduled);
+    let took = (tally.last_stamp.saturating_sub(start_stamp) as f64 / 1e9).max(scheduled);
     let step = Step {
         rate_per_sender: rate,
-        offered: f64::from(rate) * n_senders as f64 * recipients as f64,
+        offered: f64::from(rate) * active.len() as f64 * recipients as f64,
         expected,
-        delivered: taken.count,
-        per_sec: taken.count as f64 / took,
-        latency: taken.latency,
+        delivered: tally.delivered,
+        lost: tally.lost,
+        duplicates: tally.duplicates,
+        per_sec: tally.delivered as f64 / took,
+        latency: tally.latencies.summary(),
         rss_kib: server.rss_kib(),
         cpu,
         retry: false,

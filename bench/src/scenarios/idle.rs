@@ -4,7 +4,7 @@
 //! closed; twice. Memory per connection is (RSS held − RSS before) /
 //! connections, from the first wave.
 
-use super::{CONNECT_CONCURRENCY, SETTLE};
+use super::CONNECT_CONCURRENCY;
 use crate::conn::{self, Ws};
 use crate::process::Proc;
 use crate::sys::{Memory, RssWatch};
@@ -41,7 +41,8 @@ pub struct Wave {
     pub after_kib: u64,
 }
 
-pub async fn run(server: &mut Proc, connections: usize) -> Result<IdleResult> {
+/// `settle`: each pause (connections closing, held, closed) before RSS is read.
+pub async fn run(server: &mut Proc, connections: usize, settle: Duration) -> Result<IdleResult> {
     let url = server.url();
     let users = connections.div_ceil(TABS_PER_USER);
     let tokens: Vec<String> = futures_util::stream::iter(0..users)
@@ -57,13 +58,13 @@ pub async fn run(server: &mut Proc, connections: usize) -> Result<IdleResult> {
         .buffered(32)
         .try_collect()
         .await?;
-    tokio::time::sleep(SETTLE).await; // the sign-up connections close
+    tokio::time::sleep(settle).await; // the sign-up connections close
 
     let before = server.rss_kib();
     let watch = RssWatch::start(server.pid(), before);
     let mut waves = Vec::new();
     for _ in 0..WAVES {
-        waves.push(wave(server, &url, &tokens, connections).await?);
+        waves.push(wave(server, &url, &tokens, connections, settle).await?);
     }
     let memory = watch.finish(server.rss_kib());
     let first = waves[0];
@@ -82,7 +83,7 @@ pub async fn run(server: &mut Proc, connections: usize) -> Result<IdleResult> {
 
 /// Opens `connections`, holds them, closes them and waits until the server
 /// has let go of every one.
-async fn wave(server: &mut Proc, url: &str, tokens: &[String], connections: usize) -> Result<Wave> {
+async fn wave(server: &mut Proc, url: &str, tokens: &[String], connections: usize, settle: Duration) -> Result<Wave> {
     let started = Instant::now();
     let mut held: Vec<Ws> = Vec::with_capacity(connections);
     let mut pending = futures_util::stream::iter(0..connections)
@@ -95,9 +96,9 @@ async fn wave(server: &mut Proc, url: &str, tokens: &[String], connections: usiz
         held.push(ws?);
     }
     let open_secs = started.elapsed().as_secs_f64();
-    // Held without reading: the server pings only every 20 s, and this is
-    // shorter than that.
-    tokio::time::sleep(SETTLE).await;
+    // Held without reading: the server pings only every 20 s, and the
+    // settle pause is shorter than that.
+    tokio::time::sleep(settle).await;
     let held_kib = server.rss_kib();
     let open = server.metric("chat_connections_open").await;
     ensure!(open == Some(connections as u64), "the server reports {open:?} open connections, expected {connections}");
@@ -112,6 +113,6 @@ async fn wave(server: &mut Proc, url: &str, tokens: &[String], connections: usiz
     }
     ensure!(open == Some(0), "{open:?} connections still open on the server 15 s after the clients closed");
     let close_secs = closing.elapsed().as_secs_f64();
-    tokio::time::sleep(SETTLE).await;
+    tokio::time::sleep(settle).await;
     Ok(Wave { open_secs, held_kib, close_secs, after_kib: server.rss_kib() })
 }

@@ -5,13 +5,13 @@
 //! every missed message received and checked (ids, in order). Done `runs`
 //! times with the same cursor.
 
-use super::{pipeline, SETTLE};
+use super::pipeline;
 use crate::conn::{self, FRAME_TIMEOUT};
 use crate::process::Proc;
 use crate::sys::{Memory, RssWatch};
 use anyhow::{bail, ensure, Result};
 use protocol::{MessageId, ServerMsg};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Unacknowledged sends while filling the store.
 const WINDOW: u64 = 256;
@@ -31,7 +31,8 @@ impl ResumeResult {
     }
 }
 
-pub async fn run(server: &mut Proc, missed: u64, runs: usize) -> Result<ResumeResult> {
+/// `settle`: the pause after the clients close before the "after" RSS.
+pub async fn run(server: &mut Proc, missed: u64, runs: usize, settle: Duration) -> Result<ResumeResult> {
     let url = server.url();
     let before = server.rss_kib();
     let (mut away, me) = conn::guest(&url, "away", "resume").await?;
@@ -79,7 +80,7 @@ pub async fn run(server: &mut Proc, missed: u64, runs: usize) -> Result<ResumeRe
         ensure!(got == ids, "resume {run}: received {} messages, not the {missed} missed ones in order", got.len());
     }
     server.check_alive()?;
-    tokio::time::sleep(SETTLE).await;
+    tokio::time::sleep(settle).await;
     let memory = watch.finish(server.rss_kib());
     Ok(ResumeResult { missed, runs_ms, memory })
 }
