@@ -175,6 +175,8 @@ pub enum Action {
         user: Profile,
         online: bool,
     },
+    /// The whole online list (after the server had to drop presence events).
+    Online(Vec<Profile>),
     Typing {
         from: UserId,
         to: Conversation,
@@ -441,6 +443,15 @@ impl Reducible for State {
                     s.typing.retain(|(who, _), _| *who != user.id);
                     s.notice(format!("{} left", user.name));
                 }
+            }
+            Action::Online(users) => {
+                // Silent: a correction of what the events said, not news.
+                s.online = users.iter().map(|p| (p.id.clone(), p.clone())).collect();
+                for p in users {
+                    s.people.insert(p.id.clone(), p);
+                }
+                let online = &s.online;
+                s.typing.retain(|(who, _), _| online.contains_key(who));
             }
             Action::Typing { from, to, active, now } => {
                 // `to` is as the typist named it: a direct one names me.

@@ -108,6 +108,11 @@ pub enum ServerMsg {
     },
     /// A user's first connection opened (`online: true`) or last closed.
     Presence { user: Profile, online: bool },
+    /// Everyone online in the project now (you included), replacing what
+    /// `welcome.online` and `presence` events said: sent after presence
+    /// events for this connection had to be dropped (its queue was filling
+    /// up), once it has caught up.
+    Online { users: Vec<Profile> },
     /// Ephemeral: `from` is typing (or stopped) in `to`.
     Typing { from: UserId, to: Conversation, active: bool },
     /// The answer to a `history` request.

@@ -102,7 +102,7 @@ impl Hub {
         drop(projects);
         if let Some(others) = announce {
             let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
-            self.push_all(others.iter(), &out, Priority::Ephemeral);
+            self.push_all(others.iter(), &out, Priority::Presence);
         }
         online
     }
@@ -127,8 +127,16 @@ impl Hub {
         drop(projects);
         if let Some(profile) = profile {
             let out = frame(&ServerMsg::Presence { user: profile, online: false });
-            self.push_all(others.iter(), &out, Priority::Ephemeral);
+            self.push_all(others.iter(), &out, Priority::Presence);
         }
+    }
+
+    /// Everyone online in the project.
+    pub fn online(&self, project: &ProjectId) -> Vec<Profile> {
+        self.lock()
+            .get(project)
+            .map(|s| s.users.values().filter_map(|u| u.profile.clone()).collect())
+            .unwrap_or_default()
     }
 
     pub fn is_online(&self, project: &ProjectId, user: &UserId) -> bool {

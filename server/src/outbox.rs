@@ -3,13 +3,15 @@
 //!
 //! Ephemeral events (typing, presence) are only queued while the queue is
 //! less than half full, so they are dropped first and leave room for chat
-//! messages. A chat message that does not fit closes the connection with
+//! messages. A dropped presence event is remembered: the connection gets the
+//! whole online list once it has caught up (`Conn::resync_presence`), so
+//! its view of who is online does not stay wrong. A chat message that does not fit closes the connection with
 //! [`CloseCode::SlowConsumer`]: it is never dropped silently, and the client
 //! gets it on resume. Memory per connection is therefore bounded by the
 //! capacity.
 
 use protocol::{CloseCode, MessageId};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -32,8 +34,11 @@ pub struct Outbound {
 pub enum Priority {
     /// Chat messages, acks, answers to requests: never dropped.
     Reliable,
-    /// Typing and presence: dropped under pressure.
+    /// Typing: dropped under pressure.
     Ephemeral,
+    /// Presence: dropped under pressure like typing, but the drop is
+    /// remembered ([`OutboxReceiver::take_presence_lost`]).
+    Presence,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,16 +89,26 @@ pub struct OutboxSender {
     tx: mpsc::Sender<Outbound>,
     capacity: usize,
     kill: Arc<KillSwitch>,
+    presence_lost: Arc<AtomicBool>,
 }
 
 impl OutboxSender {
     pub fn push(&self, out: Outbound, priority: Priority) -> Pushed {
-        if priority == Priority::Ephemeral && self.tx.capacity() * 2 <= self.capacity {
+        let pushed = self.try_push(out, priority);
+        if pushed == Pushed::Dropped && priority == Priority::Presence {
+            self.presence_lost.store(true, Ordering::Release);
+        }
+        pushed
+    }
+
+    fn try_push(&self, out: Outbound, priority: Priority) -> Pushed {
+        let droppable = priority != Priority::Reliable;
+        if droppable && self.tx.capacity() * 2 <= self.capacity {
             return Pushed::Dropped;
         }
         match self.tx.try_send(out) {
             Ok(()) => Pushed::Queued,
-            Err(_) if priority == Priority::Ephemeral => Pushed::Dropped,
+            Err(_) if droppable => Pushed::Dropped,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.kill.trigger(CloseCode::SlowConsumer);
                 Pushed::Overflowed
@@ -111,14 +126,26 @@ impl OutboxSender {
 pub struct OutboxReceiver {
     pub rx: mpsc::Receiver<Outbound>,
     pub kill: Arc<KillSwitch>,
+    presence_lost: Arc<AtomicBool>,
+}
+
+impl OutboxReceiver {
+    /// Whether a presence event was dropped since the last call.
+    pub fn take_presence_lost(&self) -> bool {
+        self.presence_lost.swap(false, Ordering::AcqRel)
+    }
 }
 
 pub fn outbox(capacity: usize) -> (OutboxSender, OutboxReceiver) {
     let capacity = capacity.max(2);
     let (tx, rx) = mpsc::channel(capacity);
     let kill = Arc::new(KillSwitch::default());
+    let presence_lost = Arc::new(AtomicBool::new(false));
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-    (OutboxSender { id, tx, capacity, kill: kill.clone() }, OutboxReceiver { rx, kill })
+    (
+        OutboxSender { id, tx, capacity, kill: kill.clone(), presence_lost: presence_lost.clone() },
+        OutboxReceiver { rx, kill, presence_lost },
+    )
 }
 
 #[cfg(test)]
@@ -141,6 +168,18 @@ mod tests {
         assert_eq!(rx.kill.code(), None);
         assert_eq!(tx.push(frame("f"), Priority::Reliable), Pushed::Overflowed);
         assert_eq!(rx.kill.code(), Some(CloseCode::SlowConsumer));
+    }
+
+    #[test]
+    fn a_dropped_presence_event_is_remembered_and_a_dropped_typing_event_is_not() {
+        let (tx, rx) = outbox(4);
+        assert_eq!(tx.push(frame("a"), Priority::Reliable), Pushed::Queued);
+        assert_eq!(tx.push(frame("b"), Priority::Reliable), Pushed::Queued);
+        assert_eq!(tx.push(frame("typing"), Priority::Ephemeral), Pushed::Dropped);
+        assert!(!rx.take_presence_lost());
+        assert_eq!(tx.push(frame("presence"), Priority::Presence), Pushed::Dropped);
+        assert!(rx.take_presence_lost());
+        assert!(!rx.take_presence_lost(), "taken once");
     }
 
     #[test]

@@ -272,6 +272,7 @@ where
                     if let Err(end) = self.write_batch(out).await {
                         return end;
                     }
+                    self.resync_presence();
                 }
                 next = self.ws.next() => {
                     last_heard = Instant::now();
@@ -338,6 +339,19 @@ where
             ws.flush().await
         };
         within(write_timeout, batch).await
+    }
+
+    /// Once the queue has drained after presence events for this connection
+    /// had to be dropped: the whole online list, so the client's view of who
+    /// is online is right again. Checked after each written batch; two
+    /// loads when nothing was lost.
+    fn resync_presence(&mut self) {
+        if !self.rx.rx.is_empty() || !self.rx.take_presence_lost() {
+            return;
+        }
+        let Some(identity) = &self.identity else { return };
+        let users = self.app.hub.online(&identity.project);
+        self.tx.push(frame(&ServerMsg::Online { users }), Priority::Reliable);
     }
 
     /// Sends what is still queued, for a graceful shutdown.

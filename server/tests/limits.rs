@@ -369,3 +369,58 @@ async fn pipelining_clients_in_a_busy_room_are_not_cut_off() {
     let everything: Vec<String> = (0..CLIENTS).map(|i| format!("client {i}: all")).collect();
     assert_eq!(outcomes, everything);
 }
+
+/// The value of one counter in /metrics.
+async fn counter(server: &TestServer, name: &str) -> u64 {
+    let metrics = reqwest_metrics(server).await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+#[tokio::test]
+async fn a_client_that_missed_presence_events_gets_the_online_list_once_it_catches_up() {
+    let server = TestServer::start_with(|c| {
+        c.outbox_capacity = 64;
+        c.rate_per_sec = 1_000_000;
+        c.rate_burst = 1_000_000;
+    })
+    .await;
+    let (mut filler, _) = server.guest("filler", "lag").await;
+    let (mut watcher, _) = server.guest("watcher", "lag").await;
+    // The watcher stops reading. Room messages fill its socket, then its
+    // queue; each step adds 20 messages and one join, so the join that
+    // finds the queue half full is dropped long before the queue is full
+    // (which would close it with 4011).
+    let body = "z".repeat(4000);
+    let (mut sent, mut joined) = (0, Vec::new());
+    let missed = loop {
+        for _ in 0..20 {
+            sent += 1;
+            filler.say(&format!("z-{sent}"), Conversation::Room, &body).await;
+        }
+        for _ in 0..20 {
+            assert!(matches!(filler.recv_chat().await, ServerMsg::Ack { .. }));
+        }
+        let (late, welcome) = server.guest(&format!("late{}", joined.len()), "lag").await;
+        let mut ws = late.ws;
+        tokio::spawn(async move { while let Some(Ok(_)) = futures_util::StreamExt::next(&mut ws).await {} });
+        joined.push(welcome.me.id.clone());
+        if counter(&server, "chat_ephemeral_dropped").await > 0 {
+            break welcome.me.id;
+        }
+        assert!(joined.len() < 500, "the watcher's queue never filled");
+    };
+    // It reads again: after what was queued, the list, with the join it missed.
+    let users = loop {
+        match watcher.event().await {
+            Event::Msg(ServerMsg::Online { users }) => break users,
+            Event::Msg(ServerMsg::Presence { user, .. }) => assert_ne!(user.id, missed, "this one was dropped"),
+            Event::Msg(_) => {}
+            Event::Closed(code) => panic!("closed ({code:?}) before the online list"),
+        }
+    };
+    assert!(users.iter().any(|p| p.id == missed), "the list has the user whose join was dropped");
+    assert_eq!(users.len(), 2 + joined.len(), "filler, watcher and every late joiner");
+}

@@ -325,6 +325,7 @@ impl Connection {
                 Action::Ack { client_id, id, ts }
             }
             ServerMsg::Presence { user, online } => Action::Presence { user, online },
+            ServerMsg::Online { users } => Action::Online(users),
             ServerMsg::Typing { from, to, active } => Action::Typing { from, to, active, now: now() },
             ServerMsg::History { conversation, messages, has_more } => {
                 Action::History { conversation, messages, has_more }

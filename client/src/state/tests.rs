@@ -155,6 +155,21 @@ fn presence_and_typing() {
 }
 
 #[test]
+fn the_online_list_replaces_what_presence_events_said() {
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
+        Action::Typing { from: uid("ann"), to: Conversation::Room, active: true, now: 0.0 },
+    ]);
+    let notices = s.notices.len();
+    // ann left and bob came while their presence events were dropped.
+    let s = s.reduce(Action::Online(vec![profile("me"), profile("bob")]));
+    assert!(s.online.contains_key(&uid("bob")) && !s.online.contains_key(&uid("ann")));
+    assert!(s.typing_in(&Conversation::Room).is_empty(), "someone offline is not typing");
+    assert_eq!(s.contacts().len(), 2, "ann stays in the sidebar, offline; bob is added");
+    assert_eq!(s.notices.len(), notices, "a correction, not news");
+}
+
+#[test]
 fn failed_send_is_marked() {
     let s = run(vec![
         Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },

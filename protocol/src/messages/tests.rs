@@ -113,6 +113,10 @@ fn server_messages() {
         r##"{"type":"presence","user":{"id":"5","name":"ann","color":"#e0245e"},"online":true}"##,
     );
     golden(
+        ServerMsg::Online { users: vec![profile("5", "ann")] },
+        r##"{"type":"online","users":[{"id":"5","name":"ann","color":"#e0245e"}]}"##,
+    );
+    golden(
         ServerMsg::Typing { from: uid("7"), to: Conversation::Room, active: false },
         r#"{"type":"typing","from":"7","to":{"kind":"room"},"active":false}"#,
     );

@@ -164,7 +164,7 @@ impl Client {
     pub async fn recv_chat(&mut self) -> ServerMsg {
         loop {
             match self.recv().await {
-                ServerMsg::Presence { .. } | ServerMsg::Typing { .. } => continue,
+                ServerMsg::Presence { .. } | ServerMsg::Online { .. } | ServerMsg::Typing { .. } => continue,
                 other => return other,
             }
         }
@@ -183,7 +183,9 @@ impl Client {
     pub async fn quiet(&mut self, wait: Duration) {
         while let Some(ev) = self.event_within(wait).await {
             match ev {
-                Event::Msg(ServerMsg::Presence { .. } | ServerMsg::Typing { .. }) => continue,
+                Event::Msg(ServerMsg::Presence { .. } | ServerMsg::Online { .. } | ServerMsg::Typing { .. }) => {
+                    continue
+                }
                 other => panic!("expected silence, got {other:?}"),
             }
         }
@@ -196,7 +198,7 @@ impl Client {
         loop {
             match self.recv().await {
                 ServerMsg::Pong => return,
-                ServerMsg::Presence { .. } | ServerMsg::Typing { .. } => continue,
+                ServerMsg::Presence { .. } | ServerMsg::Online { .. } | ServerMsg::Typing { .. } => continue,
                 other => panic!("expected pong, got {other:?}"),
             }
         }
