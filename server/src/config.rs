@@ -7,9 +7,25 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Parses a duration given in seconds (fractions allowed).
+/// A duration in (possibly fractional) seconds, more than zero: every
+/// duration here is a timeout or an interval, and zero would mean "never
+/// wait" (or panic a timer).
 fn secs(s: &str) -> Result<Duration, String> {
     let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    Duration::try_from_secs_f64(v).map_err(|e| e.to_string())
+    let d = Duration::try_from_secs_f64(v).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be more than 0 seconds".into());
+    }
+    Ok(d)
+}
+
+/// A size or count of at least one.
+fn count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -36,19 +52,19 @@ pub struct Config {
     pub session_ttl: Duration,
 
     /// Largest WebSocket message or frame read, in bytes; larger closes with 1009.
-    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = limits::DEFAULT_MAX_FRAME_BYTES)]
+    #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = limits::DEFAULT_MAX_FRAME_BYTES, value_parser = count)]
     pub max_frame_bytes: usize,
 
     /// Longest message body, in characters; longer gets an `error` frame.
-    #[arg(long, env = "CHAT_MAX_BODY_CHARS", default_value_t = limits::DEFAULT_MAX_BODY_CHARS)]
+    #[arg(long, env = "CHAT_MAX_BODY_CHARS", default_value_t = limits::DEFAULT_MAX_BODY_CHARS, value_parser = count)]
     pub max_body_chars: usize,
 
     /// Sustained frames per second a connection may send.
-    #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = limits::DEFAULT_RATE_PER_SEC)]
+    #[arg(long, env = "CHAT_RATE_PER_SEC", default_value_t = limits::DEFAULT_RATE_PER_SEC, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_per_sec: u32,
 
     /// Frames a connection may send in a burst above the sustained rate.
-    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = limits::DEFAULT_RATE_BURST)]
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = limits::DEFAULT_RATE_BURST, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_burst: u32,
 
     /// Frames dropped for rate within 10 s after which the connection is closed (4012).
@@ -56,18 +72,18 @@ pub struct Config {
     pub rate_kick_after: u32,
 
     /// Most simultaneous WebSocket connections; more get HTTP 503 at upgrade.
-    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 20_000)]
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 20_000, value_parser = count)]
     pub max_connections: usize,
 
     /// Frames queued per connection before ephemeral events are dropped (at
     /// half) and chat messages close the connection (when full, 4011).
-    #[arg(long, env = "CHAT_OUTBOX_CAPACITY", default_value_t = 4096)]
+    #[arg(long, env = "CHAT_OUTBOX_CAPACITY", default_value_t = 4096, value_parser = count)]
     pub outbox_capacity: usize,
 
     /// Unacknowledged sends per connection; at this many, the server stops
     /// reading that socket (but keeps writing to it) until acks go out
     /// (capped at half the outbox).
-    #[arg(long, env = "CHAT_MAX_IN_FLIGHT_SENDS", default_value_t = 256)]
+    #[arg(long, env = "CHAT_MAX_IN_FLIGHT_SENDS", default_value_t = 256, value_parser = count)]
     pub max_in_flight_sends: usize,
 
     /// Seconds a client has to send its hello (4010).
@@ -91,13 +107,13 @@ pub struct Config {
     pub shutdown_grace: Duration,
 
     /// Largest page a `history` request returns.
-    #[arg(long, env = "CHAT_HISTORY_PAGE_MAX", default_value_t = limits::DEFAULT_HISTORY_PAGE_MAX)]
+    #[arg(long, env = "CHAT_HISTORY_PAGE_MAX", default_value_t = limits::DEFAULT_HISTORY_PAGE_MAX, value_parser = clap::value_parser!(u32).range(1..))]
     pub history_page_max: u32,
 
     /// Most messages stored in one group commit (capped at half the outbox:
     /// a committed batch is delivered at once, and a client reading
     /// everything must be able to take a whole batch).
-    #[arg(long, env = "CHAT_COMMIT_BATCH", default_value_t = 512)]
+    #[arg(long, env = "CHAT_COMMIT_BATCH", default_value_t = 512, value_parser = count)]
     pub commit_batch: usize,
 
     /// Size of SQLite's write-ahead log, in MiB, past which the writer
@@ -174,5 +190,32 @@ mod tests {
         config.outbox_capacity = 1;
         config.commit_batch = 0;
         assert_eq!(config.messages_per_commit(), 1, "never zero");
+    }
+
+    #[test]
+    fn zero_durations_and_counts_are_refused_with_a_clear_error() {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let parse = |args: &[&str]| {
+            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
+                .map(|w| w.config)
+                .map_err(|e| e.to_string())
+        };
+        for bad in [
+            ["--ping-interval", "0"],
+            ["--retention-interval", "0"],
+            ["--history-page-max", "0"],
+            ["--rate-per-sec", "0"],
+            ["--outbox-capacity", "0"],
+            ["--max-frame-bytes", "0"],
+        ] {
+            let error = parse(&bad).err().unwrap_or_else(|| panic!("{bad:?} was accepted"));
+            assert!(error.contains(bad[0]), "{bad:?}: {error}");
+        }
+        assert!(parse(&["--ping-interval", "0.5"]).is_ok_and(|c| c.ping_interval == Duration::from_millis(500)));
+        assert!(parse(&["--ping-interval", "soon"]).is_err_and(|e| e.contains("not a number of seconds")));
     }
 }

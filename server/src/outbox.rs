@@ -102,6 +102,13 @@ impl OutboxSender {
     }
 
     fn try_push(&self, out: Outbound, priority: Priority) -> Pushed {
+        // Once a reliable frame was refused, nothing more may be queued: the
+        // writer would deliver messages past the one that was dropped, and
+        // the client's cursor would jump over it (resume could not repair
+        // that). The connection is closing; its messages are in the store.
+        if self.kill.code().is_some() {
+            return Pushed::Closed;
+        }
         let droppable = priority != Priority::Reliable;
         if droppable && self.tx.capacity() * 2 <= self.capacity {
             return Pushed::Dropped;
@@ -168,6 +175,20 @@ mod tests {
         assert_eq!(rx.kill.code(), None);
         assert_eq!(tx.push(frame("f"), Priority::Reliable), Pushed::Overflowed);
         assert_eq!(rx.kill.code(), Some(CloseCode::SlowConsumer));
+    }
+
+    #[test]
+    fn nothing_is_queued_after_a_reliable_frame_was_refused() {
+        let (tx, mut rx) = outbox(2);
+        assert_eq!(tx.push(frame("1"), Priority::Reliable), Pushed::Queued);
+        assert_eq!(tx.push(frame("2"), Priority::Reliable), Pushed::Queued);
+        assert_eq!(tx.push(frame("3"), Priority::Reliable), Pushed::Overflowed);
+        // The writer frees a slot; message 4 must still not follow 2, or
+        // the client's cursor would pass the lost 3.
+        assert_eq!(rx.rx.try_recv().map(|o| o.frame.to_string()).ok().as_deref(), Some("1"));
+        assert_eq!(tx.push(frame("4"), Priority::Reliable), Pushed::Closed);
+        assert_eq!(rx.rx.try_recv().map(|o| o.frame.to_string()).ok().as_deref(), Some("2"));
+        assert!(rx.rx.try_recv().is_err(), "nothing after 2");
     }
 
     #[test]

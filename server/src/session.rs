@@ -72,6 +72,7 @@ where
         tx,
         rx,
         identity: None,
+        membership: None,
         replayed_up_to: None,
         in_flight,
         known_addressees: KnownAddressees::default(),
@@ -81,12 +82,29 @@ where
     .await
 }
 
+/// A connection's place in the hub. Leaving happens on drop, so it happens
+/// however the session ends, a panic included: otherwise the user would
+/// stay online (and in every room snapshot) for good.
+struct Membership {
+    app: Arc<App>,
+    identity: Identity,
+    conn: crate::outbox::ConnId,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.app.hub.leave(&self.identity.project, &self.identity.profile.id, self.conn);
+    }
+}
+
 struct Conn<S> {
     ws: WebSocketStream<S>,
     app: Arc<App>,
     tx: OutboxSender,
     rx: OutboxReceiver,
     identity: Option<Identity>,
+    /// Set once joined to the hub; dropping it leaves.
+    membership: Option<Membership>,
     /// Live messages at or below this id were already sent by the replay.
     replayed_up_to: Option<MessageId>,
     /// Permits for unacknowledged sends (`--max-in-flight-sends`).
@@ -109,9 +127,7 @@ where
             },
             Err(end) => end,
         };
-        if let Some(identity) = &self.identity {
-            self.app.hub.leave(&identity.project, &identity.profile.id, self.tx.id);
-        }
+        drop(self.membership.take());
         if let End::Close(code) = end {
             if code == CloseCode::ServerRestart {
                 self.drain_outbox().await;
@@ -169,6 +185,7 @@ where
         let unread = app.store.unread(&identity.project, &identity.profile.id).await.map_err(internal)?;
         let (session_token, session_expires) = app.auth.session_token(&identity).map_err(internal)?;
         let online = app.hub.join(&identity.project, &identity.profile, self.tx.clone());
+        self.membership = Some(Membership { app: app.clone(), identity: identity.clone(), conn: self.tx.id });
         self.identity = Some(identity.clone());
         info!("joined");
         let welcome = ServerMsg::Welcome(Welcome {
@@ -276,32 +293,35 @@ where
                 }
                 next = self.ws.next() => {
                     last_heard = Instant::now();
+                    // Every data frame counts against the rate limit, text or not.
                     let text = match self.read(next) {
-                        Ok(Incoming::Text(text)) => text,
-                        Ok(Incoming::Binary) => {
-                            self.reply_error(ErrorCode::BinaryFrame, BINARY_REFUSED.into(), None);
-                            continue;
-                        }
+                        Ok(Incoming::Text(text)) => Some(text),
+                        Ok(Incoming::Binary) => None,
                         Ok(Incoming::Control) => continue,
                         Err(end) => return end,
                     };
-                    match limiter.check(last_heard) {
-                        Verdict::Allow => {
+                    match (limiter.check(last_heard), text) {
+                        (Verdict::Allow, Some(text)) => {
                             if let Err(end) = self.handle(&text).await {
                                 return end;
                             }
                         }
-                        Verdict::Refuse => {
+                        (Verdict::Allow, None) => {
+                            self.reply_error(ErrorCode::BinaryFrame, BINARY_REFUSED.into(), None)
+                        }
+                        (Verdict::Refuse, text) => {
                             self.app.metrics.inc(&self.app.metrics.rate_limited);
                             let msg = format!("over {} messages per second; this one was dropped", self.app.config.rate_per_sec);
                             // Name the refused send, so the client knows what to resend.
-                            let client_id = match ClientMsg::parse(&text) {
-                                Ok(ClientMsg::Send { client_id, .. }) => Some(client_id),
+                            let client_id = match text.as_deref().map(ClientMsg::parse) {
+                                Some(Ok(ClientMsg::Send { client_id, .. })) => Some(client_id),
                                 _ => None,
                             };
-                            self.tx.push(frame(&error_msg(ErrorCode::RateLimited, msg, client_id)), Priority::Ephemeral);
+                            // Reliable: a send must get an ack or an error, and
+                            // refusals are bounded by the limiter's kick.
+                            self.tx.push(frame(&error_msg(ErrorCode::RateLimited, msg, client_id)), Priority::Reliable);
                         }
-                        Verdict::Kick => return End::Close(CloseCode::RateLimited),
+                        (Verdict::Kick, _) => return End::Close(CloseCode::RateLimited),
                     }
                 }
                 _ = ping.tick() => {
@@ -439,7 +459,7 @@ where
                 app.bus.publish(Event::Typing { project: project.clone(), from: me.clone(), to, active })
             }
             ClientMsg::History { conversation, before, limit } => {
-                let limit = limit.unwrap_or(50).clamp(1, app.config.history_page_max);
+                let limit = limit.unwrap_or(50).clamp(1, app.config.history_page_max.max(1));
                 match self.draining(app.store.history(project, me, &conversation, before, limit)).await? {
                     Ok(page) => {
                         let reply =
@@ -450,6 +470,14 @@ where
                 }
             }
             ClientMsg::Read { conversation, up_to } => {
+                // A marker per made-up user would be a stored row (and an
+                // fsync) each: only conversations that can exist.
+                if let Conversation::Direct { user } = &conversation {
+                    if let Err((code, message)) = self.check_known(&identity, user).await {
+                        self.reply_error(code, message, None);
+                        return Ok(());
+                    }
+                }
                 match self.draining(app.store.mark_read(project, me, &conversation, up_to)).await? {
                     Ok(marker) => {
                         let reply = ServerMsg::Read {

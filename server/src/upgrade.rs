@@ -82,9 +82,8 @@ fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -
             .max_frame_size(Some(app.config.max_frame_bytes));
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
         app.metrics.inc(&app.metrics.connections_total);
-        app.metrics.inc(&app.metrics.connections_open);
+        let _open = OpenConnection::count(app.clone());
         session::run(ws, app.clone()).await;
-        app.metrics.dec(&app.metrics.connections_open);
         drop(permit);
     });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
@@ -95,4 +94,21 @@ fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -
         h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// Counts a connection in `connections_open` for as long as it lives (a
+/// session that panics included).
+struct OpenConnection(Arc<App>);
+
+impl OpenConnection {
+    fn count(app: Arc<App>) -> Self {
+        app.metrics.inc(&app.metrics.connections_open);
+        Self(app)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.metrics.dec(&self.0.metrics.connections_open);
+    }
 }

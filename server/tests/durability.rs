@@ -238,3 +238,29 @@ async fn the_write_ahead_log_stays_under_its_configured_limit() {
         bound - 1024 * 1024
     );
 }
+
+#[tokio::test]
+async fn ids_above_what_the_store_can_hold_mean_after_everything() {
+    // Ids are u64 on the wire and i64 in SQLite: a huge cursor must replay
+    // nothing (not everything), and a huge `before` must page from the end.
+    let server = TestServer::start().await;
+    let (mut a, _) = server.guest("alice", "huge").await;
+    let (b, wb) = server.guest("bob", "huge").await;
+    drop(b);
+    for i in 0..5 {
+        a.say(&format!("h-{i}"), Conversation::Room, "old").await;
+        ack_id(&mut a).await;
+    }
+    let mut b = server.connect().await;
+    b.hello(token(&wb.session_token), Some(MessageId(u64::MAX))).await;
+    match b.recv_chat().await {
+        ServerMsg::Synced { .. } => {}
+        other => panic!("expected synced with nothing replayed, got {other:?}"),
+    }
+    a.send(&ClientMsg::History { conversation: Conversation::Room, before: Some(MessageId(u64::MAX)), limit: None })
+        .await;
+    match a.recv_chat().await {
+        ServerMsg::History { messages, .. } => assert_eq!(messages.len(), 5, "every message is older than u64::MAX"),
+        other => panic!("expected history, got {other:?}"),
+    }
+}

@@ -45,6 +45,7 @@ async fn bad_input_gets_an_error_and_the_connection_survives() {
             r#"{"type":"send","client_id":"e2","to":{"kind":"direct","user":"nobody"},"body":"hi"}"#,
             ErrorCode::UnknownUser,
         ),
+        (r#"{"type":"read","conversation":{"kind":"direct","user":"nobody"},"up_to":1}"#, ErrorCode::UnknownUser),
         (r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"x"}}"#, ErrorCode::HelloRepeated),
     ];
     for (text, code) in cases {
@@ -423,4 +424,31 @@ async fn a_client_that_missed_presence_events_gets_the_online_list_once_it_catch
     };
     assert!(users.iter().any(|p| p.id == missed), "the list has the user whose join was dropped");
     assert_eq!(users.len(), 2 + joined.len(), "filler, watcher and every late joiner");
+}
+
+#[tokio::test]
+async fn binary_frames_count_against_the_rate_limit() {
+    let server = TestServer::start_with(|c| {
+        c.rate_per_sec = 5;
+        c.rate_burst = 5;
+        c.rate_kick_after = 20;
+    })
+    .await;
+    let (mut c, _) = server.guest("alice", "bin").await;
+    for _ in 0..200 {
+        if c.ws.send(Message::binary(vec![0u8; 8])).await.is_err() {
+            break; // already closed
+        }
+    }
+    let (mut binary_errors, mut rate_errors) = (0, 0);
+    let code = loop {
+        match c.event().await {
+            Event::Msg(ServerMsg::Error { code: ErrorCode::BinaryFrame, .. }) => binary_errors += 1,
+            Event::Msg(ServerMsg::Error { code: ErrorCode::RateLimited, .. }) => rate_errors += 1,
+            Event::Msg(_) => {}
+            Event::Closed(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(4012), "{binary_errors} binary_frame and {rate_errors} rate_limited errors, then no 4012");
+    assert!(binary_errors <= 10 && rate_errors >= 1, "{binary_errors} binary_frame, {rate_errors} rate_limited");
 }

@@ -184,6 +184,13 @@ impl SqliteStore {
     }
 }
 
+/// A message id as SQLite stores it. Ids come from SQLite (at most
+/// `i64::MAX`), but clients can name any `u64`: a larger one means "after
+/// every message", not a negative number.
+fn sql_id(id: MessageId) -> i64 {
+    i64::try_from(id.0).unwrap_or(i64::MAX)
+}
+
 fn wal_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push("-wal");
@@ -380,7 +387,7 @@ impl Store for SqliteStore {
                  ORDER BY id LIMIT ?4"
             ))?;
             let rows =
-                stmt.query_map(params![after.0 as i64, project.as_str(), user.as_str(), limit], message_from_row)?;
+                stmt.query_map(params![sql_id(after), project.as_str(), user.as_str(), limit], message_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
@@ -401,7 +408,7 @@ impl Store for SqliteStore {
                 "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND conv = ?2 AND id < ?3
                  ORDER BY id DESC LIMIT ?4"
             ))?;
-            let before = before.map_or(i64::MAX, |b| b.0 as i64);
+            let before = before.map_or(i64::MAX, sql_id);
             let rows = stmt.query_map(params![project.as_str(), conv, before, limit as i64 + 1], message_from_row)?;
             let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
             let has_more = messages.len() > limit as usize;
@@ -426,7 +433,7 @@ impl Store for SqliteStore {
                 "INSERT INTO read_markers (project, user, conv, up_to) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (project, user, conv) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
             )?
-            .execute(params![project.as_str(), user.as_str(), conv, up_to.0 as i64])?;
+            .execute(params![project.as_str(), user.as_str(), conv, sql_id(up_to)])?;
             let (count, read_up_to) = unread_in(conn, project.as_str(), user.as_str(), &conv)?;
             Ok(UnreadCount { conversation, count, read_up_to })
         })
