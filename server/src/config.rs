@@ -135,7 +135,19 @@ pub struct Config {
     pub retention_interval: Duration,
 }
 
+/// A `history` page stops growing at about this many bytes of JSON (it
+/// always holds at least one message): it is one WebSocket frame, and a
+/// frame must fit the socket's write buffer.
+pub const HISTORY_PAGE_BYTES: usize = 512 * 1024;
+
 impl Config {
+    /// The largest frame the server may send: a history page at its byte
+    /// budget plus one message whose every character is escaped in JSON
+    /// (`\u0001`, 6 bytes), plus room for the other fields.
+    pub fn largest_frame_out(&self) -> usize {
+        HISTORY_PAGE_BYTES + 6 * self.max_body_chars + 4096
+    }
+
     /// Sends a connection may have waiting for their ack.
     pub fn in_flight_sends(&self) -> usize {
         self.max_in_flight_sends.clamp(1, (self.outbox_capacity / 2).max(1))

@@ -8,6 +8,7 @@ use crate::addressees::KnownAddressees;
 use crate::app::App;
 use crate::auth::{new_guest_id, Identity};
 use crate::bus::Event;
+use crate::config::HISTORY_PAGE_BYTES;
 use crate::hub::frame;
 use crate::outbox::{outbox, Outbound, OutboxReceiver, OutboxSender, Priority};
 use crate::ratelimit::{RateLimiter, Verdict};
@@ -48,6 +49,43 @@ enum Incoming {
     Binary,
     /// Ping, pong or a raw frame: nothing to do.
     Control,
+}
+
+/// What reaches a resuming connection's outbox while its replay runs (see
+/// `Conn::replay`): live chat messages are dropped, since the replay pages
+/// on past the newest of them; other frames wait to be written after the
+/// current page.
+struct SetAside {
+    live_up_to: MessageId,
+    others: Vec<Utf8Bytes>,
+}
+
+impl SetAside {
+    fn take(&mut self, out: Outbound) {
+        match out.msg_id {
+            Some(id) => self.live_up_to = self.live_up_to.max(id),
+            None => self.others.push(out.frame),
+        }
+    }
+
+    /// Awaits `wait` (a store read, a page being written) while emptying
+    /// the outbox, so live traffic cannot fill it meanwhile.
+    async fn wait<T>(&mut self, rx: &mut OutboxReceiver, wait: impl std::future::Future<Output = T>) -> T {
+        let mut wait = std::pin::pin!(wait);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut wait => return done,
+                Some(out) = rx.rx.recv() => self.take(out),
+            }
+        }
+    }
+
+    fn drain(&mut self, rx: &mut OutboxReceiver) {
+        while let Ok(out) = rx.rx.try_recv() {
+            self.take(out);
+        }
+    }
 }
 
 /// Why a connection ends.
@@ -236,31 +274,55 @@ where
     /// Sends everything after `cursor` that concerns this user, straight to
     /// the socket, then `synced`. Live messages queued meanwhile that the
     /// replay already covered are skipped by `replayed_up_to`.
+    ///
+    /// Between pages the outbox is emptied, so a busy room cannot fill it
+    /// while a long replay is written (the client would be cut off as too
+    /// slow however fast it reads): live chat messages are dropped there,
+    /// and the replay goes on paging until it has passed the newest of them
+    /// (each was stored before it was queued, so a later page has it);
+    /// other frames (presence, read markers) are written at once.
     async fn replay(&mut self, identity: &Identity, cursor: MessageId) -> Result<(), End> {
+        let app = self.app.clone();
         let mut last = cursor;
+        let mut aside = SetAside { live_up_to: cursor, others: Vec::new() };
         loop {
-            let page = self
-                .app
-                .store
-                .messages_after(&identity.project, &identity.profile.id, last, REPLAY_PAGE)
-                .await
-                .map_err(internal)?;
+            let read = app.store.messages_after(&identity.project, &identity.profile.id, last, REPLAY_PAGE);
+            let page = aside.wait(&mut self.rx, read).await.map_err(internal)?;
             let full = page.len() == REPLAY_PAGE as usize;
+            let empty = page.is_empty();
             if let Some(message) = page.last() {
                 last = message.id;
             }
             // One write timeout per page: a timer per frame would cost more
             // than the frame (as in `write_batch`).
-            self.timed(|ws| async move {
+            let Conn { ws, rx, .. } = &mut *self;
+            let write = within(app.config.write_timeout, async {
                 for message in page {
                     ws.feed(Message::Text(frame(&ServerMsg::Message(message)).frame)).await?;
+                }
+                Ok(())
+            });
+            aside.wait(rx, write).await?;
+            aside.drain(&mut self.rx);
+            let others = std::mem::take(&mut aside.others);
+            self.timed(|ws| async move {
+                for frame in others {
+                    ws.feed(Message::Text(frame)).await?;
                 }
                 Ok(())
             })
             .await?;
             self.replayed_up_to = Some(last);
-            if !full {
+            if !full && last >= aside.live_up_to {
                 break;
+            }
+            if empty {
+                // A live message was dropped above and the store has nothing
+                // after `last`: it cannot happen (messages are stored before
+                // they are queued), but if it did, closing makes the client
+                // resume from its cursor rather than miss a message.
+                let live = aside.live_up_to;
+                return Err(internal(format!("replay ended at {} before live message {}", last.0, live.0)));
             }
         }
         let synced = ServerMsg::Synced { cursor: (last > MessageId(0)).then_some(last) };
@@ -462,8 +524,9 @@ where
                 let limit = limit.unwrap_or(50).clamp(1, app.config.history_page_max.max(1));
                 match self.draining(app.store.history(project, me, &conversation, before, limit)).await? {
                     Ok(page) => {
-                        let reply =
-                            ServerMsg::History { conversation, messages: page.messages, has_more: page.has_more };
+                        let (messages, trimmed) = newest_within(page.messages, HISTORY_PAGE_BYTES);
+                        let has_more = page.has_more || trimmed;
+                        let reply = ServerMsg::History { conversation, messages, has_more };
                         self.tx.push(frame(&reply), Priority::Reliable);
                     }
                     Err(e) => self.store_failed(e),
@@ -604,6 +667,23 @@ fn error_msg(code: ErrorCode, message: String, client_id: Option<protocol::Clien
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Utf8Bytes {
     frame(&error_msg(code, message.into(), None)).frame
+}
+
+/// The newest of `messages` (oldest first) whose JSON fits in `budget`
+/// bytes, at least one; and whether older ones were left out (the client
+/// asks for them with the next page's `before`).
+fn newest_within(mut messages: Vec<protocol::ChatMessage>, budget: usize) -> (Vec<protocol::ChatMessage>, bool) {
+    let mut bytes = 0;
+    let mut keep = 0;
+    for message in messages.iter().rev() {
+        bytes += serde_json::to_string(message).map_or(0, |json| json.len() + 1);
+        if bytes > budget && keep > 0 {
+            break;
+        }
+        keep += 1;
+    }
+    let trimmed = keep < messages.len();
+    (messages.split_off(messages.len() - keep), trimmed)
 }
 
 fn internal(e: impl std::fmt::Display) -> End {

@@ -20,8 +20,9 @@ const READ_BUFFER: usize = 4 * 1024;
 /// Frames are buffered up to this before being written (a flush writes
 /// regardless), so a batch of small frames becomes one write.
 const WRITE_BUFFER: usize = 16 * 1024;
-/// Unflushed bytes allowed before writes fail; the outbox bounds the queue
-/// above this.
+/// Unflushed bytes allowed before writes fail (at least the largest frame
+/// the server sends, `Config::largest_frame_out`, or that frame could never
+/// be written); the outbox bounds the queue above this.
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 
 pub fn route(app: Arc<App>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -77,7 +78,7 @@ fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(WRITE_BUFFER)
-            .max_write_buffer_size(MAX_WRITE_BUFFER)
+            .max_write_buffer_size(MAX_WRITE_BUFFER.max(app.config.largest_frame_out() + WRITE_BUFFER))
             .max_message_size(Some(app.config.max_frame_bytes))
             .max_frame_size(Some(app.config.max_frame_bytes));
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;

@@ -264,3 +264,109 @@ async fn ids_above_what_the_store_can_hold_mean_after_everything() {
         other => panic!("expected history, got {other:?}"),
     }
 }
+
+/// A client resuming with a long backlog while the room stays busy reads as
+/// fast as it can: it must not be cut off as too slow because live traffic
+/// piled up in its queue during the replay, and it must get everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_reader_resuming_in_a_busy_room_is_not_cut_off_and_misses_nothing() {
+    const OUTBOX: usize = 1024;
+    const BACKLOG: usize = 10_000;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let server = TestServer::start_with(|c| {
+        c.outbox_capacity = OUTBOX;
+        c.rate_per_sec = 1_000_000;
+        c.rate_burst = 1_000_000;
+    })
+    .await;
+    let (mut sender, _) = server.guest("sender", "replay").await;
+    let (victim, welcome) = server.guest("victim", "replay").await;
+    drop(victim);
+    let body = "z".repeat(2000);
+    let mut n = 0;
+    for _ in 0..BACKLOG / 50 {
+        for _ in 0..50 {
+            sender.say(&format!("r-{n}"), Conversation::Room, &body).await;
+            n += 1;
+        }
+        for _ in 0..50 {
+            ack_id(&mut sender).await;
+        }
+    }
+    // The room stays busy: about 5,000 messages a second (250 people at
+    // the default rate limit), 20 in flight.
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut acked = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(4));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                for _ in 0..20 {
+                    sender.say(&format!("r-{n}"), Conversation::Room, "live").await;
+                    n += 1;
+                }
+                for _ in 0..20 {
+                    acked.push(ack_id(&mut sender).await.0);
+                }
+            }
+            acked
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut victim = server.connect().await;
+    victim.hello(token(&welcome.session_token), Some(MessageId(0))).await;
+    let (mut received, mut synced_at) = (Vec::new(), None);
+    while synced_at.is_none() || received.len() < synced_at.unwrap_or(0) + 200 {
+        match victim.event().await {
+            Event::Msg(ServerMsg::Message(m)) => received.push(m.id),
+            Event::Msg(ServerMsg::Synced { .. }) => synced_at = Some(received.len()),
+            Event::Msg(_) => {}
+            Event::Closed(code) => {
+                panic!("closed ({code:?}) after {} messages (synced after {synced_at:?})", received.len())
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let live = busy.await.unwrap();
+    assert!(received.windows(2).all(|w| w[0] < w[1]), "in id order, no duplicate");
+    let last = *received.last().unwrap();
+    let missing: Vec<_> = live.iter().filter(|id| **id <= last && !received.contains(id)).collect();
+    assert!(missing.is_empty(), "live messages missed: {missing:?}");
+    assert!(received.len() >= BACKLOG + 200, "the backlog and live traffic: {}", received.len());
+}
+
+#[tokio::test]
+async fn a_history_of_long_messages_comes_in_pages_that_fit_a_frame() {
+    // 70 messages of 4,000 emoji (16 KB each, 1.1 MB in all): one page of
+    // them would be a frame the socket cannot take.
+    let server = TestServer::start_with(|c| {
+        c.rate_per_sec = 1_000_000;
+        c.rate_burst = 1_000_000;
+    })
+    .await;
+    let (mut a, _) = server.guest("alice", "long").await;
+    let body = "\u{1F600}".repeat(server.config.max_body_chars);
+    for i in 0..70 {
+        a.say(&format!("b-{i}"), Conversation::Room, &body).await;
+        ack_id(&mut a).await;
+    }
+    let (mut b, _) = server.guest("bob", "long").await;
+    let (mut before, mut pages, mut got) = (None, 0, Vec::new());
+    loop {
+        b.send(&ClientMsg::History { conversation: Conversation::Room, before, limit: Some(200) }).await;
+        let ServerMsg::History { messages, has_more, .. } = b.recv_chat().await else { panic!("expected history") };
+        pages += 1;
+        before = messages.first().map(|m| m.id);
+        got.splice(0..0, messages.into_iter().map(|m| m.id));
+        if !has_more {
+            break;
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert!(pages > 1, "1.1 MB does not come in one page");
+    assert_eq!(got.len(), 70, "every message, once");
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "oldest first, across pages");
+}
