@@ -22,6 +22,8 @@ use protocol::{
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::TryAcquireError;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -159,7 +161,9 @@ where
 {
     async fn run(mut self) {
         let end = match self.hello_phase().await {
-            Ok(hello) => match self.start(hello).await {
+            // Boxed: the hello and replay's state would otherwise be part of
+            // every connection's task for its whole life.
+            Ok(hello) => match Box::pin(self.start(hello)).await {
                 Ok(()) => self.main_loop().await,
                 Err(end) => end,
             },
@@ -505,12 +509,28 @@ where
                 };
                 // At the in-flight limit this waits (the socket is not read,
                 // the outbox keeps draining) until the sequencer has queued
-                // some of our acks.
+                // some of our acks. The waits are boxed: they are rare, and
+                // inline they would enlarge every connection's task, idle
+                // ones included.
                 let in_flight = self.in_flight.clone();
-                let Ok(permit) = self.draining(in_flight.acquire_owned()).await? else { return Ok(()) };
-                match self.draining(app.sends.reserve()).await? {
-                    Ok(slot) => slot.send(SendRequest { message, origin: self.tx.clone(), permit }),
-                    Err(_) => self.reply_error(
+                let permit = match in_flight.clone().try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(TryAcquireError::NoPermits) => {
+                        match Box::pin(self.draining(in_flight.acquire_owned())).await? {
+                            Ok(permit) => permit,
+                            Err(_) => return Ok(()),
+                        }
+                    }
+                    Err(TryAcquireError::Closed) => return Ok(()),
+                };
+                let slot = match app.sends.try_reserve() {
+                    Ok(slot) => Some(slot),
+                    Err(TrySendError::Full(())) => Box::pin(self.draining(app.sends.reserve())).await?.ok(),
+                    Err(TrySendError::Closed(())) => None,
+                };
+                match slot {
+                    Some(slot) => slot.send(SendRequest { message, origin: self.tx.clone(), permit }),
+                    None => self.reply_error(
                         ErrorCode::Unavailable,
                         "the server is shutting down; resend later".into(),
                         Some(client_id),
@@ -522,7 +542,7 @@ where
             }
             ClientMsg::History { conversation, before, limit } => {
                 let limit = limit.unwrap_or(50).clamp(1, app.config.history_page_max.max(1));
-                match self.draining(app.store.history(project, me, &conversation, before, limit)).await? {
+                match Box::pin(self.draining(app.store.history(project, me, &conversation, before, limit))).await? {
                     Ok(page) => {
                         let (messages, trimmed) = newest_within(page.messages, HISTORY_PAGE_BYTES);
                         let has_more = page.has_more || trimmed;
@@ -541,7 +561,7 @@ where
                         return Ok(());
                     }
                 }
-                match self.draining(app.store.mark_read(project, me, &conversation, up_to)).await? {
+                match Box::pin(self.draining(app.store.mark_read(project, me, &conversation, up_to))).await? {
                     Ok(marker) => {
                         let reply = ServerMsg::Read {
                             conversation: marker.conversation,
