@@ -69,16 +69,6 @@ impl Store for FaultyStore {
     }
 }
 
-async fn overflows(addr: std::net::SocketAddr) -> u64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out);
-    text.lines().find_map(|l| l.strip_prefix("chat_outbox_overflows ")).unwrap().trim().parse().unwrap()
-}
-
 async fn serve(config: server::Config, store: FaultyStore) -> (std::net::SocketAddr, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -139,7 +129,7 @@ async fn a_condemned_slow_consumer_receives_messages_past_the_dropped_one() {
     let mut sent: Vec<MessageId> = Vec::new();
     let mut n = 0;
     // Phase 1: fill the victim's socket and outbox until it overflows.
-    while overflows(addr).await == 0 {
+    while metric(addr, "chat_outbox_overflows").await == 0 {
         for _ in 0..50 {
             sender.say(&format!("g-{n}"), Conversation::Room, &body).await;
             n += 1;

@@ -164,22 +164,8 @@ async fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
     };
     assert_eq!(code, Some(4011));
     assert!(received < MESSAGES, "it was cut off before the end ({received})");
-    let metrics = reqwest_metrics(&server).await;
+    let metrics = http_get(server.addr, "/metrics").await;
     assert!(metrics.contains("chat_outbox_overflows "), "{metrics}");
-}
-
-/// Reads /metrics with a bare HTTP/1.0 request.
-async fn reqwest_metrics(server: &TestServer) -> String {
-    http_get(server, "/metrics").await
-}
-
-async fn http_get(server: &TestServer, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test]
@@ -244,18 +230,18 @@ async fn http_endpoints() {
     std::fs::write(dir.path().join("client-0123456789abcdef_bg.wasm"), vec![0u8; 4096]).unwrap();
     let dist = dir.path().to_path_buf();
     let server = TestServer::start_with(move |c| c.dist_dir = dist).await;
-    let health = http_get(&server, "/healthz").await;
+    let health = http_get(server.addr, "/healthz").await;
     assert!(health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"), "{health}");
-    let index = http_get(&server, "/").await;
+    let index = http_get(server.addr, "/").await;
     assert!(index.contains("<title>chat</title>") && index.contains("cache-control: no-cache"), "{index}");
     assert!(!index.contains("content-encoding"), "no gzip unless asked: {index}");
-    let spa = http_get(&server, "/some/client/route").await;
+    let spa = http_get(server.addr, "/some/client/route").await;
     assert!(spa.contains("<title>chat</title>"), "SPA fallback: {spa}");
-    let missing = http_get(&server, "/nope.js").await;
+    let missing = http_get(server.addr, "/nope.js").await;
     assert!(missing.contains(" 404 "), "{missing}");
-    let wasm = http_get(&server, "/client-0123456789abcdef_bg.wasm").await;
+    let wasm = http_get(server.addr, "/client-0123456789abcdef_bg.wasm").await;
     assert!(wasm.contains("immutable"), "{wasm}");
-    let plain = http_get(&server, "/ws").await;
+    let plain = http_get(server.addr, "/ws").await;
     assert!(plain.contains(" 400 "), "a plain GET on /ws: {plain}");
 }
 
@@ -371,15 +357,6 @@ async fn pipelining_clients_in_a_busy_room_are_not_cut_off() {
     assert_eq!(outcomes, everything);
 }
 
-/// The value of one counter in /metrics.
-async fn counter(server: &TestServer, name: &str) -> u64 {
-    let metrics = reqwest_metrics(server).await;
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-}
-
 #[tokio::test]
 async fn a_client_that_missed_presence_events_gets_the_online_list_once_it_catches_up() {
     let server = TestServer::start_with(|c| {
@@ -408,7 +385,7 @@ async fn a_client_that_missed_presence_events_gets_the_online_list_once_it_catch
         let mut ws = late.ws;
         tokio::spawn(async move { while let Some(Ok(_)) = futures_util::StreamExt::next(&mut ws).await {} });
         joined.push(welcome.me.id.clone());
-        if counter(&server, "chat_ephemeral_dropped").await > 0 {
+        if metric(server.addr, "chat_ephemeral_dropped").await > 0 {
             break welcome.me.id;
         }
         assert!(joined.len() < 500, "the watcher's queue never filled");
