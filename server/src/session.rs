@@ -111,7 +111,6 @@ where
         app,
         tx,
         rx,
-        identity: None,
         membership: None,
         replayed_up_to: None,
         in_flight,
@@ -142,8 +141,8 @@ struct Conn<S> {
     app: Arc<App>,
     tx: OutboxSender,
     rx: OutboxReceiver,
-    identity: Option<Identity>,
-    /// Set once joined to the hub; dropping it leaves.
+    /// Who this is, once signed in and joined to the hub; dropping it
+    /// leaves.
     membership: Option<Membership>,
     /// Live messages at or below this id were already sent by the replay.
     replayed_up_to: Option<MessageId>,
@@ -228,7 +227,6 @@ where
         let (session_token, session_expires) = app.auth.session_token(&identity).map_err(internal)?;
         let online = app.hub.join(&identity.project, &identity.profile, self.tx.clone());
         self.membership = Some(Membership { app: app.clone(), identity: identity.clone(), conn: self.tx.id });
-        self.identity = Some(identity.clone());
         info!("joined");
         let welcome = ServerMsg::Welcome(Welcome {
             protocol: PROTOCOL_VERSION,
@@ -435,7 +433,7 @@ where
         if !self.rx.rx.is_empty() || !self.rx.take_presence_lost() {
             return;
         }
-        let Some(identity) = &self.identity else { return };
+        let Some(Membership { identity, .. }) = &self.membership else { return };
         let users = self.app.hub.online(&identity.project);
         self.tx.push(frame(&ServerMsg::Online { users }), Priority::Reliable);
     }
@@ -479,7 +477,7 @@ where
                 return Ok(());
             }
         };
-        let Some(identity) = self.identity.clone() else { return Ok(()) };
+        let Some(identity) = self.membership.as_ref().map(|m| m.identity.clone()) else { return Ok(()) };
         let app = self.app.clone();
         let (project, me) = (&identity.project, &identity.profile.id);
         match msg {
