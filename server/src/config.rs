@@ -136,18 +136,11 @@ pub struct Config {
 }
 
 /// A `history` page stops growing at about this many bytes of JSON (it
-/// always holds at least one message): it is one WebSocket frame, and a
-/// frame must fit the socket's write buffer.
+/// always holds at least one message): a page is one WebSocket frame, which
+/// a client must receive whole before it can show any of it.
 pub const HISTORY_PAGE_BYTES: usize = 512 * 1024;
 
 impl Config {
-    /// The largest frame the server may send: a history page at its byte
-    /// budget plus one message whose every character is escaped in JSON
-    /// (`\u0001`, 6 bytes), plus room for the other fields.
-    pub fn largest_frame_out(&self) -> usize {
-        HISTORY_PAGE_BYTES + 6 * self.max_body_chars + 4096
-    }
-
     /// Sends a connection may have waiting for their ack.
     pub fn in_flight_sends(&self) -> usize {
         self.max_in_flight_sends.clamp(1, (self.outbox_capacity / 2).max(1))

@@ -20,10 +20,6 @@ const READ_BUFFER: usize = 4 * 1024;
 /// Frames are buffered up to this before being written (a flush writes
 /// regardless), so a batch of small frames becomes one write.
 const WRITE_BUFFER: usize = 16 * 1024;
-/// Unflushed bytes allowed before writes fail (at least the largest frame
-/// the server sends, `Config::largest_frame_out`, or that frame could never
-/// be written); the outbox bounds the queue above this.
-const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 
 pub fn route(app: Arc<App>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path("ws")
@@ -78,7 +74,12 @@ fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(WRITE_BUFFER)
-            .max_write_buffer_size(MAX_WRITE_BUFFER.max(app.config.largest_frame_out() + WRITE_BUFFER))
+            // No `max_write_buffer_size`: tungstenite would refuse any frame
+            // larger than it (a welcome or `online` list of a very large
+            // project, a history page), dropping the client on every retry.
+            // Buffering is bounded anyway: `feed` writes out whenever the
+            // buffer passes WRITE_BUFFER, so it holds at most that plus one
+            // frame, and the outbox bounds what waits above it.
             .max_message_size(Some(app.config.max_frame_bytes))
             .max_frame_size(Some(app.config.max_frame_bytes));
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;

@@ -429,3 +429,23 @@ async fn binary_frames_count_against_the_rate_limit() {
     assert_eq!(code, Some(4012), "{binary_errors} binary_frame and {rate_errors} rate_limited errors, then no 4012");
     assert!(binary_errors <= 10 && rate_errors >= 1, "{binary_errors} binary_frame, {rate_errors} rate_limited");
 }
+
+#[tokio::test]
+async fn frames_larger_than_a_mebibyte_are_delivered() {
+    // A server configured for long bodies sends frames over 1 MiB (as a
+    // large project's welcome or online list can be): no write-buffer cap
+    // may refuse them.
+    let server = TestServer::start_with(|c| {
+        c.max_body_chars = 300_000;
+        c.max_frame_bytes = 2 * 1024 * 1024;
+    })
+    .await;
+    let (mut a, _) = server.guest("alice", "huge-frames").await;
+    let (mut b, _) = server.guest("bob", "huge-frames").await;
+    let body = "\u{1F600}".repeat(300_000);
+    a.say("big-1", Conversation::Room, &body).await;
+    match b.recv_chat().await {
+        ServerMsg::Message(m) => assert_eq!(m.body.len(), 1_200_000),
+        other => panic!("expected the message, got {other:?}"),
+    }
+}
