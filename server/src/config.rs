@@ -141,16 +141,22 @@ pub struct Config {
 pub const HISTORY_PAGE_BYTES: usize = 512 * 1024;
 
 impl Config {
+    /// The most frames one burst may push into an outbox: a client that
+    /// keeps up must be able to take it on top of what it has queued.
+    fn half_outbox(&self) -> usize {
+        (self.outbox_capacity / 2).max(1)
+    }
+
     /// Sends a connection may have waiting for their ack.
     pub fn in_flight_sends(&self) -> usize {
-        self.max_in_flight_sends.clamp(1, (self.outbox_capacity / 2).max(1))
+        self.max_in_flight_sends.clamp(1, self.half_outbox())
     }
 
     /// Messages stored in one group commit, and so delivered in one burst to
     /// every member of a room: at most half an outbox, which leaves a client
     /// that keeps up room for a whole batch on top of what it has queued.
     pub fn messages_per_commit(&self) -> usize {
-        self.commit_batch.clamp(1, (self.outbox_capacity / 2).max(1))
+        self.commit_batch.clamp(1, self.half_outbox())
     }
 
     /// The protocol-level limits announced to clients in `welcome`.

@@ -27,6 +27,11 @@ struct ProjectState {
 }
 
 impl ProjectState {
+    /// Everyone online in the project.
+    fn online(&self) -> Vec<Profile> {
+        self.users.values().filter_map(|u| u.profile.clone()).collect()
+    }
+
     fn snapshot(&mut self) -> Arc<[OutboxSender]> {
         let users = &self.users;
         self.snapshot.get_or_insert_with(|| users.values().flat_map(|u| u.conns.iter().cloned()).collect()).clone()
@@ -98,7 +103,7 @@ impl Hub {
         user.profile = Some(profile.clone());
         user.conns.push(conn);
         state.snapshot = None;
-        let online = state.users.values().filter_map(|u| u.profile.clone()).collect();
+        let online = state.online();
         drop(projects);
         if let Some(others) = announce {
             let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
@@ -133,10 +138,7 @@ impl Hub {
 
     /// Everyone online in the project.
     pub fn online(&self, project: &ProjectId) -> Vec<Profile> {
-        self.lock()
-            .get(project)
-            .map(|s| s.users.values().filter_map(|u| u.profile.clone()).collect())
-            .unwrap_or_default()
+        self.lock().get(project).map(ProjectState::online).unwrap_or_default()
     }
 
     pub fn is_online(&self, project: &ProjectId, user: &UserId) -> bool {
