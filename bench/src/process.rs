@@ -2,7 +2,7 @@
 //! when asked, a `perf record` attached to each.
 
 use crate::sys;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,7 +22,9 @@ pub struct Proc {
     child: Child,
     pub port: u16,
     perf: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
+    /// How the process was started, to start it again (`restart`).
+    command: Vec<std::ffi::OsString>,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Proc {
@@ -55,21 +57,19 @@ impl Proc {
         }
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
-        let mut command = Command::new(&opts.binary);
+        let mut command: Vec<std::ffi::OsString> = vec![opts.binary.clone().into()];
         if let Some(capacity) = opts.outbox_capacity {
-            command.args(["--outbox-capacity", &capacity.to_string()]);
+            command.extend(["--outbox-capacity".into(), capacity.to_string().into()]);
         }
-        let child = command
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--rate-per-sec", "1000000", "--rate-burst", "1000000", "--max-connections", "20000"])
-            // 15,000 hellos queue behind one another while connecting.
-            .args(["--hello-timeout", "60"])
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", opts.binary.display()))?;
-        let mut proc = Self { child, port, perf: None, _dir: Some(dir) };
+        command.extend(["--listen".into(), format!("127.0.0.1:{port}").into(), "--log".into(), "warn".into()]);
+        command.extend(["--data-dir".into(), dir.path().as_os_str().to_owned()]);
+        for arg in ["--rate-per-sec", "1000000", "--rate-burst", "1000000", "--max-connections", "20000"] {
+            command.push(arg.into());
+        }
+        // 15,000 hellos queue behind one another while connecting.
+        command.extend(["--hello-timeout".into(), "60".into()]);
+        let child = spawn(&command)?;
+        let mut proc = Self { child, port, perf: None, command, dir: Some(dir) };
         proc.wait_up().await?;
         if let Some(perf_dir) = &opts.perf_dir {
             proc.perf = Some(start_perf(perf_dir, &opts.perf_args, label, proc.pid())?);
@@ -77,6 +77,31 @@ impl Proc {
         Ok(proc)
     }
 
+    /// Stops the chat server gracefully (SIGTERM: it drains and exits),
+    /// evicts its data directory's files from the OS page cache, and
+    /// starts it again on the same port and data: what a resume after a
+    /// server restart meets, with nothing of the store in memory. A
+    /// profile being recorded is not carried over to the new process.
+    pub async fn restart_cold(&mut self) -> Result<()> {
+        let pid = rustix::process::Pid::from_raw(self.pid() as i32).context("no server process id")?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).context("stopping the server")?;
+        let until = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= until {
+                bail!("the server did not exit within 20 s of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        ensure!(status.success(), "the server exited with {status} on SIGTERM");
+        if let Some(dir) = &self.dir {
+            sys::evict_from_page_cache(dir.path())?;
+        }
+        self.child = spawn(&self.command)?;
+        self.wait_up().await
+    }
     /// This binary's `reference` subcommand.
     pub async fn reference_server(style: crate::reference::Style) -> Result<Self> {
         let port = free_port()?;
@@ -84,7 +109,8 @@ impl Proc {
             .args(["reference", "--style", style.arg(), "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .spawn()?;
-        let mut proc = Self { child, port, perf: None, _dir: None };
+        let command = Vec::new();
+        let mut proc = Self { child, port, perf: None, command, dir: None };
         proc.wait_up().await?;
         Ok(proc)
     }
@@ -136,6 +162,15 @@ impl Proc {
         let out = tokio::time::timeout(Duration::from_secs(5), fetch).await.ok()??;
         out.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
+}
+
+fn spawn(command: &[std::ffi::OsString]) -> Result<Child> {
+    let (program, args) = command.split_first().context("an empty command")?;
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", Path::new(program).display()))
 }
 
 fn start_perf(dir: &Path, args: &str, label: &str, pid: u32) -> Result<Child> {

@@ -7,7 +7,7 @@ use crate::scenarios::direct::DirectResult;
 use crate::scenarios::durable::DurableResult;
 use crate::scenarios::fanout::{FanoutResult, Step, P99_TARGET_MS};
 use crate::scenarios::idle::IdleResult;
-use crate::scenarios::resume::ResumeResult;
+use crate::scenarios::resume::{median, ResumeResult};
 use crate::sys::{self, Memory};
 use crate::Sizes;
 use anyhow::{ensure, Result};
@@ -314,16 +314,20 @@ impl Report {
             Ok(r) => r,
             Err(e) => return self.failure(scenario, target, e),
         };
-        let runs: Vec<String> = r.runs_ms.iter().map(|ms| format!("{ms:.0}")).collect();
+        let ms_list = |runs: &[f64]| runs.iter().map(|ms| format!("{ms:.0}")).collect::<Vec<_>>().join(", ");
+        let (warm, cold) = (median(&r.runs_ms), median(&r.cold_runs_ms));
         let result = format!(
-            "{} missed messages until `synced` in **{:.0} ms** (median; runs: {} ms)",
+            "{} missed messages until `synced` in **{cold:.0} ms** after a server restart with a cold page cache \
+             (median; runs: {} ms), {warm:.0} ms on a running server (median; runs: {} ms)",
             n(r.missed as f64),
-            r.median_ms(),
-            runs.join(", ")
+            ms_list(&r.cold_runs_ms),
+            ms_list(&r.runs_ms),
         );
-        println!("\n## {scenario}\n\n{result}; server RSS MiB {}", r.memory);
+        println!("\n## {scenario}\n\n{result}; server RSS MiB before the restarts {}", r.memory);
         self.passed += 1;
-        let verdict = self.judged(at_most(r.median_ms(), RESUME_MS_TARGET));
+        // Judged on the slower case: a redeploy makes every client resume
+        // against a cold server at once.
+        let verdict = self.judged(at_most(cold.max(warm), RESUME_MS_TARGET));
         self.rows.push(Row { scenario, result, memory: rss(&r.memory), target, verdict });
     }
 

@@ -205,3 +205,19 @@ pub fn describe_machine() -> String {
         "{cores} cores ({model}), {mem} RAM, {os}, kernel {kernel}; open-file limit {soft} (hard {hard}) per process"
     )
 }
+
+/// Asks the kernel to drop the page cache of every file in `dir`
+/// (`posix_fadvise(DONTNEED)`; clean pages only, so each file is synced
+/// first), so that the next reader of them goes to the disk.
+pub fn evict_from_page_cache(dir: &std::path::Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let file = std::fs::File::open(entry.path())?;
+        file.sync_all()?;
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)?;
+    }
+    Ok(())
+}
