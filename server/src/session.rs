@@ -16,8 +16,8 @@ use crate::sequencer::SendRequest;
 use crate::store::NewMessage;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
-    validate, Auth, ClientMsg, CloseCode, Conversation, ErrorCode, Hello, MessageId, Profile, ServerMsg, UserId,
-    Welcome, PROTOCOL_VERSION,
+    validate, Auth, ChatMessage, ClientMsg, CloseCode, Conversation, ErrorCode, Hello, MessageId, Profile, ServerMsg,
+    UserId, Welcome, PROTOCOL_VERSION,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,6 +36,10 @@ const WRITE_BATCH_FRAMES: usize = 64;
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
 /// Messages read from the store per replay page.
 const REPLAY_PAGE: u32 = 1000;
+/// Full replay pages in a row during which the room sent this client at
+/// least as many live messages as the page held: it is then closed as too
+/// slow (4011), as it would be were its outbox to overflow.
+const STALLED_PAGES: u32 = 3;
 /// How long to wait for the client's answer to our close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
 
@@ -58,14 +62,24 @@ enum Incoming {
 /// on past the newest of them; other frames wait to be written after the
 /// current page.
 struct SetAside {
+    /// The newest live chat message dropped.
     live_up_to: MessageId,
+    /// How many were dropped.
+    set_aside: usize,
     others: Vec<Utf8Bytes>,
 }
 
 impl SetAside {
+    fn new(cursor: MessageId) -> Self {
+        Self { live_up_to: cursor, set_aside: 0, others: Vec::new() }
+    }
+
     fn take(&mut self, out: Outbound) {
         match out.msg_id {
-            Some(id) => self.live_up_to = self.live_up_to.max(id),
+            Some(id) => {
+                self.live_up_to = self.live_up_to.max(id);
+                self.set_aside += 1;
+            }
             None => self.others.push(out.frame),
         }
     }
@@ -277,34 +291,35 @@ where
     /// the socket, then `synced`. Live messages queued meanwhile that the
     /// replay already covered are skipped by `replayed_up_to`.
     ///
-    /// Between pages the outbox is emptied, so a busy room cannot fill it
-    /// while a long replay is written (the client would be cut off as too
-    /// slow however fast it reads): live chat messages are dropped there,
-    /// and the replay goes on paging until it has passed the newest of them
-    /// (each was stored before it was queued, so a later page has it);
-    /// other frames (presence, read markers) are written at once.
+    /// Two phases. While the backlog is paged (full pages), the outbox is
+    /// emptied, so a busy room cannot fill it while a long replay is written
+    /// (the client would be cut off as too slow however fast it reads): live
+    /// chat messages are set aside (dropped; each was stored before it was
+    /// queued, so a later read has it) and other frames (presence, read
+    /// markers) are written after each page. Once a page is not full, the
+    /// backlog is done: the live messages set aside while that page was
+    /// read and written are read once more, this time leaving the outbox
+    /// alone, so the replay ends however busy the room is.
     async fn replay(&mut self, identity: &Identity, cursor: MessageId) -> Result<(), End> {
         let app = self.app.clone();
+        let read = |after| app.store.messages_after(&identity.project, &identity.profile.id, after, REPLAY_PAGE);
+        let write_timeout = app.config.write_timeout;
+        let mut aside = SetAside::new(cursor);
         let mut last = cursor;
-        let mut aside = SetAside { live_up_to: cursor, others: Vec::new() };
+        let mut stalled = 0;
         loop {
-            let read = app.store.messages_after(&identity.project, &identity.profile.id, last, REPLAY_PAGE);
-            let page = aside.wait(&mut self.rx, read).await.map_err(internal)?;
-            let full = page.len() == REPLAY_PAGE as usize;
-            let empty = page.is_empty();
-            if let Some(message) = page.last() {
-                last = message.id;
+            if let Some(code) = self.rx.kill.code() {
+                return Err(End::Close(code));
             }
-            // One write timeout per page: a timer per frame would cost more
-            // than the frame (as in `write_batch`).
+            if app.shutdown.is_cancelled() {
+                return Err(End::Close(CloseCode::ServerRestart));
+            }
+            let set_aside_before = aside.set_aside;
+            let page = aside.wait(&mut self.rx, read(last)).await.map_err(internal)?;
+            let (covered, full) = (page.len(), page.len() == REPLAY_PAGE as usize);
+            last = page.last().map_or(last, |m| m.id);
             let Conn { ws, rx, .. } = &mut *self;
-            let write = within(app.config.write_timeout, async {
-                for message in page {
-                    ws.feed(Message::Text(frame(&ServerMsg::Message(message)).frame)).await?;
-                }
-                Ok(())
-            });
-            aside.wait(rx, write).await?;
+            aside.wait(rx, write_messages(ws, page, write_timeout)).await?;
             aside.drain(&mut self.rx);
             let others = std::mem::take(&mut aside.others);
             self.timed(|ws| async move {
@@ -315,17 +330,29 @@ where
             })
             .await?;
             self.replayed_up_to = Some(last);
-            if !full && last >= aside.live_up_to {
+            if !full {
                 break;
             }
-            if empty {
-                // A live message was dropped above and the store has nothing
-                // after `last`: it cannot happen (messages are stored before
-                // they are queued), but if it did, closing makes the client
-                // resume from its cursor rather than miss a message.
+            // The room outran the page: this client gains nothing on it. A
+            // few such pages in a row and it is as slow as a consumer whose
+            // outbox overflows.
+            stalled = if aside.set_aside - set_aside_before >= covered { stalled + 1 } else { 0 };
+            if stalled >= STALLED_PAGES {
+                return Err(End::Close(CloseCode::SlowConsumer));
+            }
+        }
+        while aside.live_up_to > last {
+            let page = read(last).await.map_err(internal)?;
+            let Some(newest) = page.last().map(|m| m.id) else {
+                // Set aside means stored before this read: it cannot happen,
+                // but if it did, closing makes the client resume from its
+                // cursor rather than miss a message.
                 let live = aside.live_up_to;
                 return Err(internal(format!("replay ended at {} before live message {}", last.0, live.0)));
-            }
+            };
+            last = newest;
+            write_messages(&mut self.ws, page, write_timeout).await?;
+            self.replayed_up_to = Some(last);
         }
         let synced = ServerMsg::Synced { cursor: (last > MessageId(0)).then_some(last) };
         self.timed(|ws| ws.feed(Message::Text(frame(&synced).frame))).await?;
@@ -665,6 +692,31 @@ where
 
 /// Runs a socket write with a deadline: a failed or stalled write ends the
 /// connection (no close frame can get through a stalled socket).
+/// Writes replayed messages and flushes, in batches as `write_batch` does,
+/// each batch under its own write timeout (a page of long messages to a slow
+/// reader may take longer than one timeout, and it is making progress).
+async fn write_messages<S>(ws: &mut WebSocketStream<S>, page: Vec<ChatMessage>, limit: Duration) -> Result<(), End>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut page = page.into_iter().peekable();
+    while page.peek().is_some() {
+        within(limit, async {
+            let (mut frames, mut bytes) = (0, 0);
+            while frames < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
+                let Some(message) = page.next() else { break };
+                let text = frame(&ServerMsg::Message(message)).frame;
+                bytes += text.len();
+                frames += 1;
+                ws.feed(Message::Text(text)).await?;
+            }
+            ws.flush().await
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 async fn within(limit: Duration, write: impl std::future::Future<Output = Result<(), WsError>>) -> Result<(), End> {
     match tokio::time::timeout(limit, write).await {
         Ok(Ok(())) => Ok(()),

@@ -1,6 +1,7 @@
-//! A real server on a store whose `history` is slow or panics: a condemned
-//! slow consumer gets nothing past the message it lost, and a session that
-//! panics still leaves the hub.
+//! A real server on a store whose `history` is slow or panics, or whose
+//! replay reads come back late: a condemned slow consumer gets nothing past
+//! the message it lost, a session that panics still leaves the hub, and a
+//! resume ends (with `synced`) however the room talks meanwhile.
 
 mod support;
 
@@ -13,11 +14,25 @@ use support::*;
 use tokio::sync::Semaphore;
 
 /// SQLite, with `history` held until the gate opens (a slow read), or
-/// panicking.
+/// panicking, and `messages_after` answering `replay_delay` after it ran its
+/// query (a busy blocking pool, a cold page cache: the rows are a snapshot
+/// older than their arrival).
 pub struct FaultyStore {
     pub inner: SqliteStore,
     pub gate: Arc<Semaphore>,
     pub history_panics: bool,
+    pub replay_delay: Duration,
+}
+
+impl FaultyStore {
+    fn open(dir: &std::path::Path) -> Self {
+        Self {
+            inner: SqliteStore::open(dir.join("chat.db")).unwrap(),
+            gate: Arc::new(Semaphore::new(0)),
+            history_panics: false,
+            replay_delay: Duration::ZERO,
+        }
+    }
 }
 
 #[async_trait]
@@ -38,7 +53,9 @@ impl Store for FaultyStore {
         after: MessageId,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        self.inner.messages_after(project, user, after, limit).await
+        let rows = self.inner.messages_after(project, user, after, limit).await;
+        tokio::time::sleep(self.replay_delay).await;
+        rows
     }
     async fn history(
         &self,
@@ -80,8 +97,7 @@ async fn serve(config: server::Config, store: FaultyStore) -> (std::net::SocketA
 async fn a_session_that_panics_leaves_the_hub() {
     let dir = tempfile::tempdir().unwrap();
     let config = server::Config::for_tests(dir.path().to_path_buf());
-    let inner = SqliteStore::open(dir.path().join("chat.db")).unwrap();
-    let (_, url) = serve(config, FaultyStore { inner, gate: Arc::new(Semaphore::new(0)), history_panics: true }).await;
+    let (_, url) = serve(config, FaultyStore { history_panics: true, ..FaultyStore::open(dir.path()) }).await;
     let mut bob = Client::connect(&url).await;
     bob.hello(guest("bob", "ghost"), None).await;
     let mut alice = Client::connect(&url).await;
@@ -108,12 +124,8 @@ async fn a_condemned_slow_consumer_receives_messages_past_the_dropped_one() {
     config.rate_per_sec = 1_000_000;
     config.rate_burst = 1_000_000;
     config.write_timeout = Duration::from_secs(30);
-    let gate = Arc::new(Semaphore::new(0));
-    let store = FaultyStore {
-        inner: SqliteStore::open(dir.path().join("chat.db")).unwrap(),
-        gate: gate.clone(),
-        history_panics: false,
-    };
+    let store = FaultyStore::open(dir.path());
+    let gate = store.gate.clone();
     let (addr, url) = serve(config, store).await;
 
     let mut sender = Client::connect(&url).await;
@@ -179,4 +191,171 @@ async fn a_condemned_slow_consumer_receives_messages_past_the_dropped_one() {
         at.and_then(|i| i.checked_sub(1)).map(|i| received[i]),
         at.map(|i| sent[i]),
     );
+}
+
+/// A server whose replay reads take `delay`, rate limits opened up.
+async fn serve_slow_replay(dir: &std::path::Path, delay: Duration) -> String {
+    let mut config = server::Config::for_tests(dir.to_path_buf());
+    config.rate_per_sec = 1_000_000;
+    config.rate_burst = 1_000_000;
+    serve(config, FaultyStore { replay_delay: delay, ..FaultyStore::open(dir) }).await.1
+}
+
+async fn ack_id(c: &mut Client) -> MessageId {
+    loop {
+        match c.recv_chat().await {
+            ServerMsg::Ack { id, .. } => return id,
+            ServerMsg::Message(_) => continue,
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+}
+
+/// Sends room messages one at a time until `stop`, every `pause`.
+fn talk(mut alice: Client, pause: Duration, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut i = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            alice.say(&format!("live-{i}"), Conversation::Room, "live").await;
+            ack_id(&mut alice).await;
+            i += 1;
+            tokio::time::sleep(pause).await;
+        }
+    })
+}
+
+/// Found in review: a caught-up client (its cursor is the newest message)
+/// resumes while someone posts in the room. The message is stored after the
+/// replay's read took its snapshot but reaches the outbox before the read
+/// returns, so it is set aside while the page comes back empty; the replay
+/// closed with 1011 instead of sending `synced` and the message.
+#[tokio::test]
+async fn a_caught_up_client_resuming_while_the_room_talks_gets_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = serve_slow_replay(dir.path(), Duration::from_millis(300)).await;
+    let mut alice = Client::connect(&url).await;
+    alice.hello(guest("alice", "p"), None).await;
+    let mut bob = Client::connect(&url).await;
+    let bob_welcome = bob.hello(guest("bob", "p"), None).await;
+    alice.say("a-1", Conversation::Room, "before").await;
+    let head = ack_id(&mut alice).await;
+    drop(bob);
+
+    let mut bob = Client::connect(&url).await;
+    bob.hello(token(&bob_welcome.session_token), Some(head)).await;
+    // The replay's (empty) page is being read; alice talks meanwhile.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    alice.say("a-2", Conversation::Room, "during the replay").await;
+    let live = ack_id(&mut alice).await;
+
+    let mut seen = Vec::new();
+    loop {
+        match bob.event().await {
+            Event::Msg(ServerMsg::Message(m)) => seen.push(m.id),
+            Event::Msg(ServerMsg::Synced { .. }) => break,
+            Event::Msg(_) => {}
+            Event::Closed(code) => panic!("closed with {code:?} (saw {seen:?}); expected message {live:?}"),
+        }
+    }
+    assert_eq!(seen, [live], "the live message, replayed, then synced");
+    bob.quiet(Duration::from_millis(300)).await;
+}
+
+/// Found in review: with replay reads slower than the room's pace (100 ms
+/// against a message every 40 ms) every page set aside a live message newer
+/// than itself, so the replay never ended: no `synced`, and the client's own
+/// frames were not read (a ping got no pong) for as long as the room talked.
+#[tokio::test]
+async fn a_resume_in_a_room_with_steady_traffic_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = serve_slow_replay(dir.path(), Duration::from_millis(100)).await;
+    let mut alice = Client::connect(&url).await;
+    alice.hello(guest("alice", "p"), None).await;
+    let mut bob = Client::connect(&url).await;
+    let bob_welcome = bob.hello(guest("bob", "p"), None).await;
+    drop(bob);
+    for i in 0..5 {
+        alice.say(&format!("old-{i}"), Conversation::Room, "backlog").await;
+        ack_id(&mut alice).await;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let talking = talk(alice, Duration::from_millis(40), stop.clone());
+
+    let mut bob = Client::connect(&url).await;
+    bob.hello(token(&bob_welcome.session_token), Some(MessageId(0))).await;
+    bob.send(&ClientMsg::Ping).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    let (mut synced, mut pong, mut received) = (false, false, Vec::new());
+    while !(synced && pong) {
+        match bob.event_within(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+            Some(Event::Msg(ServerMsg::Synced { .. })) => synced = true,
+            Some(Event::Msg(ServerMsg::Pong)) => pong = true,
+            Some(Event::Msg(ServerMsg::Message(m))) => received.push(m.id),
+            Some(Event::Msg(_)) => {}
+            Some(Event::Closed(code)) => panic!("closed with {code:?}"),
+            None => break,
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    talking.await.unwrap();
+    assert!(synced && pong, "after 4 s: synced {synced}, pong {pong}, {} messages received", received.len());
+    assert!(received.len() >= 5, "the backlog was replayed: {received:?}");
+    assert!(received.windows(2).all(|w| w[0] < w[1]), "in id order, no duplicate: {received:?}");
+}
+
+/// A resuming client that the room outruns page after page (here: reads of
+/// 200 ms while the room sends several thousand messages a second) is
+/// closed as too slow (4011), as it would be were its outbox to overflow,
+/// instead of replaying forever without `synced`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_the_room_outruns_is_closed_as_too_slow() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = serve_slow_replay(dir.path(), Duration::from_millis(200)).await;
+    let mut alice = Client::connect(&url).await;
+    alice.hello(guest("alice", "p"), None).await;
+    let mut bob = Client::connect(&url).await;
+    let bob_welcome = bob.hello(guest("bob", "p"), None).await;
+    drop(bob);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // As fast as the server acks, 100 in flight: far more than a page (1,000
+    // messages) per 200 ms read.
+    let flood = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..100 {
+                    alice.say(&format!("f-{n}"), Conversation::Room, "flood").await;
+                    n += 1;
+                }
+                for _ in 0..100 {
+                    ack_id(&mut alice).await;
+                }
+            }
+            n
+        }
+    });
+    // A backlog of more than a page, so the first page is full.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut bob = Client::connect(&url).await;
+    bob.hello(token(&bob_welcome.session_token), Some(MessageId(0))).await;
+    let mut received = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        match bob.event_within(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+            Some(Event::Msg(ServerMsg::Message(m))) => received.push(m.id),
+            Some(Event::Msg(ServerMsg::Synced { .. })) => panic!("synced while the room outran the replay"),
+            Some(Event::Msg(_)) => {}
+            Some(Event::Closed(code)) => break code,
+            None => {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                panic!("still replaying after 20 s ({} messages), neither synced nor closed", received.len())
+            }
+        }
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = flood.await.unwrap();
+    assert_eq!(code, Some(4011), "closed as too slow after {} of {sent} messages", received.len());
+    assert!(received.len() >= 3000, "three full pages came first: {}", received.len());
+    assert!(received.windows(2).all(|w| w[0] < w[1]), "in id order, no duplicate");
 }
