@@ -4,7 +4,10 @@
 //! pushes already-serialized frames into bounded outboxes, so holding its
 //! lock is always short. A room broadcast takes a snapshot of the project's
 //! connections (`Arc<[OutboxSender]>`, rebuilt lazily after joins/leaves) and
-//! pushes outside the lock.
+//! pushes outside the lock: messages are ordered by the sequencer already.
+//! Presence is pushed under the lock, so that changes reach every outbox in
+//! the order they happened (a user's last tab leaving as a new one joins
+//! must not arrive as "online" then "offline").
 
 use crate::metrics::Metrics;
 use crate::outbox::{ConnId, Outbound, OutboxSender, Priority, Pushed};
@@ -97,19 +100,15 @@ impl Hub {
     pub fn join(&self, project: &ProjectId, profile: &Profile, conn: OutboxSender) -> Vec<Profile> {
         let mut projects = self.lock();
         let state = projects.entry(project.clone()).or_default();
-        let first = !state.users.contains_key(&profile.id);
-        let announce = first.then(|| state.snapshot());
+        if !state.users.contains_key(&profile.id) {
+            let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
+            self.push_all(state.snapshot().iter(), &out, Priority::Presence);
+        }
         let user = state.users.entry(profile.id.clone()).or_default();
         user.profile = Some(profile.clone());
         user.conns.push(conn);
         state.snapshot = None;
-        let online = state.online();
-        drop(projects);
-        if let Some(others) = announce {
-            let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
-            self.push_all(others.iter(), &out, Priority::Presence);
-        }
-        online
+        state.online()
     }
 
     /// Unregisters a connection; announces the user's departure if it was
@@ -128,17 +127,19 @@ impl Hub {
             projects.remove(project);
             return;
         }
-        let others = state.snapshot();
-        drop(projects);
         if let Some(profile) = profile {
             let out = frame(&ServerMsg::Presence { user: profile, online: false });
-            self.push_all(others.iter(), &out, Priority::Presence);
+            self.push_all(state.snapshot().iter(), &out, Priority::Presence);
         }
     }
 
-    /// Everyone online in the project.
-    pub fn online(&self, project: &ProjectId) -> Vec<Profile> {
-        self.lock().get(project).map(ProjectState::online).unwrap_or_default()
+    /// Queues the whole online list of the project to `conn`, under the
+    /// lock: a presence change made meanwhile arrives after the list, where
+    /// it applies, never before it, where the list would undo it.
+    pub fn resync_online(&self, project: &ProjectId, conn: &OutboxSender) {
+        let projects = self.lock();
+        let users = projects.get(project).map(ProjectState::online).unwrap_or_default();
+        conn.push(frame(&ServerMsg::Online { users }), Priority::Reliable);
     }
 
     pub fn is_online(&self, project: &ProjectId, user: &UserId) -> bool {
@@ -340,5 +341,53 @@ mod tests {
         hub.close_all(CloseCode::ServerRestart);
         assert_eq!(rx_a.kill.code(), Some(CloseCode::ServerRestart));
         assert_eq!(rx_b.kill.code(), Some(CloseCode::ServerRestart));
+    }
+
+    /// Found in review: presence was pushed after the hub's lock was let
+    /// go, so a user's last tab leaving and a new tab joining at the same
+    /// moment could reach others as "online" then "offline": shown offline
+    /// while connected. Two threads race a leave against a join many times;
+    /// the observer must see the events alternate, ending where the hub is.
+    #[test]
+    fn presence_events_reach_others_in_the_order_the_changes_happened() {
+        const ROUNDS: usize = 20_000;
+        let hub = Arc::new(hub());
+        let p = project("p");
+        let x = user("x");
+        let (tx_o, mut rx_o) = outbox(4 * ROUNDS + 16);
+        hub.join(&p, &user("observer"), tx_o);
+        let (tx, _rx) = outbox(16);
+        let mut conn = tx.id;
+        hub.join(&p, &x, tx);
+        assert_eq!(drain(&mut rx_o), vec![ServerMsg::Presence { user: x.clone(), online: true }]);
+        let mut keep = Vec::new();
+        for _ in 0..ROUNDS {
+            let (tx, rx) = outbox(16);
+            let next = tx.id;
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let leaving = std::thread::spawn({
+                let (hub, p, id, barrier) = (hub.clone(), p.clone(), x.id.clone(), barrier.clone());
+                move || {
+                    barrier.wait();
+                    hub.leave(&p, &id, conn);
+                }
+            });
+            barrier.wait();
+            hub.join(&p, &x, tx);
+            leaving.join().unwrap();
+            keep.push(rx);
+            conn = next;
+        }
+        let (mut online, mut changes) = (true, 0);
+        for event in drain(&mut rx_o) {
+            let ServerMsg::Presence { user, online: now } = event else { continue };
+            assert_eq!(user.id, x.id);
+            assert_ne!(now, online, "two presence events in a row say online: {now}");
+            online = now;
+            changes += 1;
+        }
+        assert!(changes > 0, "no leave ever came before its join: the race was not exercised");
+        assert!(online, "x is connected and must be shown online");
+        assert!(hub.is_online(&p, &x.id));
     }
 }

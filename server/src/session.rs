@@ -461,8 +461,7 @@ where
             return;
         }
         let Some(Membership { identity, .. }) = &self.membership else { return };
-        let users = self.app.hub.online(&identity.project);
-        self.tx.push(frame(&ServerMsg::Online { users }), Priority::Reliable);
+        self.app.hub.resync_online(&identity.project, &self.tx);
     }
 
     /// Sends what is still queued, for a graceful shutdown.
