@@ -328,6 +328,44 @@ try {
     }
   });
 
+  await check('messages typed in two tabs while disconnected are both delivered after a reload', async () => {
+    const one = await newUser('dave');
+    await one.goto(`${base}/#token=${hostToken('dave-1', 'dave')}&project=lobby`);
+    await status(one).filter({ hasText: 'Online' }).waitFor();
+    const two = await one.context().newPage(); // the same browser: shared storage
+    two.setDefaultTimeout(TIMEOUT);
+    await two.goto(base);
+    await status(two).filter({ hasText: 'Online' }).waitFor();
+    // New sockets go to a stand-in that never answers, as above.
+    let standIn = true;
+    await one.context().routeWebSocket(/\/ws$/, (ws) => { if (!standIn) ws.connectToServer(); });
+    await one.context().setOffline(true);
+    const texts = ['typed in tab one', 'typed in tab two'];
+    for (const [page, text] of [[one, texts[0]], [two, texts[1]]]) {
+      await status(page).filter({ hasText: 'Offline' }).waitFor();
+      await open(page, 'conv-room');
+      await say(page, text);
+      await page.locator('.body.pending', { hasText: text }).waitFor();
+    }
+    await two.close(); // its unsent message now lives only in storage
+    await one.context().setOffline(false);
+    await one.reload();
+    await sleep(1000);
+    for (const text of texts) {
+      if (await shown(alice, text)) throw new Error(`"${text}" got through before the reload`);
+    }
+    standIn = false;
+    await one.reload();
+    await status(one).filter({ hasText: 'Online' }).waitFor();
+    await open(alice, 'conv-room');
+    for (const text of texts) await messages(alice).filter({ hasText: text }).waitFor();
+    await sleep(500); // a second copy would show by now
+    for (const text of texts) {
+      const n = await shown(alice, text);
+      if (n !== 1) throw new Error(`alice shows "${text}" ${n} times`);
+    }
+  });
+
   await check('no console errors', async () => {
     if (problems.length) throw new Error(problems.join('\n'));
   });

@@ -47,7 +47,7 @@ impl Chat {
         // Signing out gives up what was not sent (it would otherwise be
         // sent on this user's next sign-in on this browser).
         if let (Some(project), Some(me)) = (&self.state.project, &self.state.me) {
-            storage::save_outbox(project.as_str(), me.id.as_str(), &[]);
+            storage::clear_outbox(project.as_str(), me.id.as_str());
         }
         self.state.dispatch(Action::SignOut);
     }

@@ -9,7 +9,7 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use protocol::close::should_reconnect;
 use protocol::session::{ClientSession, Received};
-use protocol::{Auth, ClientMsg, CloseCode, Conversation, ErrorCode, Limits, ServerMsg};
+use protocol::{Auth, ClientMsg, ClientMsgId, CloseCode, Conversation, ErrorCode, Limits, ServerMsg};
 use yew::Callback;
 
 /// First retry delay; doubles per failed attempt up to [`MAX_BACKOFF_MS`].
@@ -190,15 +190,24 @@ impl Connection {
         let ClientMsg::Send { client_id, .. } = &frame else { return None };
         let client_id = client_id.clone();
         self.dispatch.emit(Action::Queued { client_id: client_id.clone(), to, body, now: now() });
-        // Escaping can make a body within the character limit too big for a
-        // frame; the server would close the socket (1009) on every resend.
-        if to_json(&frame).len() > self.limits.max_frame_bytes {
-            self.session.forget(&client_id);
-            self.dispatch.emit(Action::SendFailed { client_id, reason: "too long to send".into() });
+        if !self.fits(&frame, &client_id) {
             return None;
         }
-        self.save_outbox();
+        self.save_outbox(&[]);
         Some(frame)
+    }
+
+    /// Escaping can make a body within the character limit too big for a
+    /// frame, and the limit may have shrunk since a saved send was queued;
+    /// the server would close the socket (1009) on every resend. Such a
+    /// send fails at once instead.
+    fn fits(&mut self, frame: &ClientMsg, client_id: &ClientMsgId) -> bool {
+        if to_json(frame).len() <= self.limits.max_frame_bytes {
+            return true;
+        }
+        self.session.forget(client_id);
+        self.dispatch.emit(Action::SendFailed { client_id: client_id.clone(), reason: "too long to send".into() });
+        false
     }
 
     async fn connect_once(&mut self, rx: &mut UnboundedReceiver<Command>) -> Outcome {
@@ -294,20 +303,32 @@ impl Connection {
         // resent with the rest right after this welcome.
         if self.owner.is_none() {
             let saved = storage::load_outbox(&owner.0, &owner.1);
+            let mut refused = Vec::new();
             for (client_id, to, body) in self.session.restore(saved) {
-                self.dispatch.emit(Action::Queued { client_id, to, body, now: now() });
+                self.dispatch.emit(Action::Queued {
+                    client_id: client_id.clone(),
+                    to: to.clone(),
+                    body: body.clone(),
+                    now: now(),
+                });
+                if !self.fits(&ClientMsg::Send { client_id: client_id.clone(), to, body }, &client_id) {
+                    refused.push(client_id);
+                }
             }
+            self.owner = Some(owner);
+            self.save_outbox(&refused);
+        } else {
+            self.save_outbox(&[]);
         }
-        self.owner = Some(owner);
-        self.save_outbox();
         self.dispatch.emit(Action::Status(Status::Online));
     }
 
-    /// Keeps the saved outbox equal to the session's (after every change:
-    /// the page may go away at any moment).
-    fn save_outbox(&self) {
+    /// Saves this tab's pending sends, and drops from the saved outbox the
+    /// ones it has `settled` (after every change: the page may go away at
+    /// any moment).
+    fn save_outbox(&self, settled: &[ClientMsgId]) {
         if let Some((project, me)) = &self.owner {
-            storage::save_outbox(project, me, &self.session.pending().collect::<Vec<_>>());
+            storage::save_outbox(project, me, &self.session.pending().collect::<Vec<_>>(), settled);
         }
     }
 
@@ -321,7 +342,7 @@ impl Connection {
                 _ => Action::Message(m),
             },
             ServerMsg::Ack { client_id, id, ts, .. } => {
-                self.save_outbox();
+                self.save_outbox(std::slice::from_ref(&client_id));
                 Action::Ack { client_id, id, ts }
             }
             ServerMsg::Presence { user, online } => Action::Presence { user, online },
@@ -342,7 +363,7 @@ impl Connection {
                 }
                 _ => {
                     self.session.forget(&client_id);
-                    self.save_outbox();
+                    self.save_outbox(std::slice::from_ref(&client_id));
                     Action::SendFailed { client_id, reason: message }
                 }
             },

@@ -2,7 +2,7 @@
 //! DM contacts and unacknowledged sends, in localStorage; and a token handed
 //! over in the URL by a host application.
 
-use protocol::{ClientMsg, Millis, Profile};
+use protocol::{ClientMsg, ClientMsgId, Millis, Profile};
 
 const TOKEN_KEY: &str = "chat.session_token";
 const EXPIRES_KEY: &str = "chat.session_expires";
@@ -82,16 +82,42 @@ pub fn load_outbox(project: &str, me: &str) -> Vec<ClientMsg> {
     get(&outbox_key(project, me)).and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default()
 }
 
-/// Saved after every change, since a page can go away at any moment.
-pub fn save_outbox(project: &str, me: &str, pending: &[ClientMsg]) {
+/// Saves one tab's change to the outbox (after every change, since a page
+/// can go away at any moment). The key is shared by the user's tabs, so
+/// this is a read-modify-write (see [`merge_outbox`]): writing only this
+/// tab's list would erase another tab's unsent messages.
+pub fn save_outbox(project: &str, me: &str, pending: &[ClientMsg], settled: &[ClientMsgId]) {
     let key = outbox_key(project, me);
-    if pending.is_empty() {
+    let merged = merge_outbox(load_outbox(project, me), pending, settled);
+    if merged.is_empty() {
         if let Some(s) = storage() {
             let _ = s.remove_item(&key);
         }
-    } else if let Ok(json) = serde_json::to_string(pending) {
+    } else if let Ok(json) = serde_json::to_string(&merged) {
         set(&key, &json);
     }
+}
+
+/// Forgets every unsent message of `me` (signing out gives them up).
+pub fn clear_outbox(project: &str, me: &str) {
+    if let Some(s) = storage() {
+        let _ = s.remove_item(&outbox_key(project, me));
+    }
+}
+
+/// The saved outbox after one tab's change: what the user's other tabs
+/// saved stays, except the sends this tab has settled (acknowledged or
+/// refused for good); this tab's pending sends are added, each once.
+pub fn merge_outbox(saved: Vec<ClientMsg>, pending: &[ClientMsg], settled: &[ClientMsgId]) -> Vec<ClientMsg> {
+    let id = |msg: &ClientMsg| match msg {
+        ClientMsg::Send { client_id, .. } => Some(client_id.clone()),
+        _ => None,
+    };
+    let mine: Vec<ClientMsgId> = pending.iter().filter_map(id).collect();
+    let mut merged: Vec<ClientMsg> =
+        saved.into_iter().filter(|msg| id(msg).is_some_and(|c| !settled.contains(&c) && !mine.contains(&c))).collect();
+    merged.extend(pending.iter().cloned());
+    merged
 }
 
 /// `key=value` pairs of a query string or fragment (without `?`/`#`).
@@ -141,7 +167,35 @@ pub fn url_project() -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_params;
+    use super::{merge_outbox, parse_params};
+    use protocol::{ClientMsg, ClientMsgId, Conversation};
+
+    fn send(id: &str) -> ClientMsg {
+        ClientMsg::Send { client_id: ClientMsgId::new(id).unwrap(), to: Conversation::Room, body: id.into() }
+    }
+    fn id(s: &str) -> ClientMsgId {
+        ClientMsgId::new(s).unwrap()
+    }
+
+    /// Found in review: each tab wrote its own list over the shared key, so
+    /// tab B saving erased tab A's unsent message.
+    #[test]
+    fn a_tab_saving_keeps_the_other_tabs_unsent_messages() {
+        let saved_by_a = merge_outbox(vec![], &[send("a1")], &[]);
+        let saved_by_b = merge_outbox(saved_by_a, &[send("b1")], &[]);
+        assert_eq!(saved_by_b, vec![send("a1"), send("b1")]);
+        // B's ack of b1 leaves a1 for A (or the next page load) to send.
+        assert_eq!(merge_outbox(saved_by_b.clone(), &[], &[id("b1")]), vec![send("a1")]);
+        // A's ack of a1, with b1 still pending in B.
+        assert_eq!(merge_outbox(saved_by_b, &[], &[id("a1")]), vec![send("b1")]);
+    }
+
+    #[test]
+    fn a_send_pending_in_two_tabs_is_saved_once_and_settled_by_either() {
+        let saved = merge_outbox(vec![send("x")], &[send("x"), send("y")], &[]);
+        assert_eq!(saved, vec![send("x"), send("y")]);
+        assert!(merge_outbox(saved, &[], &[id("x"), id("y")]).is_empty());
+    }
 
     #[test]
     fn params() {
