@@ -58,9 +58,9 @@ enum Incoming {
 }
 
 /// What reaches a resuming connection's outbox while its replay runs (see
-/// `Conn::replay`): live chat messages are dropped, since the replay pages
-/// on past the newest of them; other frames wait to be written after the
-/// current page.
+/// `Conn::replay`): live chat messages are dropped, since the replay reads
+/// them from the store once the backlog is done; other frames wait to be
+/// written after the current page.
 struct SetAside {
     /// The newest live chat message dropped.
     live_up_to: MessageId,

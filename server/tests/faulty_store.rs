@@ -6,7 +6,9 @@
 mod support;
 
 use async_trait::async_trait;
-use protocol::{ChatMessage, ClientMsg, Conversation, MessageId, Profile, ProjectId, ServerMsg, UnreadCount, UserId};
+use protocol::{
+    ChatMessage, ClientMsg, Conversation, MessageId, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome,
+};
 use server::store::{Appended, NewMessage, Page, Retention, SqliteStore, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -211,6 +213,16 @@ async fn ack_id(c: &mut Client) -> MessageId {
     }
 }
 
+/// Alice, connected to project "p", and the welcome of bob, who signed in
+/// there once and went away.
+async fn alice_and_absent_bob(url: &str) -> (Client, Welcome) {
+    let mut alice = Client::connect(url).await;
+    alice.hello(guest("alice", "p"), None).await;
+    let mut bob = Client::connect(url).await;
+    let bob_welcome = bob.hello(guest("bob", "p"), None).await;
+    (alice, bob_welcome)
+}
+
 /// Sends room messages one at a time until `stop`, every `pause`.
 fn talk(mut alice: Client, pause: Duration, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -233,13 +245,9 @@ fn talk(mut alice: Client, pause: Duration, stop: Arc<std::sync::atomic::AtomicB
 async fn a_caught_up_client_resuming_while_the_room_talks_gets_the_message() {
     let dir = tempfile::tempdir().unwrap();
     let url = serve_slow_replay(dir.path(), Duration::from_millis(300)).await;
-    let mut alice = Client::connect(&url).await;
-    alice.hello(guest("alice", "p"), None).await;
-    let mut bob = Client::connect(&url).await;
-    let bob_welcome = bob.hello(guest("bob", "p"), None).await;
+    let (mut alice, bob_welcome) = alice_and_absent_bob(&url).await;
     alice.say("a-1", Conversation::Room, "before").await;
     let head = ack_id(&mut alice).await;
-    drop(bob);
 
     let mut bob = Client::connect(&url).await;
     bob.hello(token(&bob_welcome.session_token), Some(head)).await;
@@ -269,11 +277,7 @@ async fn a_caught_up_client_resuming_while_the_room_talks_gets_the_message() {
 async fn a_resume_in_a_room_with_steady_traffic_ends() {
     let dir = tempfile::tempdir().unwrap();
     let url = serve_slow_replay(dir.path(), Duration::from_millis(100)).await;
-    let mut alice = Client::connect(&url).await;
-    alice.hello(guest("alice", "p"), None).await;
-    let mut bob = Client::connect(&url).await;
-    let bob_welcome = bob.hello(guest("bob", "p"), None).await;
-    drop(bob);
+    let (mut alice, bob_welcome) = alice_and_absent_bob(&url).await;
     for i in 0..5 {
         alice.say(&format!("old-{i}"), Conversation::Room, "backlog").await;
         ack_id(&mut alice).await;
@@ -311,11 +315,7 @@ async fn a_resume_in_a_room_with_steady_traffic_ends() {
 async fn a_resume_the_room_outruns_is_closed_as_too_slow() {
     let dir = tempfile::tempdir().unwrap();
     let url = serve_slow_replay(dir.path(), Duration::from_millis(200)).await;
-    let mut alice = Client::connect(&url).await;
-    alice.hello(guest("alice", "p"), None).await;
-    let mut bob = Client::connect(&url).await;
-    let bob_welcome = bob.hello(guest("bob", "p"), None).await;
-    drop(bob);
+    let (mut alice, bob_welcome) = alice_and_absent_bob(&url).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // As fast as the server acks, 100 in flight: far more than a page (1,000
     // messages) per 200 ms read.
