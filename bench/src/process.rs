@@ -31,7 +31,7 @@ impl Drop for Proc {
     fn drop(&mut self) {
         if let Some(perf) = &mut self.perf {
             // perf writes its file on SIGINT; give it a bounded time to.
-            let _ = Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
+            let _ = signal(perf.id(), rustix::process::Signal::INT);
             let until = Instant::now() + Duration::from_secs(20);
             while Instant::now() < until && matches!(perf.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(50));
@@ -83,8 +83,7 @@ impl Proc {
     /// server restart meets, with nothing of the store in memory. A
     /// profile being recorded is not carried over to the new process.
     pub async fn restart_cold(&mut self) -> Result<()> {
-        let pid = rustix::process::Pid::from_raw(self.pid() as i32).context("no server process id")?;
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).context("stopping the server")?;
+        signal(self.pid(), rustix::process::Signal::TERM).context("stopping the server")?;
         let until = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Some(status) = self.child.try_wait()? {
@@ -102,14 +101,19 @@ impl Proc {
         self.child = spawn(&self.command)?;
         self.wait_up().await
     }
+
     /// This binary's `reference` subcommand.
     pub async fn reference_server(style: crate::reference::Style) -> Result<Self> {
         let port = free_port()?;
-        let child = Command::new(std::env::current_exe()?)
-            .args(["reference", "--style", style.arg(), "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .spawn()?;
-        let command = Vec::new();
+        let command: Vec<std::ffi::OsString> = vec![
+            std::env::current_exe()?.into(),
+            "reference".into(),
+            "--style".into(),
+            style.arg().into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}").into(),
+        ];
+        let child = spawn(&command)?;
         let mut proc = Self { child, port, perf: None, command, dir: None };
         proc.wait_up().await?;
         Ok(proc)
@@ -162,6 +166,11 @@ impl Proc {
         let out = tokio::time::timeout(Duration::from_secs(5), fetch).await.ok()??;
         out.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
+}
+
+fn signal(pid: u32, signal: rustix::process::Signal) -> Result<()> {
+    let pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).context("not a process id")?;
+    Ok(rustix::process::kill_process(pid, signal)?)
 }
 
 fn spawn(command: &[std::ffi::OsString]) -> Result<Child> {
