@@ -301,25 +301,19 @@ impl Connection {
         self.dispatch.emit(Action::Welcome { welcome: w, resumed });
         // What an earlier page load could not send: shown as pending, and
         // resent with the rest right after this welcome.
+        let mut refused = Vec::new();
         if self.owner.is_none() {
             let saved = storage::load_outbox(&owner.0, &owner.1);
-            let mut refused = Vec::new();
             for (client_id, to, body) in self.session.restore(saved) {
-                self.dispatch.emit(Action::Queued {
-                    client_id: client_id.clone(),
-                    to: to.clone(),
-                    body: body.clone(),
-                    now: now(),
-                });
-                if !self.fits(&ClientMsg::Send { client_id: client_id.clone(), to, body }, &client_id) {
+                let frame = ClientMsg::Send { client_id: client_id.clone(), to: to.clone(), body: body.clone() };
+                self.dispatch.emit(Action::Queued { client_id: client_id.clone(), to, body, now: now() });
+                if !self.fits(&frame, &client_id) {
                     refused.push(client_id);
                 }
             }
-            self.owner = Some(owner);
-            self.save_outbox(&refused);
-        } else {
-            self.save_outbox(&[]);
         }
+        self.owner = Some(owner);
+        self.save_outbox(&refused);
         self.dispatch.emit(Action::Status(Status::Online));
     }
 
