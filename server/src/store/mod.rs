@@ -8,9 +8,9 @@
 use async_trait::async_trait;
 use protocol::{ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, ProjectId, UnreadCount, UserId};
 
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
-pub mod sqlite;
+mod sqlite;
 
 pub use sqlite::SqliteStore;
 
