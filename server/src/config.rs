@@ -110,6 +110,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_HISTORY_PAGE_MAX", default_value_t = limits::DEFAULT_HISTORY_PAGE_MAX, value_parser = clap::value_parser!(u32).range(1..))]
     pub history_page_max: u32,
 
+    /// Largest page of the people directory a `users` request returns.
+    #[arg(long, env = "CHAT_USERS_PAGE_MAX", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub users_page_max: u32,
+
     /// Most messages stored in one group commit (capped at half the outbox:
     /// a committed batch is delivered at once, and a client reading
     /// everything must be able to take a whole batch).

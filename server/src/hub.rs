@@ -142,6 +142,13 @@ impl Hub {
         conn.push(frame(&ServerMsg::Online { users }), Priority::Reliable);
     }
 
+    /// Whether each of `users` is online, under one lock.
+    pub(crate) fn online_flags(&self, project: &ProjectId, users: &[Profile]) -> Vec<bool> {
+        let projects = self.lock();
+        let state = projects.get(project);
+        users.iter().map(|u| state.is_some_and(|s| s.users.contains_key(&u.id))).collect()
+    }
+
     pub(crate) fn is_online(&self, project: &ProjectId, user: &UserId) -> bool {
         self.lock().get(project).is_some_and(|s| s.users.contains_key(user))
     }

@@ -6,6 +6,7 @@
 mod history;
 mod read;
 mod send;
+mod users;
 
 use super::socket::error_msg;
 use super::{Conn, End};
@@ -44,6 +45,7 @@ where
                 return self.history(&identity, conversation, before, limit).await
             }
             ClientMsg::Read { conversation, up_to } => return self.read_marker(&identity, conversation, up_to).await,
+            ClientMsg::Users { query, after, limit } => return self.users(&identity, query, after, limit).await,
             ClientMsg::Ping => {
                 self.tx.push(frame(&ServerMsg::Pong), Priority::Reliable);
             }

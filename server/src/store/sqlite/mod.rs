@@ -165,6 +165,47 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn users(
+        &self,
+        project: &ProjectId,
+        query: Option<&str>,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<UserPage, StoreError> {
+        let (project, after) = (project.clone(), after.cloned());
+        // LIKE is case-insensitive for ASCII only; lower() on both sides
+        // and instr() cover the rest and need no escaping of `%` and `_`.
+        let query = query.map(str::to_owned);
+        self.read(move |conn| {
+            let mut users = conn
+                .prepare_cached(
+                    "SELECT id, name, color FROM users
+                     WHERE project = ?1
+                       AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0 OR substr(id, 1, length(?2)) = ?2)
+                       AND (?3 IS NULL OR (name COLLATE NOCASE, id) >
+                            (SELECT name COLLATE NOCASE, id FROM users WHERE project = ?1 AND id = ?3))
+                     ORDER BY name COLLATE NOCASE, id
+                     LIMIT ?4",
+                )?
+                .query_map(
+                    params![project.as_str(), query, after.as_ref().map(UserId::as_str), i64::from(limit) + 1],
+                    |row| {
+                        let id: String = row.get(0)?;
+                        Ok(Profile {
+                            id: UserId::new(id).map_err(|e| corrupt("user id", e))?,
+                            name: row.get(1)?,
+                            color: row.get(2)?,
+                        })
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            let has_more = users.len() > limit as usize;
+            users.truncate(limit as usize);
+            Ok(UserPage { users, has_more })
+        })
+        .await
+    }
+
     async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError> {
         let (project, user) = (project.clone(), user.clone());
         self.read(move |conn| {

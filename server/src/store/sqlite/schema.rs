@@ -55,6 +55,10 @@ INSERT OR IGNORE INTO conversations (project, user, conv)
 DROP INDEX messages_sender;
 DROP INDEX messages_recipient;
 "#,
+    r#"
+-- The people directory pages through a project's users by name.
+CREATE INDEX users_by_name ON users(project, name COLLATE NOCASE, id);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
