@@ -29,6 +29,7 @@ mod server;
 pub mod store;
 mod trim;
 mod upgrade;
+mod webhooks;
 
 pub use config::{ApiKey, Config};
 pub use server::{run, run_with_store, shutdown_signal, ServerError};
