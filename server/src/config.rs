@@ -47,6 +47,25 @@ fn webhook_event(s: &str) -> Result<String, String> {
     }
 }
 
+/// One `frame-ancestors` source: `*`, or an origin (`https://app.example`,
+/// `http://127.0.0.1:8000`, `https://*.example.com`).
+fn frame_ancestor(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let valid = s == "*"
+        || s.split_once("://").is_some_and(|(scheme, host)| {
+            matches!(scheme, "http" | "https")
+                && !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'*' | b'[' | b']'))
+        });
+    if valid {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not an origin like https://app.example (or *)"))
+    }
+}
+
 /// A size or count of at least one.
 fn count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -250,6 +269,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_WEBHOOK_POLL", default_value = "1", value_parser = secs)]
     pub webhook_poll: Duration,
 
+    /// Origins that may show the web app in a frame (sent as
+    /// `Content-Security-Policy: frame-ancestors 'self' …`), space- or
+    /// comma-separated; `*` allows any. The app's own origin always may.
+    #[arg(long, env = "CHAT_FRAME_ANCESTORS", value_delimiter = ',', value_parser = frame_ancestor)]
+    pub frame_ancestors: Vec<String>,
+
     /// Largest HTTP API request body, in bytes (413 above).
     #[arg(long, env = "CHAT_API_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = count)]
     pub api_max_body_bytes: usize,
@@ -288,6 +313,16 @@ impl Config {
             rate_burst: self.rate_burst,
             history_page_max: self.history_page_max,
         }
+    }
+
+    /// The `Content-Security-Policy` the web app is served with.
+    pub(crate) fn content_security_policy(&self) -> String {
+        let mut policy = String::from("frame-ancestors 'self'");
+        for origin in &self.frame_ancestors {
+            policy.push(' ');
+            policy.push_str(origin);
+        }
+        policy
     }
 
     /// The webhook settings; `Err` when endpoints are given without a secret.
@@ -394,5 +429,28 @@ mod tests {
         assert!(parse(&["--api-key", "short"]).is_err_and(|e| e.contains("at least 16")));
         assert!(parse(&["--api-key", "bad project:0123456789abcdef"]).is_err_and(|e| e.contains("project")));
         assert!(!format!("{:?}", keys[0]).contains("0123456789abcdef"), "Debug hides the secret");
+    }
+
+    #[test]
+    fn frame_ancestors_are_origins() {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let parse = |args: &[&str]| {
+            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
+                .map(|w| w.config)
+                .map_err(|e| e.to_string())
+        };
+        let config = parse(&["--frame-ancestors", "https://app.example/,http://127.0.0.1:8000"]).unwrap();
+        assert_eq!(
+            config.content_security_policy(),
+            "frame-ancestors 'self' https://app.example http://127.0.0.1:8000"
+        );
+        assert_eq!(parse(&[]).unwrap().content_security_policy(), "frame-ancestors 'self'");
+        for bad in ["javascript:alert(1)", "https://a.example; script-src *", "app.example"] {
+            assert!(parse(&["--frame-ancestors", bad]).is_err(), "{bad}");
+        }
     }
 }
