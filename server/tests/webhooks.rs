@@ -358,3 +358,34 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
     assert_eq!(event["payload"]["message"]["id"], id.0);
     assert!(signature_verifies(&got[0].headers["chat-signature"], &got[0].body));
 }
+
+/// A DM its online recipient has not read after `--webhook-unread-delay`
+/// is reported (reason `unread`); one they read in time is not.
+#[tokio::test]
+async fn a_dm_left_unread_is_reported_after_the_delay_and_a_read_one_is_not() {
+    let receiver = Receiver::start(Behaviour::FailFirst(0)).await;
+    let server = TestServer::start_with(|c| {
+        hooks_to(&receiver.url(), c);
+        c.webhook_events = vec!["message.missed".into()];
+        // Generous: bob's read marker (a few ms) must be stored before the
+        // first check is due.
+        c.webhook_unread_delay = Duration::from_secs(3);
+    })
+    .await;
+    let (mut ann, _) = server.guest("ann", "unread").await;
+    let (mut bob, wb) = server.guest("bob", "unread").await;
+    ann.say("m1", dm(&wb.me.id), "read me").await;
+    let ServerMsg::Message(first) = bob.recv_chat().await else { panic!("bob gets the first DM") };
+    bob.send(&protocol::ClientMsg::Read { conversation: dm(&first.from.id), up_to: first.id }).await;
+    let ServerMsg::Read { up_to, .. } = bob.recv_chat().await else { panic!("the read marker is stored") };
+    assert_eq!(up_to, first.id);
+    ann.say("m2", dm(&wb.me.id), "ignore me").await;
+    let ServerMsg::Message(second) = bob.recv_chat().await else { panic!("bob gets the second DM") };
+    let got = receiver.until("the unread report", |got| !got.is_empty()).await;
+    // Checks are due in id order and one endpoint gets them in order: had
+    // the first been reported, it would have come first.
+    let event = got[0].json();
+    assert_eq!((event["type"].as_str(), event["payload"]["reason"].as_str()), (Some("message.missed"), Some("unread")));
+    assert_eq!(event["payload"]["message"]["id"], second.id.0, "only the unread one: {got:#?}");
+    assert_eq!(event["payload"]["recipient"], wb.me.id.as_str());
+}
