@@ -51,7 +51,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_SESSION_TTL", default_value = "2592000", value_parser = secs)]
     pub session_ttl: Duration,
 
-    /// Largest WebSocket message or frame read, in bytes; larger closes with 1009.
+    /// Largest WebSocket message or frame read, in bytes; larger closes with
+    /// 1009. Raised to at least 12 bytes per `--max-body-chars` plus 2 KiB,
+    /// so any body within that limit fits however its JSON is escaped.
     #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = limits::DEFAULT_MAX_FRAME_BYTES, value_parser = count)]
     pub max_frame_bytes: usize,
 
@@ -159,10 +161,18 @@ impl Config {
         self.commit_batch.clamp(1, self.half_outbox())
     }
 
+    /// The frame limit in force: `--max-frame-bytes`, raised where needed so
+    /// that a body of `--max-body-chars` fits in a frame however a
+    /// conforming JSON encoder escapes it
+    /// ([`limits::frame_bytes_for_body`]).
+    pub fn frame_bytes(&self) -> usize {
+        self.max_frame_bytes.max(limits::frame_bytes_for_body(self.max_body_chars))
+    }
+
     /// The protocol-level limits announced to clients in `welcome`.
     pub fn limits(&self) -> protocol::Limits {
         protocol::Limits {
-            max_frame_bytes: self.max_frame_bytes,
+            max_frame_bytes: self.frame_bytes(),
             max_body_chars: self.max_body_chars,
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,

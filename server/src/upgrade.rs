@@ -80,8 +80,8 @@ fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -
             // Buffering is bounded anyway: `feed` writes out whenever the
             // buffer passes WRITE_BUFFER, so it holds at most that plus one
             // frame, and the outbox bounds what waits above it.
-            .max_message_size(Some(app.config.max_frame_bytes))
-            .max_frame_size(Some(app.config.max_frame_bytes));
+            .max_message_size(Some(app.config.frame_bytes()))
+            .max_frame_size(Some(app.config.frame_bytes()));
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
         app.metrics.inc(&app.metrics.connections_total);
         let _open = OpenConnection::count(app.clone());
