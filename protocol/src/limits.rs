@@ -44,6 +44,18 @@ pub struct Limits {
     pub history_page_max: u32,
 }
 
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_body_chars: DEFAULT_MAX_BODY_CHARS,
+            rate_per_sec: DEFAULT_RATE_PER_SEC,
+            rate_burst: DEFAULT_RATE_BURST,
+            history_page_max: DEFAULT_HISTORY_PAGE_MAX,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,18 +108,6 @@ mod tests {
             let escaped = escape_everything(&msg);
             assert_eq!(ClientMsg::parse(&escaped).as_ref(), Ok(&msg), "a conforming encoding");
             assert!(escaped.len() <= frame_bytes_for_body(max), "{ch:?}: {} bytes", escaped.len());
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-            max_body_chars: DEFAULT_MAX_BODY_CHARS,
-            rate_per_sec: DEFAULT_RATE_PER_SEC,
-            rate_burst: DEFAULT_RATE_BURST,
-            history_page_max: DEFAULT_HISTORY_PAGE_MAX,
         }
     }
 }

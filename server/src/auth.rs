@@ -293,7 +293,8 @@ mod tests {
     }
 
     fn claims(extra: serde_json::Value) -> serde_json::Value {
-        let mut claims = serde_json::json!({"sub": "7", "name": "mks", "project": "2424", "exp": unix_now().as_secs() + 600});
+        let mut claims =
+            serde_json::json!({"sub": "7", "name": "mks", "project": "2424", "exp": unix_now().as_secs() + 600});
         claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         claims
     }

@@ -277,6 +277,21 @@ pub struct Config {
     #[arg(long, env = "CHAT_FRAME_ANCESTORS", value_delimiter = ',', value_parser = frame_ancestor)]
     pub frame_ancestors: Vec<String>,
 
+    /// Origins (`https://app.example`, `*.example.com` patterns as in
+    /// `--frame-ancestors`) whose pages may open the chat socket, comma-
+    /// separated; `*` allows any page (unsafe: any site could use this
+    /// server as its own). The server's own origin (the request's Host) and
+    /// clients that send no Origin (native apps, tools) always may; others
+    /// get HTTP 403 at the upgrade.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = frame_ancestor)]
+    pub allowed_origins: Vec<String>,
+
+    /// Seconds a client has to send a complete HTTP request head (request
+    /// line and headers); a connection that has not is closed. Slow-header
+    /// connections would otherwise hold file descriptors for good.
+    #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value = "10", value_parser = secs)]
+    pub header_read_timeout: Duration,
+
     /// Largest HTTP API request body, in bytes (413 above).
     #[arg(long, env = "CHAT_API_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = count)]
     pub api_max_body_bytes: usize,
