@@ -347,9 +347,9 @@ fn a_hundred_sends_at_once_go_at_most_a_burst_then_paced_from_the_limits() {
     let mut id = 0;
     while acked < 100 {
         let mut out = Vec::new();
-        for frame in all[acked..].to_vec() {
+        for frame in &all[acked..] {
             id += 1;
-            out.extend(d.server(ack(&client_id_of(&frame), id)));
+            out.extend(d.server(ack(&client_id_of(frame), id)));
             acked += 1;
         }
         let more = sent_sends(&out);
@@ -436,7 +436,7 @@ fn a_send_refused_for_good_is_failed_and_can_be_retried_or_discarded() {
     assert_eq!(d.core.unacked(), 0);
     let out = d.command(Command::Retry(bad.clone()));
     assert!(events(&out).contains(&Event::Retrying { client_id: bad.clone() }));
-    assert_eq!(sent(&out).iter().map(client_id_of).collect::<Vec<_>>(), [bad.clone()], "same client id");
+    assert_eq!(sent(&out).iter().map(client_id_of).collect::<Vec<_>>(), std::slice::from_ref(&bad), "same client id");
     d.server(refusal(ErrorCode::BodyTooLong, &bad));
     let out = d.command(Command::Discard(bad.clone()));
     assert_eq!(events(&out), [Event::Discarded { client_id: bad.clone() }]);
