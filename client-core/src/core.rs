@@ -335,7 +335,7 @@ impl ClientCore {
             .unwrap_or_else(|| "refused by the server".into());
         if matches!(
             CloseCode::from_code(code),
-            Some(CloseCode::AuthFailed | CloseCode::TokenExpired | CloseCode::WrongProject)
+            Some(CloseCode::AuthFailed | CloseCode::TokenExpired | CloseCode::WrongProject | CloseCode::SignedOut)
         ) {
             self.out.push(Effect::ForgetSession);
         }
