@@ -47,8 +47,8 @@ fn migrate_key(old: &str, new: &str, convert: impl FnOnce(&str) -> Result<String
 }
 
 fn migrate_session() {
-    for (old, new) in format::V1_SESSION_KEYS {
-        migrate_key(old, &new(), |v| Ok(v.to_owned()));
+    for (old, new) in format::v1_session_keys() {
+        migrate_key(old, &new, |v| Ok(v.to_owned()));
     }
 }
 
