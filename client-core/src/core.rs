@@ -82,6 +82,9 @@ pub struct ClientCore {
     bucket: TokenBucket,
     control: VecDeque<ClientMsg>,
     failed: Vec<Failed>,
+    /// The wake-up last asked for: asked again only when it moves, so a
+    /// burst of frames does not reset the driver's timer for each.
+    wake_at: Option<f64>,
     out: Vec<Effect>,
 }
 
@@ -100,6 +103,7 @@ impl ClientCore {
             bucket: TokenBucket::new(&limits, 0.0),
             control: VecDeque::new(),
             failed: Vec::new(),
+            wake_at: None,
             out: Vec::new(),
         }
     }
@@ -127,6 +131,9 @@ impl ClientCore {
         if self.link == Link::Stopped {
             return Vec::new();
         }
+        if input == Input::Tick {
+            self.wake_at = None;
+        }
         match input {
             Input::Start => self.connect(now),
             Input::Opened => {
@@ -141,9 +148,11 @@ impl ClientCore {
             Input::Command(command) => self.command(command, at),
         }
         self.pump(now);
-        if let Some(at_ms) = self.next_wake(now) {
+        let wake_at = self.next_wake(now);
+        if let Some(at_ms) = wake_at.filter(|at| self.wake_at != Some(*at)) {
             self.out.push(Effect::WakeAfter((at_ms - now).max(0.0)));
         }
+        self.wake_at = wake_at;
         std::mem::take(&mut self.out)
     }
 

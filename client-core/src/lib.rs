@@ -94,7 +94,7 @@ pub enum Effect {
     /// [`Input::Closed`] is expected for it).
     CloseSocket,
     /// Call back with [`Input::Tick`] after this many ms (replaces any
-    /// earlier wake-up).
+    /// earlier wake-up; asked again only when the time to wake moves).
     WakeAfter(f64),
     /// Keep the identity for the next run.
     SaveSession { token: String, expires: Millis, project: String },
