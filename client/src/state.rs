@@ -171,6 +171,14 @@ pub enum Action {
         client_id: ClientMsgId,
         reason: String,
     },
+    /// A failed send was queued again (Retry): pending once more.
+    Resending {
+        client_id: ClientMsgId,
+    },
+    /// A failed send was given up (Delete): it goes from the list.
+    Discarded {
+        client_id: ClientMsgId,
+    },
     Presence {
         user: Profile,
         online: bool,
@@ -433,6 +441,20 @@ impl Reducible for State {
                     {
                         e.delivery = Delivery::Failed(reason.clone());
                     }
+                }
+            }
+            Action::Resending { client_id } => {
+                for conv in s.conversations.values_mut() {
+                    for e in
+                        conv.entries.iter_mut().filter(|e| e.client_id.as_ref() == Some(&client_id) && e.id.is_none())
+                    {
+                        e.delivery = Delivery::Pending;
+                    }
+                }
+            }
+            Action::Discarded { client_id } => {
+                for conv in s.conversations.values_mut() {
+                    conv.entries.retain(|e| !(e.client_id.as_ref() == Some(&client_id) && e.id.is_none()));
                 }
             }
             Action::Presence { user, online } => {
