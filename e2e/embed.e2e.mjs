@@ -220,16 +220,19 @@ try {
     // another arrive in order, so when the probe has arrived the token
     // message has been handled (and ignored).
     const app = page.frames().find((f) => f.url().startsWith(APP));
-    const probed = app.evaluate(
-      () => new Promise((r) => window.addEventListener('message', (e) => e.data?.type === 'probe' && requestAnimationFrame(() => r()))),
-    );
+    // Listening before anything is posted (the frame is another process:
+    // the listener must be in place, not merely asked for).
+    await app.evaluate(() => {
+      window.probed = new Promise((r) => window.addEventListener('message', (e) => e.data?.type === 'probe' && setTimeout(r, 0)));
+    });
     const token = (await api('POST', '/projects/lobby/users/host-7/tokens', {})).token;
     await page.evaluate(([token, target]) => {
       const w = document.getElementById('chat').contentWindow;
       w.postMessage({ type: 'chat-token', token, project: 'lobby' }, target);
       w.postMessage({ type: 'probe' }, target);
     }, [token, APP]);
-    await probed;
+    const probed = app.evaluate(() => window.probed);
+    await Promise.race([probed, sleep(TIMEOUT).then(() => { throw new Error('the probe never arrived'); })]);
     await evilFrame.locator('#join-name').waitFor();
     const signedIn = await evilFrame.getByTestId('status').count();
     if (signedIn) throw new Error('the app started signing in from a foreign origin');
