@@ -134,7 +134,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_SESSION_TTL", default_value = "2592000", value_parser = secs)]
     pub session_ttl: Duration,
 
-    /// Largest WebSocket message or frame read, in bytes; larger closes with 1009.
+    /// Largest WebSocket message or frame read, in bytes; larger closes with
+    /// 1009. Raised to at least 12 bytes per `--max-body-chars` plus 2 KiB,
+    /// so any body within that limit fits however its JSON is escaped.
     #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = limits::DEFAULT_MAX_FRAME_BYTES, value_parser = count)]
     pub max_frame_bytes: usize,
 
@@ -275,6 +277,21 @@ pub struct Config {
     #[arg(long, env = "CHAT_FRAME_ANCESTORS", value_delimiter = ',', value_parser = frame_ancestor)]
     pub frame_ancestors: Vec<String>,
 
+    /// Origins (`https://app.example`, `*.example.com` patterns as in
+    /// `--frame-ancestors`) whose pages may open the chat socket, comma-
+    /// separated; `*` allows any page (unsafe: any site could use this
+    /// server as its own). The server's own origin (the request's Host) and
+    /// clients that send no Origin (native apps, tools) always may; others
+    /// get HTTP 403 at the upgrade.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = frame_ancestor)]
+    pub allowed_origins: Vec<String>,
+
+    /// Seconds a client has to send a complete HTTP request head (request
+    /// line and headers); a connection that has not is closed. Slow-header
+    /// connections would otherwise hold file descriptors for good.
+    #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value = "10", value_parser = secs)]
+    pub header_read_timeout: Duration,
+
     /// Largest HTTP API request body, in bytes (413 above).
     #[arg(long, env = "CHAT_API_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = count)]
     pub api_max_body_bytes: usize,
@@ -304,10 +321,18 @@ impl Config {
         self.commit_batch.clamp(1, self.half_outbox())
     }
 
+    /// The frame limit in force: `--max-frame-bytes`, raised where needed so
+    /// that a body of `--max-body-chars` fits in a frame however a
+    /// conforming JSON encoder escapes it
+    /// ([`limits::frame_bytes_for_body`]).
+    pub fn frame_bytes(&self) -> usize {
+        self.max_frame_bytes.max(limits::frame_bytes_for_body(self.max_body_chars))
+    }
+
     /// The protocol-level limits announced to clients in `welcome`.
     pub(crate) fn limits(&self) -> protocol::Limits {
         protocol::Limits {
-            max_frame_bytes: self.max_frame_bytes,
+            max_frame_bytes: self.frame_bytes(),
             max_body_chars: self.max_body_chars,
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,

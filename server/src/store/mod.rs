@@ -191,7 +191,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page, StoreError>;
 
     /// Moves `user`'s read marker in `conversation` forward to `up_to` (never
-    /// back) and returns the resulting unread count.
+    /// back), clamped to the conversation's newest message (0 when it has
+    /// none), and returns the resulting unread count.
     async fn mark_read(
         &self,
         project: &ProjectId,
