@@ -272,6 +272,8 @@ fn server_action(msg: ServerMsg) -> Option<Action> {
         ServerMsg::Typing { from, to, active } => Action::Typing { from, to, active, now: now() },
         ServerMsg::History { conversation, messages, has_more } => Action::History { conversation, messages, has_more },
         ServerMsg::Read { conversation, up_to, unread } => Action::Read { conversation, up_to, unread },
+        ServerMsg::UserUpdated { user } => Action::UserUpdated(user),
+        ServerMsg::UserErased { user } => Action::UserErased(user),
         _ => return None,
     })
 }
