@@ -1,6 +1,6 @@
 use crate::components::composer::Composer;
-use crate::components::css_color;
 use crate::components::message_list::MessageList;
+use crate::components::name_color;
 use crate::components::sidebar::{Contact, Sidebar};
 use crate::components::status_banner::StatusBanner;
 use crate::hooks::use_chat::Chat;
@@ -68,6 +68,10 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
         let (chat, c) = (chat.clone(), active.clone());
         Callback::from(move |()| chat.load_older(&c))
     };
+    let on_scrolled_up = {
+        let chat = chat.clone();
+        Callback::from(move |up| chat.scrolled_up(up))
+    };
     let sign_out = {
         let chat = chat.clone();
         Callback::from(move |_| chat.sign_out())
@@ -82,7 +86,7 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
             <header class="topbar">
                 <StatusBanner status={s.status.clone()} {on_retry} />
                 if let Some(me) = &s.me {
-                    <span class="me">{ "Signed in as " }<strong style={format!("color: {}", css_color(&me.color))}>{ me.name.clone() }</strong></span>
+                    <span class="me">{ "Signed in as " }<strong class="name" style={name_color(&me.color)}>{ me.name.clone() }</strong></span>
                 }
                 <button type="button" class="link" onclick={sign_out}>{ "Sign out" }</button>
             </header>
@@ -99,7 +103,8 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
                         { for s.notices.iter().map(|n| html! { <li key={n.id}>{ n.text.clone() }</li> }) }
                     </ul>
                     <MessageList key={conv_key.clone()} entries={conv.entries.clone()} has_more={conv.has_more}
-                        loading={conv.history_requested} me={s.me.as_ref().map(|m| m.id.clone())} {on_load_older} />
+                        loading={conv.history_requested} at_start={conv.at_start()} unread={conv.unread}
+                        me={s.me.as_ref().map(|m| m.id.clone())} {on_load_older} {on_scrolled_up} />
                     <p class="typing" aria-live="polite" data-testid="typing">{ typing_text(&typing_names) }</p>
                     <Composer key={conv_key} max_chars={s.limits.max_body_chars} conversation_label={title}
                         disabled={s.me.is_none()} {on_send} on_input={typing.on_input.clone()} />

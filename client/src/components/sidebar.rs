@@ -1,4 +1,4 @@
-use crate::components::css_color;
+use crate::components::name_color;
 use protocol::{Conversation, Profile};
 use yew::prelude::*;
 
@@ -61,7 +61,7 @@ pub fn sidebar(props: &SidebarProps) -> Html {
                     let p = &c.profile;
                     let label = html! {
                         <>
-                            <span style={format!("color: {}", css_color(&p.color))}>{ p.name.clone() }</span>
+                            <span class="name" style={name_color(&p.color)}>{ p.name.clone() }</span>
                             if !c.online {
                                 <span class="state">{ " (offline)" }</span>
                             }
