@@ -227,16 +227,21 @@ try {
     console.log(`     screenshot: ${SCREENSHOT}`);
   });
 
-  await check('the layout fits a phone', async () => {
+  await check('the layout fits a phone: conversation first, the others in a drawer', async () => {
     await alice.setViewportSize({ width: 360, height: 640 });
     await sleep(100);
     const overflow = await alice.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 0) throw new Error(`${overflow}px wider than the screen`);
-    for (const selector of ['#composer-input', '[data-testid="conv-room"]', '[data-testid="status"]']) {
+    for (const selector of ['#composer-input', '[data-testid="drawer-toggle"]', '[data-testid="status"]']) {
       if (!(await alice.locator(selector).isVisible())) throw new Error(`${selector} is not visible`);
     }
+    if (await alice.getByTestId('conv-room').isVisible()) throw new Error('the conversation list covers the conversation');
     const box = await alice.locator('#composer-input').boundingBox();
     if (!box || box.y + box.height > 640) throw new Error('the composer is below the fold');
+    await alice.getByTestId('drawer-toggle').click();
+    await alice.getByTestId('conv-room').waitFor();
+    await alice.keyboard.press('Escape');
+    await alice.getByTestId('conv-room').waitFor({ state: 'hidden' });
     if (PHONE_SCREENSHOT) await alice.screenshot({ path: PHONE_SCREENSHOT });
     await alice.setViewportSize({ width: 1100, height: 700 });
   });

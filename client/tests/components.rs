@@ -263,7 +263,9 @@ async fn join_form_shows_why_the_user_is_back() {
     };
     yew::Renderer::<JoinForm>::with_root_and_props(el.clone(), props).render();
     settle().await;
-    assert!(text(&el).contains("token expired (4002)"));
+    let shown = text(&el);
+    assert!(shown.contains("Your sign-in link has expired"), "{shown}");
+    assert!(!shown.contains("4002"), "no developer codes: {shown}");
 }
 
 #[wasm_bindgen_test]

@@ -94,11 +94,16 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let list = use_node_ref();
     let place: Rc<RefCell<Place>> = use_mut_ref(|| Place { at_bottom: true, ..Place::default() });
     let start = use_state_eq(|| None::<MessageId>);
+    // Before the first unread message when the conversation opens, and
+    // again whenever unread ones start arriving (while scrolled up); it
+    // stays put once they are read.
     let divider = use_mut_ref(|| None::<MessageId>);
+    let unread_before = use_mut_ref(|| 0u32);
     let scrolled_up = use_state_eq(|| false);
-    if divider.borrow().is_none() {
+    if props.unread > 0 && (*unread_before.borrow() == 0 || divider.borrow().is_none()) {
         *divider.borrow_mut() = first_unread(&props.entries, props.me.as_ref(), props.unread);
     }
+    *unread_before.borrow_mut() = props.unread;
     let from = render_from(&props.entries, *start);
     let shown = &props.entries[from..];
     {

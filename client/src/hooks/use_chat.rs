@@ -85,12 +85,10 @@ impl Chat {
 }
 
 /// A dispatch that collects what the socket emits and hands it to the
-/// reducer as one [`Action::Batch`] once the burst is over: a replay of
-/// thousands of messages is one state change and one render, not thousands.
-///
-/// The flush is a zero-delay timeout, queued behind the socket frames that
-/// already arrived, so the busier the page the bigger the batch; a lone live
-/// message waits no more than a timer tick.
+/// reducer as one [`Action::Batch`] per animation frame: a replay of
+/// thousands of messages is a few state changes and renders, not thousands.
+/// A hidden page gets no animation frames, so there a zero-delay timeout
+/// flushes instead (queued behind the frames that already arrived).
 fn coalescing(dispatcher: UseReducerDispatcher<State>) -> Callback<Action> {
     let buffer: Rc<RefCell<Vec<Action>>> = Rc::default();
     let flush_queued = Rc::new(std::cell::Cell::new(false));
@@ -100,7 +98,7 @@ fn coalescing(dispatcher: UseReducerDispatcher<State>) -> Callback<Action> {
             return;
         }
         let (buffer, flush_queued, dispatcher) = (buffer.clone(), flush_queued.clone(), dispatcher.clone());
-        gloo_timers::callback::Timeout::new(0, move || {
+        let flush = Rc::new(move || {
             flush_queued.set(false);
             let mut actions = std::mem::take(&mut *buffer.borrow_mut());
             match actions.len() {
@@ -108,8 +106,19 @@ fn coalescing(dispatcher: UseReducerDispatcher<State>) -> Callback<Action> {
                 1 => dispatcher.dispatch(actions.remove(0)),
                 _ => dispatcher.dispatch(Action::Batch(actions)),
             }
-        })
-        .forget();
+        });
+        let window = web_sys::window();
+        let visible = window.as_ref().and_then(|w| w.document()).is_some_and(|d| !d.hidden());
+        let on_frame = {
+            let flush = flush.clone();
+            wasm_bindgen::closure::Closure::once_into_js(move || flush())
+        };
+        let framed = window
+            .filter(|_| visible)
+            .is_some_and(|w| w.request_animation_frame(wasm_bindgen::JsCast::unchecked_ref(&on_frame)).is_ok());
+        if !framed {
+            gloo_timers::callback::Timeout::new(0, move || flush()).forget();
+        }
     })
 }
 
