@@ -1,9 +1,10 @@
 //! The addressees one connection has already found in the store.
 //!
 //! A direct message may go to any user the project has seen, online or not,
-//! which takes a store read. Users are never deleted, so once found a user
-//! stays valid: remembering them spares that read for every DM of a
-//! conversation after the first. The set is bounded per connection and
+//! which takes a store read. Users are deleted only by the host's erasure,
+//! so once found a user stays valid (a DM to a user erased since is stored
+//! like one to an offline user): remembering them spares that read for
+//! every DM of a conversation after the first. The set is bounded per connection and
 //! starts over when full (a connection DMing hundreds of people only pays
 //! the read again).
 
@@ -13,31 +14,33 @@ use std::collections::HashSet;
 /// Addressees remembered per connection.
 /// 64 ids of up to 64 bytes: at most about 6 KiB per connection, on top of
 /// its ~12 KiB, even when a client DMs many offline users.
-pub const KNOWN_ADDRESSEES_MAX: usize = 64;
+pub(crate) const KNOWN_ADDRESSEES_MAX: usize = 64;
 
 #[derive(Debug, Default)]
-pub struct KnownAddressees {
+pub(crate) struct KnownAddressees {
     users: HashSet<UserId>,
 }
 
 impl KnownAddressees {
-    pub fn contains(&self, user: &UserId) -> bool {
+    pub(crate) fn contains(&self, user: &UserId) -> bool {
         self.users.contains(user)
     }
 
     /// Remembers a user the store knows.
-    pub fn remember(&mut self, user: &UserId) {
+    pub(crate) fn remember(&mut self, user: &UserId) {
         if self.users.len() >= KNOWN_ADDRESSEES_MAX {
             self.users.clear();
         }
         self.users.insert(user.clone());
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.users.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.users.is_empty()
     }
 }

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 macro_rules! metrics {
     ($($(#[doc = $help:literal])* $name:ident: $kind:literal,)*) => {
         #[derive(Debug, Default)]
-        pub struct Metrics {
+        pub(crate) struct Metrics {
             $($(#[doc = $help])* pub $name: AtomicU64,)*
         }
 
         impl Metrics {
             /// The Prometheus text exposition of every counter.
-            pub fn render(&self) -> String {
+            pub(crate) fn render(&self) -> String {
                 let mut out = String::new();
                 $(
                     let help = concat!($($help),*).trim();
@@ -50,18 +50,28 @@ metrics! {
     messages_stored: "counter",
     /// Group commits made.
     store_commits: "counter",
+    /// Webhook events and deliveries waiting in the store's outbox.
+    webhook_queued: "gauge",
+    /// Webhook deliveries an endpoint accepted.
+    webhook_delivered: "counter",
+    /// Webhook attempts that failed and were scheduled again.
+    webhook_retried: "counter",
+    /// Webhook deliveries given up on (retry period over, or endpoint removed).
+    webhook_dropped: "counter",
+    /// Presence webhook events lost because their queue to the store was full.
+    webhook_presence_lost: "counter",
 }
 
 impl Metrics {
-    pub fn inc(&self, counter: &AtomicU64) {
+    pub(crate) fn inc(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn add(&self, counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(&self, counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn dec(&self, counter: &AtomicU64) {
+    pub(crate) fn dec(&self, counter: &AtomicU64) {
         counter.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -7,9 +7,13 @@ mod support;
 
 use async_trait::async_trait;
 use protocol::{
-    ChatMessage, ClientMsg, Conversation, MessageId, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome,
+    ChatMessage, ClientMsg, Conversation, MessageId, Millis, Profile, ProjectId, ServerMsg, UnreadCount, UserId,
+    Welcome,
 };
-use server::store::{Appended, NewMessage, Page, Retention, SqliteStore, Store, StoreError};
+use server::store::{
+    Appended, Delivery, Erased, NewEvent, NewMessage, Page, Retention, Settle, SignInState, SqliteStore, Store,
+    StoreError, UserPage,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
@@ -48,6 +52,15 @@ impl Store for FaultyStore {
     async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError> {
         self.inner.user_exists(project, user).await
     }
+    async fn users(
+        &self,
+        project: &ProjectId,
+        query: Option<&str>,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<UserPage, StoreError> {
+        self.inner.users(project, query, after, limit).await
+    }
     async fn messages_after(
         &self,
         project: &ProjectId,
@@ -82,6 +95,36 @@ impl Store for FaultyStore {
     }
     async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError> {
         self.inner.unread(project, user).await
+    }
+    async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError> {
+        self.inner.sign_in_state(project, user).await
+    }
+    async fn set_profile(&self, project: &ProjectId, profile: &Profile, at: Millis) -> Result<(), StoreError> {
+        self.inner.set_profile(project, profile, at).await
+    }
+    async fn sign_out(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<(), StoreError> {
+        self.inner.sign_out(project, user, not_before).await
+    }
+    async fn erase_user(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<Erased, StoreError> {
+        self.inner.erase_user(project, user, not_before).await
+    }
+    async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError> {
+        self.inner.erasures_since(project, cursor).await
+    }
+    async fn add_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        self.inner.add_events(events).await
+    }
+    async fn expand_due_events(&self, now: Millis, endpoints: &[String]) -> Result<u64, StoreError> {
+        self.inner.expand_due_events(now, endpoints).await
+    }
+    async fn due_deliveries(&self, endpoint: &str, now: Millis, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.due_deliveries(endpoint, now, limit).await
+    }
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError> {
+        self.inner.settle_deliveries(outcomes).await
+    }
+    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError> {
+        self.inner.webhook_backlog(endpoints).await
     }
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {
         self.inner.prune(retention).await
