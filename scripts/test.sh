@@ -32,6 +32,12 @@ cargo build --release -p server -p bench
 say "end-to-end: two browsers against the real server"
 node e2e/chat.e2e.mjs --server target/release/server --dist dist
 
+say "end-to-end: phone layout, reading cues, links, notifications, keyboard, axe-core scans, README screenshots"
+node e2e/ux.e2e.mjs --server target/release/server --dist dist
+
+say "end-to-end: catch-up of 10,000 missed messages in the browser (figures for BENCHMARKS.md)"
+node e2e/catchup.e2e.mjs --server target/release/server --dist dist
+
 say "benchmark smoke run"
 target/release/bench --smoke --server target/release/server
 

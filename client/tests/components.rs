@@ -384,6 +384,7 @@ async fn sidebar_shows_presence_unread_counts_and_offline_people() {
         ],
         active: Conversation::Room,
         on_select,
+        find_ref: Default::default(),
     };
     yew::Renderer::<Sidebar>::with_root_and_props(el.clone(), props).render();
     settle().await;
@@ -397,4 +398,35 @@ async fn sidebar_shows_presence_unread_counts_and_offline_people() {
     bob.click();
     settle().await;
     assert_eq!(*selected.borrow(), vec![Conversation::Direct { user: UserId::new("bob").unwrap() }]);
+}
+
+#[wasm_bindgen_test]
+async fn the_find_box_filters_people_and_enter_opens_the_first() {
+    let el = root();
+    let (selected, on_select) = recorder::<Conversation>();
+    let props = SidebarProps {
+        project: "lobby".into(),
+        room_unread: 0,
+        contacts: vec![
+            Contact { profile: profile("ann"), online: true, unread: 0 },
+            Contact { profile: profile("bob"), online: false, unread: 0 },
+            Contact { profile: profile("joanna"), online: false, unread: 0 },
+        ],
+        active: Conversation::Room,
+        on_select,
+        find_ref: Default::default(),
+    };
+    yew::Renderer::<Sidebar>::with_root_and_props(el.clone(), props).render();
+    settle().await;
+    let find_box: HtmlInputElement = find(&el, "[data-testid=find]");
+    find_box.set_value("AN");
+    let init = web_sys::InputEventInit::new();
+    init.set_bubbles(true);
+    find_box.dispatch_event(&web_sys::InputEvent::new_with_event_init_dict("input", &init).unwrap()).unwrap();
+    settle().await;
+    assert_eq!(count(&el, "[data-testid^=person-]"), 2, "ann and joanna match");
+    assert_eq!(count(&el, "[data-testid=person-bob]"), 0);
+    key(&find_box, "Enter", false);
+    settle().await;
+    assert_eq!(*selected.borrow(), vec![Conversation::Direct { user: UserId::new("ann").unwrap() }]);
 }

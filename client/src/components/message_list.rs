@@ -108,8 +108,8 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let shown = &props.entries[from..];
     {
         let (list, place, start) = (list.clone(), place.clone(), start.clone());
-        let first = shown.first().map(key);
-        let last = shown.last().map(key);
+        let first = shown.first().map(|e| key(e));
+        let last = shown.last().map(|e| key(e));
         let own_new = shown.last().is_some_and(|e| e.delivery == Delivery::Pending);
         use_effect_with((first, last), move |(first, last)| {
             if let Some(el) = list.cast::<web_sys::Element>() {

@@ -5,11 +5,12 @@ use crate::components::linkify::{pieces, Piece};
 use crate::components::{name_color, when};
 use crate::state::{Delivery, Entry};
 use protocol::UserId;
+use std::rc::Rc;
 use yew::prelude::*;
 
 /// Consecutive messages from one sender.
 pub struct Group {
-    pub entries: Vec<Entry>,
+    pub entries: Vec<Rc<Entry>>,
 }
 
 /// A stable element key: the message id, or our client id while pending.

@@ -6,11 +6,12 @@ use protocol::{ClientMsgId, MessageId};
 use std::rc::Rc;
 
 /// The entries, shared between state snapshots: cloning the state (Yew does
-/// once per action) copies a pointer, and the vector is copied only when an
-/// action changes it. Equality is identity, so a component given the same
-/// list skips rendering without comparing thousands of messages.
+/// once per action) copies a pointer, and the vector (of pointers: the
+/// entries themselves are never copied) is copied only when an action
+/// changes it. Equality is identity, so a component given the same list
+/// skips rendering without comparing thousands of messages.
 #[derive(Debug, Clone, Default)]
-pub struct Entries(Rc<Vec<Entry>>);
+pub struct Entries(Rc<Vec<Rc<Entry>>>);
 
 impl PartialEq for Entries {
     fn eq(&self, other: &Self) -> bool {
@@ -19,15 +20,15 @@ impl PartialEq for Entries {
 }
 
 impl std::ops::Deref for Entries {
-    type Target = [Entry];
-    fn deref(&self) -> &[Entry] {
+    type Target = [Rc<Entry>];
+    fn deref(&self) -> &[Rc<Entry>] {
         &self.0
     }
 }
 
 impl From<Vec<Entry>> for Entries {
     fn from(v: Vec<Entry>) -> Self {
-        Self(Rc::new(v))
+        Self(Rc::new(v.into_iter().map(Rc::new).collect()))
     }
 }
 
@@ -72,7 +73,7 @@ impl Entries {
         match self.find(id) {
             Ok(_) => false,
             Err(at) => {
-                Rc::make_mut(&mut self.0).insert(at, entry);
+                Rc::make_mut(&mut self.0).insert(at, Rc::new(entry));
                 true
             }
         }
@@ -83,7 +84,7 @@ impl Entries {
     pub fn settle(&mut self, client_id: &ClientMsgId, id: MessageId, ts: f64) -> bool {
         let Some(pos) = self.unsent(client_id) else { return false };
         let v = Rc::make_mut(&mut self.0);
-        let mut entry = v.remove(pos);
+        let mut entry = Rc::unwrap_or_clone(v.remove(pos));
         if self.contains(id) {
             return true; // the stored copy is already there: drop ours
         }
@@ -97,13 +98,13 @@ impl Entries {
     /// Marks our unsent entry failed; false if there is none.
     pub fn fail(&mut self, client_id: &ClientMsgId, reason: &str) -> bool {
         let Some(pos) = self.unsent(client_id) else { return false };
-        Rc::make_mut(&mut self.0)[pos].delivery = Delivery::Failed(reason.to_owned());
+        Rc::make_mut(&mut Rc::make_mut(&mut self.0)[pos]).delivery = Delivery::Failed(reason.to_owned());
         true
     }
 
     /// A new send, after every stored message.
     pub fn push_unsent(&mut self, entry: Entry) {
-        Rc::make_mut(&mut self.0).push(entry);
+        Rc::make_mut(&mut self.0).push(Rc::new(entry));
     }
 }
 
