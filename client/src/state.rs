@@ -3,7 +3,7 @@
 //! `hooks/` and only dispatch [`Action`]s here.
 
 use protocol::{
-    ChatMessage, ClientMsgId, Conversation, Limits, MessageId, Millis, Profile, ProjectId, UserId, Welcome,
+    ChatMessage, ClientMsgId, Conversation, Limits, Member, MessageId, Millis, Profile, ProjectId, UserId, Welcome,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -95,6 +95,10 @@ pub struct State {
     /// The reader scrolled the active conversation up to older messages:
     /// what arrives meanwhile is unread until they are back at the bottom.
     pub reading_back: bool,
+    /// The next page of the people directory to ask for: `Some(after)`
+    /// (`after` = the last user of the previous page, `None` for the first),
+    /// or `None` while a request is out or the directory is complete.
+    pub directory_next: Option<Option<UserId>>,
 }
 
 impl Default for State {
@@ -114,6 +118,7 @@ impl Default for State {
             next_notice: 0,
             visible: true,
             reading_back: false,
+            directory_next: None,
         }
     }
 }
@@ -188,6 +193,13 @@ pub enum Action {
     /// (false) the newest message.
     ScrolledUp(bool),
     Notice(String),
+    /// A page of the people directory (everyone the project has seen).
+    Directory {
+        members: Vec<Member>,
+        has_more: bool,
+    },
+    /// The next directory page was asked for.
+    DirectoryRequested,
     /// Drop typing indicators and notices that expired by `now`.
     Tick {
         now: f64,

@@ -12,6 +12,8 @@ use yew::prelude::*;
 
 /// Messages asked for per history page.
 pub const HISTORY_PAGE: u32 = 50;
+/// People asked for per directory page (the server caps it too).
+pub const DIRECTORY_PAGE: u32 = 200;
 /// The project offered on the join form when neither the URL nor the last
 /// session names one.
 pub const DEFAULT_PROJECT: &str = "lobby";
@@ -85,10 +87,13 @@ impl Chat {
 }
 
 /// A dispatch that collects what the socket emits and hands it to the
-/// reducer as one [`Action::Batch`] per animation frame: a replay of
+/// reducer as one [`Action::Batch`] once the burst is over: a replay of
 /// thousands of messages is a few state changes and renders, not thousands.
-/// A hidden page gets no animation frames, so there a zero-delay timeout
-/// flushes instead (queued behind the frames that already arrived).
+///
+/// The flush is a zero-delay timeout, queued behind the socket frames that
+/// already arrived, so the busier the page the bigger the batch, and a lone
+/// live message waits one timer tick. (Not an animation frame: background
+/// tabs get none, even when the page reports itself visible.)
 fn coalescing(dispatcher: UseReducerDispatcher<State>) -> Callback<Action> {
     let buffer: Rc<RefCell<Vec<Action>>> = Rc::default();
     let flush_queued = Rc::new(std::cell::Cell::new(false));
@@ -98,7 +103,7 @@ fn coalescing(dispatcher: UseReducerDispatcher<State>) -> Callback<Action> {
             return;
         }
         let (buffer, flush_queued, dispatcher) = (buffer.clone(), flush_queued.clone(), dispatcher.clone());
-        let flush = Rc::new(move || {
+        gloo_timers::callback::Timeout::new(0, move || {
             flush_queued.set(false);
             let mut actions = std::mem::take(&mut *buffer.borrow_mut());
             match actions.len() {
@@ -106,19 +111,8 @@ fn coalescing(dispatcher: UseReducerDispatcher<State>) -> Callback<Action> {
                 1 => dispatcher.dispatch(actions.remove(0)),
                 _ => dispatcher.dispatch(Action::Batch(actions)),
             }
-        });
-        let window = web_sys::window();
-        let visible = window.as_ref().and_then(|w| w.document()).is_some_and(|d| !d.hidden());
-        let on_frame = {
-            let flush = flush.clone();
-            wasm_bindgen::closure::Closure::once_into_js(move || flush())
-        };
-        let framed = window
-            .filter(|_| visible)
-            .is_some_and(|w| w.request_animation_frame(wasm_bindgen::JsCast::unchecked_ref(&on_frame)).is_ok());
-        if !framed {
-            gloo_timers::callback::Timeout::new(0, move || flush()).forget();
-        }
+        })
+        .forget();
     })
 }
 
@@ -191,6 +185,19 @@ pub fn use_chat() -> Chat {
                 if !partners.is_empty() {
                     storage::save_contacts(project.as_str(), me.as_str(), partners);
                 }
+            }
+        });
+    }
+
+    // The people directory: every user of the project, a page at a time
+    // after each welcome, so anyone can be found and messaged.
+    {
+        let chat = chat.clone();
+        let online = state.status == Status::Online;
+        use_effect_with((online, state.directory_next.clone()), move |(online, next)| {
+            if let (true, Some(after)) = (*online, next.clone()) {
+                chat.state.dispatch(Action::DirectoryRequested);
+                chat.command(Command::Frame(ClientMsg::Users { query: None, after, limit: Some(DIRECTORY_PAGE) }));
             }
         });
     }

@@ -64,6 +64,8 @@ impl State {
                 self.me = Some(w.me);
                 self.project = Some(w.project);
                 self.limits = w.limits;
+                // Everyone the project knows, page by page, for the sidebar.
+                self.directory_next = Some(None);
                 true
             }
             Action::Contacts(list) => {
@@ -172,6 +174,20 @@ impl State {
                 self.reading_back = false;
                 true
             }
+            Action::Directory { members, has_more } => {
+                let me = self.me_id().cloned();
+                let last = members.last().map(|m| m.user.id.clone());
+                for m in members.iter().filter(|m| Some(&m.user.id) != me.as_ref()) {
+                    self.learn(&m.user);
+                    if m.online {
+                        // Presence says so too; the directory may come first.
+                        self.online.entry(m.user.id.clone()).or_insert_with(|| m.user.clone());
+                    }
+                }
+                self.directory_next = if has_more { last.map(Some) } else { None };
+                true
+            }
+            Action::DirectoryRequested => self.directory_next.take().is_some(),
             Action::Visible(visible) => std::mem::replace(&mut self.visible, visible) != visible,
             Action::ScrolledUp(up) => std::mem::replace(&mut self.reading_back, up) != up,
             Action::Notice(text) => {

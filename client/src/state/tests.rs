@@ -1,5 +1,5 @@
 use super::*;
-use protocol::{ChatMessage, UnreadCount};
+use protocol::{ChatMessage, Member, UnreadCount};
 use std::rc::Rc;
 use yew::Reducible;
 
@@ -424,4 +424,21 @@ fn messages_that_arrive_while_scrolled_up_are_unread_until_back_at_the_bottom() 
     // Opening another conversation starts it at its newest message.
     let s = s.reduce(Action::Presence { user: profile("ann"), online: true }).reduce(Action::Select(dm("ann")));
     assert!(!s.reading_back);
+}
+
+#[test]
+fn the_directory_adds_everyone_page_by_page() {
+    let s = run(vec![Action::Welcome { welcome: welcome("me", &["me"]), resumed: false }]);
+    assert_eq!(s.directory_next, Some(None), "the first page is wanted after a welcome");
+    let s = s.reduce(Action::DirectoryRequested);
+    assert_eq!(s.directory_next, None, "asked once");
+    let page = |ids: &[&str], online: bool| ids.iter().map(|id| Member { user: profile(id), online }).collect();
+    let s = s.reduce(Action::Directory { members: page(&["ann", "me", "bob"], false), has_more: true });
+    assert_eq!(s.directory_next, Some(Some(uid("bob"))), "the next page starts after the last one");
+    let s = s
+        .reduce(Action::DirectoryRequested)
+        .reduce(Action::Directory { members: page(&["cat"], true), has_more: false });
+    assert_eq!(s.directory_next, None, "complete");
+    let names: Vec<(&str, bool)> = s.contacts().into_iter().map(|(p, on)| (p.id.as_str(), on)).collect();
+    assert_eq!(names, vec![("cat", true), ("ann", false), ("bob", false)], "everyone but me, online first");
 }
