@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 ensure_client_toolchain
 ensure_chromium
 ensure_e2e_deps
+ensure_php
 
 # Formatting is checked where rustfmt is installed (rustup's default
 # profile has it); it is not worth failing a machine without it.
@@ -37,6 +38,12 @@ node e2e/ux.e2e.mjs --server target/release/server --dist dist
 
 say "end-to-end: catch-up of 10,000 missed messages in the browser (figures for BENCHMARKS.md)"
 node e2e/catchup.e2e.mjs --server target/release/server --dist dist
+
+say "end-to-end: the web app on a static host and embedded in a host page"
+node e2e/embed.e2e.mjs --server target/release/server --dist dist
+
+say "the PHP host examples against the real server"
+bash examples/php/test.sh target/release/server
 
 say "benchmark smoke run"
 target/release/bench --smoke --server target/release/server

@@ -165,6 +165,10 @@ pub enum Action {
     },
     /// The whole online list (after the server had to drop presence events).
     Online(Vec<Profile>),
+    /// The host application changed this user's profile (`user_updated`).
+    UserUpdated(Profile),
+    /// The host application erased this user (`user_erased`).
+    UserErased(UserId),
     Typing {
         from: UserId,
         to: Conversation,
@@ -272,6 +276,7 @@ fn is_placeholder(p: &Profile) -> bool {
 
 const PLACEHOLDER_COLOR: &str = "#888888";
 
+mod host;
 mod reduce;
 
 #[cfg(test)]

@@ -102,6 +102,24 @@ impl Entries {
         true
     }
 
+    /// Changes the entries that match (copying only those).
+    pub fn update_where(&mut self, matches: impl Fn(&Entry) -> bool, change: impl Fn(&mut Entry)) {
+        if !self.0.iter().any(|e| matches(e)) {
+            return;
+        }
+        for e in Rc::make_mut(&mut self.0).iter_mut().filter(|e| matches(e)) {
+            change(Rc::make_mut(e));
+        }
+    }
+
+    /// Keeps only the entries that match (the order stays sorted).
+    pub fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
+        if self.0.iter().all(|e| keep(e)) {
+            return;
+        }
+        Rc::make_mut(&mut self.0).retain(|e| keep(e));
+    }
+
     /// A new send, after every stored message.
     pub fn push_unsent(&mut self, entry: Entry) {
         Rc::make_mut(&mut self.0).push(Rc::new(entry));

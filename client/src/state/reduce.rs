@@ -121,6 +121,14 @@ impl State {
                 self.typing.retain(|(who, _), _| online.contains_key(who));
                 true
             }
+            Action::UserUpdated(user) => {
+                self.user_updated(user);
+                true
+            }
+            Action::UserErased(user) => {
+                self.user_erased(&user);
+                true
+            }
             Action::Typing { from, to, active, now } => {
                 // `to` is as the typist named it: a direct one names me.
                 let key = match to {
