@@ -9,6 +9,13 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum CloseCode {
+    /// The client broke the WebSocket protocol (RFC 6455): an unmasked
+    /// frame, reserved bits or opcodes, a fragmented or oversized control
+    /// frame, a continuation without a start, an invalid close code.
+    /// Reconnect (it is a client bug; backoff keeps it from spinning).
+    ProtocolError = 1002,
+    /// A text frame was not valid UTF-8. Reconnect.
+    InvalidPayload = 1007,
     /// A frame or message exceeded `max_frame_bytes`. Reconnect (and do not
     /// send it again).
     MessageTooBig = 1009,
@@ -44,7 +51,9 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 14] = [
+    pub const ALL: [CloseCode; 16] = [
+        Self::ProtocolError,
+        Self::InvalidPayload,
         Self::MessageTooBig,
         Self::InternalError,
         Self::ServerRestart,
@@ -77,6 +86,8 @@ impl CloseCode {
     /// The short reason sent in the close frame.
     pub fn reason(self) -> &'static str {
         match self {
+            Self::ProtocolError => "protocol error",
+            Self::InvalidPayload => "invalid UTF-8",
             Self::MessageTooBig => "message too big",
             Self::InternalError => "internal error",
             Self::ServerRestart => "server restarting, reconnect",
@@ -118,6 +129,7 @@ mod tests {
         assert!(!CloseCode::AuthFailed.should_reconnect());
         assert!(!CloseCode::UnsupportedVersion.should_reconnect());
         assert!(should_reconnect(1006));
+        assert!(CloseCode::ProtocolError.should_reconnect() && CloseCode::InvalidPayload.should_reconnect());
         assert!(!should_reconnect(4002));
         assert!(!CloseCode::SignedOut.should_reconnect());
     }

@@ -34,7 +34,9 @@ use tracing::{debug, warn, Instrument};
 enum End {
     /// Close with this code.
     Close(CloseCode),
-    /// The client closed, or the socket failed: nothing more to send.
+    /// The client sent a close frame: answer it with ours.
+    ClosedByClient,
+    /// The socket failed or dropped: nothing more to send.
     Gone,
 }
 
@@ -113,11 +115,15 @@ where
             Err(end) => end,
         };
         drop(self.membership.take());
-        if let End::Close(code) = end {
-            if code == CloseCode::ServerRestart {
-                self.drain_outbox().await;
+        match end {
+            End::Close(code) => {
+                if code == CloseCode::ServerRestart {
+                    self.drain_outbox().await;
+                }
+                self.close(code).await;
             }
-            self.close(code).await;
+            End::ClosedByClient => self.answer_close().await,
+            End::Gone => {}
         }
         debug!("connection ended");
     }
