@@ -16,14 +16,14 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -78,7 +78,7 @@ const PIECES: &[&str] = &[
 
 fn arbitrary_bytes(rng: &mut Rng) -> String {
     let len = rng.below(64);
-    let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+    let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
     // Frames reach the parser as text (tungstenite checks UTF-8).
     String::from_utf8_lossy(&bytes).into_owned()
 }

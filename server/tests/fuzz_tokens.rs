@@ -15,14 +15,14 @@ use std::time::Duration;
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -110,7 +110,7 @@ fn the_token_decoder_never_panics() {
     for i in 0..n {
         let token = match i % 4 {
             0 => {
-                let bytes: Vec<u8> = (0..rng.below(80)).map(|_| rng.next() as u8).collect();
+                let bytes: Vec<u8> = (0..rng.below(80)).map(|_| rng.next_u64() as u8).collect();
                 String::from_utf8_lossy(&bytes).into_owned()
             }
             1 => mutate(&mut rng, &real),
