@@ -39,6 +39,9 @@ pub enum CloseCode {
     /// them): every session token issued before is refused. Do not
     /// reconnect; forget the token and sign in again.
     SignedOut = 4006,
+    /// The project is not open to guests (`--guest-projects`): sign in
+    /// with a token from the project's application. Do not reconnect.
+    NotOpenToGuests = 4007,
     /// No hello arrived in time. Reconnect.
     HelloTimeout = 4010,
     /// The client did not read its messages fast enough and its queue
@@ -51,7 +54,7 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 16] = [
+    pub const ALL: [CloseCode; 17] = [
         Self::ProtocolError,
         Self::InvalidPayload,
         Self::MessageTooBig,
@@ -64,6 +67,7 @@ impl CloseCode {
         Self::UnsupportedVersion,
         Self::GuestsDisabled,
         Self::SignedOut,
+        Self::NotOpenToGuests,
         Self::HelloTimeout,
         Self::SlowConsumer,
         Self::RateLimited,
@@ -98,6 +102,7 @@ impl CloseCode {
             Self::UnsupportedVersion => "unsupported protocol version",
             Self::GuestsDisabled => "guest sign-in disabled",
             Self::SignedOut => "signed out",
+            Self::NotOpenToGuests => "project not open to guests",
             Self::HelloTimeout => "no hello in time",
             Self::SlowConsumer => "too slow reading, reconnect",
             Self::RateLimited => "rate limit exceeded",
@@ -132,5 +137,6 @@ mod tests {
         assert!(CloseCode::ProtocolError.should_reconnect() && CloseCode::InvalidPayload.should_reconnect());
         assert!(!should_reconnect(4002));
         assert!(!CloseCode::SignedOut.should_reconnect());
+        assert!(!CloseCode::NotOpenToGuests.should_reconnect());
     }
 }

@@ -58,6 +58,7 @@ where
         in_flight,
         known_addressees: KnownAddressees::default(),
         profile_generation: 0,
+        history_after: None,
     }
     .run()
     .instrument(span)
@@ -98,6 +99,10 @@ struct Conn<S> {
     /// The hub's profile generation when this connection last took its
     /// user's profile (see `Conn::refresh_profile`).
     profile_generation: u64,
+    /// This connection sees no message with this id or older (a guest in a
+    /// project whose history is not open to guests: the room's newest
+    /// message when it joined).
+    history_after: Option<MessageId>,
 }
 
 impl<S> Conn<S>
