@@ -344,7 +344,13 @@ impl ClientCore {
             .unwrap_or_else(|| "refused by the server".into());
         if matches!(
             CloseCode::from_code(code),
-            Some(CloseCode::AuthFailed | CloseCode::TokenExpired | CloseCode::WrongProject | CloseCode::SignedOut)
+            Some(
+                CloseCode::AuthFailed
+                    | CloseCode::TokenExpired
+                    | CloseCode::WrongProject
+                    | CloseCode::SignedOut
+                    | CloseCode::NotOpenToGuests,
+            )
         ) {
             self.out.push(Effect::ForgetSession);
         }
