@@ -6,6 +6,16 @@ source "$(dirname "$0")/lib.sh"
 ensure_client_toolchain
 ensure_chromium
 ensure_e2e_deps
+ensure_postgres
+
+# One PostgreSQL for every test binary (each test creates its own database;
+# tests that restart PostgreSQL start private servers of their own).
+PG_TEST_DIR=$(mktemp -d)
+chmod 755 "$PG_TEST_DIR" # the postgres user must reach its data directory
+trap 'stop_postgres "$PG_TEST_DIR/data"; rm -rf "$PG_TEST_DIR"' EXIT
+PG_TEST_PORT=$(free_port)
+start_postgres "$PG_TEST_DIR/data" "$PG_TEST_PORT"
+export CHAT_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_TEST_PORT/postgres"
 
 # Formatting is checked where rustfmt is installed (rustup's default
 # profile has it); it is not worth failing a machine without it.

@@ -38,6 +38,21 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// PostgreSQL to keep messages in instead of the embedded SQLite file
+    /// (`postgres://user:password@host:port/database`): the store several
+    /// nodes share. Requires `--token-secret`.
+    #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most connections this node opens to PostgreSQL.
+    #[arg(long, env = "CHAT_DATABASE_POOL", default_value_t = 16, value_parser = count)]
+    pub database_pool: usize,
+
+    /// Seconds a store call waits for a PostgreSQL connection (opened or
+    /// free) before it fails (a send then gets `unavailable`).
+    #[arg(long, env = "CHAT_DATABASE_TIMEOUT", default_value = "5", value_parser = secs)]
+    pub database_timeout: Duration,
+
     /// Secret shared with the host application to sign tokens (HMAC-SHA256).
     /// When unset, one is generated once and kept in `<data-dir>/token.secret`.
     #[arg(long, env = "CHAT_TOKEN_SECRET", hide_env_values = true)]

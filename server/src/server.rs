@@ -6,7 +6,7 @@ use crate::bus::{Bus, LocalBus};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::store::{Retention, SqliteStore, Store, StoreError};
+use crate::store::{PostgresOptions, PostgresStore, Retention, SqliteStore, Store, StoreError};
 use crate::{retention, routes, sequencer, trim};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -24,24 +24,43 @@ pub enum ServerError {
     /// The token secret could not be read or created.
     #[error("token secret: {0}")]
     Secret(std::io::Error),
+    /// A shared database without an explicit token secret: each node would
+    /// generate its own and refuse the others' tokens.
+    #[error("--database-url needs --token-secret (CHAT_TOKEN_SECRET): every node must share the token secret")]
+    SecretRequired,
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
 
-/// Opens the embedded store in the data directory.
-pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+/// Opens the store: PostgreSQL when `--database-url` is given, else the
+/// embedded SQLite file in the data directory.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    if let Some(url) = &config.database_url {
+        let options = PostgresOptions { pool_size: config.database_pool, timeout: config.database_timeout };
+        return Ok(Arc::new(PostgresStore::connect(url, options).await?));
+    }
     Ok(Arc::new(SqliteStore::open_with_wal_limit(
         config.data_dir.join("chat.db"),
         config.wal_limit_mib.saturating_mul(1024 * 1024),
     )?))
 }
 
+/// Refuses settings that would let nodes disagree: nodes sharing a database
+/// must verify each other's tokens, so none may generate a secret of its own.
+fn check_shared_settings(config: &Config) -> Result<(), ServerError> {
+    if config.database_url.is_some() && config.token_secret.is_none() {
+        return Err(ServerError::SecretRequired);
+    }
+    Ok(())
+}
+
 /// Serves on an already-bound listener until `shutdown` resolves, then
 /// closes every socket with 1012 and waits (at most `shutdown_grace`) for
 /// queues to drain and every accepted message to be stored.
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-    let store = open_store(&config)?;
+    check_shared_settings(&config)?;
+    let store = open_store(&config).await?;
     run_with_store(listener, config, store, shutdown).await
 }
 

@@ -1,0 +1,283 @@
+//! The shared store for several nodes: PostgreSQL through a connection pool
+//! (`tokio-postgres` with `deadpool-postgres`).
+//!
+//! Ids come from a counter row per project (see [`append`]), not from a
+//! sequence: every node can write, and a reader following `id > cursor`
+//! still never skips a message.
+
+mod append;
+mod schema;
+
+use super::*;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::time::Duration;
+use tokio_postgres::{NoTls, Row};
+
+/// How a [`PostgresStore`] connects.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Most connections this node keeps open to the database.
+    pub pool_size: usize,
+    /// How long a call waits for a connection (a free one, or a new one to
+    /// be opened) before it fails with [`StoreError::Pool`].
+    pub timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self { pool_size: 16, timeout: Duration::from_secs(5) }
+    }
+}
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+const COLUMNS: &str = "id, ts, sender, sender_name, sender_color, recipient, conv, body, client_id";
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`)
+    /// and migrates the schema. Fails at once if the database cannot be
+    /// reached: a node must not start without its store.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| StoreError::Config(e.to_string()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.timeout);
+        }
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let store = Self { pool };
+        let mut client = store.client().await?;
+        schema::migrate(&mut client).await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+    }
+}
+
+/// A message id as PostgreSQL stores it (`BIGINT`). Clients can name any
+/// `u64`: a larger one means "after every message", not a negative number.
+fn sql_id(id: MessageId) -> i64 {
+    i64::try_from(id.0).unwrap_or(i64::MAX)
+}
+
+/// Reads a row selected with [`COLUMNS`] (in that order, from column 0).
+fn message_from_row(row: &Row) -> Result<ChatMessage, StoreError> {
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
+    let id: i64 = row.try_get(0)?;
+    let recipient: Option<String> = row.try_get(5)?;
+    let to = match recipient {
+        None => Conversation::Room,
+        Some(r) => Conversation::Direct { user: UserId::new(r).map_err(|e| corrupt("recipient", &e))? },
+    };
+    let client_id: String = row.try_get(8)?;
+    Ok(ChatMessage {
+        id: MessageId(u64::try_from(id).map_err(|e| corrupt("id", &e))?),
+        ts: row.try_get(1)?,
+        from: Profile {
+            id: UserId::new(row.try_get::<_, String>(2)?).map_err(|e| corrupt("sender", &e))?,
+            name: row.try_get(3)?,
+            color: row.try_get(4)?,
+        },
+        to,
+        body: row.try_get(7)?,
+        client_id: Some(ClientMsgId::new(client_id).map_err(|e| corrupt("client_id", &e))?),
+    })
+}
+
+/// Unread count and read marker of every conversation in `convs` (storage
+/// keys) for `user`; one round trip.
+async fn unread_in(
+    client: &Object,
+    project: &str,
+    user: &UserId,
+    convs: &[String],
+) -> Result<Vec<(String, u32, Option<MessageId>)>, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT c.conv, r.up_to,
+                    (SELECT COUNT(*) FROM messages m
+                     WHERE m.project = $1 AND m.conv = c.conv AND m.id > COALESCE(r.up_to, 0) AND m.sender <> $2)
+             FROM unnest($3::text[]) AS c(conv)
+             LEFT JOIN read_markers r ON r.project = $1 AND r.user_id = $2 AND r.conv = c.conv",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&project, &user.as_str(), &convs]).await?;
+    rows.iter()
+        .map(|row| {
+            let up_to: Option<i64> = row.try_get(1)?;
+            let count: i64 = row.try_get(2)?;
+            Ok((row.try_get(0)?, u32::try_from(count).unwrap_or(u32::MAX), up_to.map(|u| MessageId(u.max(0) as u64))))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client().await?;
+        append::append(&mut client, batch).await
+    }
+
+    async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let (p, u) = (project.as_str(), profile.id.as_str());
+        // Most hellos are reconnects of a known, unchanged user: a read
+        // answers them, so a reconnect storm costs no commits.
+        let unchanged = client
+            .prepare_cached("SELECT 1 FROM users WHERE project = $1 AND id = $2 AND name = $3 AND color = $4")
+            .await?;
+        if client.query_opt(&unchanged, &[&p, &u, &profile.name, &profile.color]).await?.is_some() {
+            return Ok(());
+        }
+        let tx = client.transaction().await?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO users (project, id, name, color) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (project, id) DO UPDATE SET name = excluded.name, color = excluded.color
+                 RETURNING (xmax = 0) AS inserted",
+            )
+            .await?;
+        let inserted: bool = tx.query_one(&insert, &[&p, &u, &profile.name, &profile.color]).await?.try_get(0)?;
+        if inserted {
+            // First sight: the room's history so far is not "unread".
+            let marker = tx
+                .prepare_cached(
+                    "INSERT INTO read_markers (project, user_id, conv, up_to)
+                     SELECT $1, $2, 'room', COALESCE(MAX(id), 0) FROM messages WHERE project = $1 AND conv = 'room'
+                     ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            tx.execute(&marker, &[&p, &u]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached("SELECT 1 FROM users WHERE project = $1 AND id = $2").await?;
+        Ok(client.query_opt(&stmt, &[&project.as_str(), &user.as_str()]).await?.is_some())
+    }
+
+    async fn messages_after(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages
+                 WHERE project = $1 AND id > $2 AND (conv = 'room' OR conv IN (
+                     SELECT conv FROM conversations WHERE project = $1 AND user_id = $3))
+                 ORDER BY id LIMIT $4"
+            ))
+            .await?;
+        let rows = client.query(&stmt, &[&project.as_str(), &sql_id(after), &user.as_str(), &i64::from(limit)]).await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn history(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        conversation: &Conversation,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let client = self.client().await?;
+        let conv = conversation_key(user, conversation);
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE project = $1 AND conv = $2 AND id < $3
+                 ORDER BY id DESC LIMIT $4"
+            ))
+            .await?;
+        let before = before.map_or(i64::MAX, sql_id);
+        let rows = client.query(&stmt, &[&project.as_str(), &conv, &before, &(i64::from(limit) + 1)]).await?;
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        let has_more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        messages.reverse();
+        Ok(Page { messages, has_more })
+    }
+
+    async fn mark_read(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        conversation: &Conversation,
+        up_to: MessageId,
+    ) -> Result<UnreadCount, StoreError> {
+        let client = self.client().await?;
+        let conv = conversation_key(user, conversation);
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO read_markers (project, user_id, conv, up_to) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (project, user_id, conv) DO UPDATE SET up_to = GREATEST(read_markers.up_to, excluded.up_to)",
+            )
+            .await?;
+        client.execute(&stmt, &[&project.as_str(), &user.as_str(), &conv, &sql_id(up_to)]).await?;
+        let counts = unread_in(&client, project.as_str(), user, std::slice::from_ref(&conv)).await?;
+        let (_, count, read_up_to) =
+            counts.into_iter().next().ok_or_else(|| StoreError::Corrupt("no unread count returned".into()))?;
+        Ok(UnreadCount { conversation: conversation.clone(), count, read_up_to })
+    }
+
+    async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached("SELECT conv FROM conversations WHERE project = $1 AND user_id = $2").await?;
+        let mut convs: Vec<String> = client
+            .query(&stmt, &[&project.as_str(), &user.as_str()])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        convs.push("room".into());
+        let mut out = Vec::new();
+        for (conv, count, read_up_to) in unread_in(&client, project.as_str(), user, &convs).await? {
+            if count > 0 {
+                out.push(UnreadCount { conversation: conversation_from_key(user, &conv)?, count, read_up_to });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let mut deleted = 0;
+        if let Some(cutoff) = retention.older_than {
+            deleted += client.execute("DELETE FROM messages WHERE ts < $1", &[&cutoff]).await?;
+        }
+        if let Some(keep) = retention.max_per_conversation {
+            deleted += client
+                .execute(
+                    "DELETE FROM messages m USING (
+                         SELECT project, id FROM (
+                             SELECT project, id, ROW_NUMBER() OVER (PARTITION BY project, conv ORDER BY id DESC) AS n
+                             FROM messages) ranked
+                         WHERE n > $1) old
+                     WHERE m.project = old.project AND m.id = old.id",
+                    &[&i64::from(keep)],
+                )
+                .await?;
+        }
+        Ok(deleted)
+    }
+}

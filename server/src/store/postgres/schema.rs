@@ -1,0 +1,87 @@
+//! The PostgreSQL schema and its migrations.
+//!
+//! Several nodes may start at once against one database: each migrates
+//! inside one transaction that first takes an advisory lock, so exactly one
+//! of them applies a migration and the others find it done.
+
+use super::StoreError;
+use tokio_postgres::Client;
+
+/// Schema migrations, applied in order; `chat_schema.version` says how many ran.
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
+-- The id counter of each project. The row is updated inside every
+-- transaction that stores messages of the project and stays locked until it
+-- commits: a project's commits are serial, in id order, with no gap, so a
+-- reader that has seen id N has seen every id below N (the resume cursor).
+CREATE TABLE project_counters (
+    project TEXT PRIMARY KEY,
+    last_id BIGINT NOT NULL
+);
+CREATE TABLE messages (
+    project      TEXT NOT NULL,
+    id           BIGINT NOT NULL,
+    conv         TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    sender_name  TEXT NOT NULL,
+    sender_color TEXT NOT NULL,
+    recipient    TEXT,
+    body         TEXT NOT NULL,
+    ts           BIGINT NOT NULL,
+    client_id    TEXT NOT NULL,
+    PRIMARY KEY (project, id)
+);
+CREATE UNIQUE INDEX messages_dedupe ON messages (project, sender, client_id);
+CREATE INDEX messages_conv ON messages (project, conv, id);
+CREATE INDEX messages_ts ON messages (ts);
+CREATE TABLE users (
+    project TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    color   TEXT NOT NULL,
+    PRIMARY KEY (project, id)
+);
+CREATE TABLE read_markers (
+    project TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    conv    TEXT NOT NULL,
+    up_to   BIGINT NOT NULL,
+    PRIMARY KEY (project, user_id, conv)
+);
+-- Who is in which direct conversation (written once per pair).
+CREATE TABLE conversations (
+    project TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    conv    TEXT NOT NULL,
+    PRIMARY KEY (project, user_id, conv)
+);
+"#];
+
+/// Any constant works; it only has to be the same on every node.
+const MIGRATION_LOCK: i64 = 0x6368_6174_5f6d_6967; // "chat_mig"
+
+/// Applies the migrations that have not run yet; returns the schema version.
+pub(crate) async fn migrate(client: &mut Client) -> Result<usize, StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS chat_schema (version INTEGER NOT NULL)").await?;
+    let version: i32 = match tx.query_opt("SELECT version FROM chat_schema", &[]).await? {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("INSERT INTO chat_schema (version) VALUES (0)", &[]).await?;
+            0
+        }
+    };
+    let done = usize::try_from(version).map_err(|_| StoreError::Corrupt(format!("schema version {version}")))?;
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {done}, newer than this server's {}",
+            MIGRATIONS.len()
+        )));
+    }
+    for sql in &MIGRATIONS[done..] {
+        tx.batch_execute(sql).await?;
+    }
+    tx.execute("UPDATE chat_schema SET version = $1", &[&(MIGRATIONS.len() as i32)]).await?;
+    tx.commit().await?;
+    Ok(MIGRATIONS.len())
+}
