@@ -24,6 +24,9 @@ if cargo fmt --version >/dev/null 2>&1; then
   cargo fmt --all --check
 fi
 
+say "lints (clippy, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
 say "native tests (protocol, server, client reducer)"
 cargo test --workspace
 

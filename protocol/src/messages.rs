@@ -53,6 +53,21 @@ pub enum ClientMsg {
     },
     /// The user has read `conversation` up to and including `up_to`.
     Read { conversation: Conversation, up_to: MessageId },
+    /// A page of the project's people directory: every user the project has
+    /// seen, online or not, ordered by name (case-insensitive), then id.
+    Users {
+        /// Only users whose name contains this (case-insensitive), or whose
+        /// id starts with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
+        /// Only users after this one in the order (the last id of the
+        /// previous page); `None` for the first page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<UserId>,
+        /// At most this many (capped by the server's users page size).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     /// Application-level liveness check (browsers cannot send WebSocket
     /// pings); answered with `pong`.
     Ping,
@@ -123,6 +138,18 @@ pub enum ServerMsg {
         /// Whether older messages exist.
         has_more: bool,
     },
+    /// The answer to a `users` request: one page of the directory.
+    Users {
+        /// The request's `query` and `after`, so an answer can be matched to
+        /// the request it answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<UserId>,
+        users: Vec<Member>,
+        /// Whether more users follow (ask again with `after` = the last id).
+        has_more: bool,
+    },
     /// The user's read marker for a conversation moved (on any of their connections).
     Read { conversation: Conversation, up_to: MessageId, unread: u32 },
     /// The replay after `hello.cursor` is complete; live traffic follows.
@@ -159,6 +186,14 @@ pub struct Welcome {
     #[serde(default)]
     pub unread: Vec<UnreadCount>,
     pub limits: Limits,
+}
+
+/// One entry of the people directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user: Profile,
+    /// Whether the user has an open connection now.
+    pub online: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,5 @@
 //! A sans-I/O client session: what a client must remember between
-//! connections. The wasm app and native tools (the bench) drive it with
-//! frames; it does no I/O itself.
+//! connections. The wasm app drives it with frames; it does no I/O itself.
 //!
 //! - the cursor: the highest message id received, for `hello.cursor`;
 //! - the outbox: sends not yet acknowledged, resent in order with the same

@@ -13,31 +13,33 @@ use std::collections::HashSet;
 /// Addressees remembered per connection.
 /// 64 ids of up to 64 bytes: at most about 6 KiB per connection, on top of
 /// its ~12 KiB, even when a client DMs many offline users.
-pub const KNOWN_ADDRESSEES_MAX: usize = 64;
+pub(crate) const KNOWN_ADDRESSEES_MAX: usize = 64;
 
 #[derive(Debug, Default)]
-pub struct KnownAddressees {
+pub(crate) struct KnownAddressees {
     users: HashSet<UserId>,
 }
 
 impl KnownAddressees {
-    pub fn contains(&self, user: &UserId) -> bool {
+    pub(crate) fn contains(&self, user: &UserId) -> bool {
         self.users.contains(user)
     }
 
     /// Remembers a user the store knows.
-    pub fn remember(&mut self, user: &UserId) {
+    pub(crate) fn remember(&mut self, user: &UserId) {
         if self.users.len() >= KNOWN_ADDRESSEES_MAX {
             self.users.clear();
         }
         self.users.insert(user.clone());
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.users.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.users.is_empty()
     }
 }

@@ -12,21 +12,21 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub struct App {
-    pub config: Config,
+pub(crate) struct App {
+    pub(crate) config: Config,
     /// Local presence: who is connected to this node.
-    pub hub: Arc<Hub>,
+    pub(crate) hub: Arc<Hub>,
     /// Where events for connections go (every node's hub).
-    pub bus: Arc<dyn Bus>,
-    pub store: Arc<dyn Store>,
-    pub auth: Authenticator,
-    pub metrics: Arc<Metrics>,
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) auth: Authenticator,
+    pub(crate) metrics: Arc<Metrics>,
     /// Into the sequencer (store, then fan-out).
-    pub sends: SendQueue,
+    pub(crate) sends: SendQueue,
     /// Cancelled when the server begins shutting down.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
     /// One permit per open WebSocket connection.
-    pub connections: Arc<Semaphore>,
+    pub(crate) connections: Arc<Semaphore>,
     /// Every connection task, so shutdown can wait for them.
-    pub tasks: TaskTracker,
+    pub(crate) tasks: TaskTracker,
 }

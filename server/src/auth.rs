@@ -127,7 +127,7 @@ fn unix_now() -> Duration {
 }
 
 /// A fresh guest id: `g-` and 12 random base32 characters (60 bits).
-pub fn new_guest_id() -> UserId {
+pub(crate) fn new_guest_id() -> UserId {
     const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let mut bytes = [0u8; 12];
     // getrandom only fails when the OS has no entropy source at all; a

@@ -125,6 +125,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_HISTORY_PAGE_MAX", default_value_t = limits::DEFAULT_HISTORY_PAGE_MAX, value_parser = clap::value_parser!(u32).range(1..))]
     pub history_page_max: u32,
 
+    /// Largest page of the people directory a `users` request returns.
+    #[arg(long, env = "CHAT_USERS_PAGE_MAX", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub users_page_max: u32,
+
     /// Most messages stored in one group commit (capped at half the outbox:
     /// a committed batch is delivered at once, and a client reading
     /// everything must be able to take a whole batch).
@@ -153,7 +157,7 @@ pub struct Config {
 /// A `history` page stops growing at about this many bytes of JSON (it
 /// always holds at least one message): a page is one WebSocket frame, which
 /// a client must receive whole before it can show any of it.
-pub const HISTORY_PAGE_BYTES: usize = 512 * 1024;
+pub(crate) const HISTORY_PAGE_BYTES: usize = 512 * 1024;
 
 impl Config {
     /// The most frames one burst may push into an outbox: a client that
@@ -163,19 +167,19 @@ impl Config {
     }
 
     /// Sends a connection may have waiting for their ack.
-    pub fn in_flight_sends(&self) -> usize {
+    pub(crate) fn in_flight_sends(&self) -> usize {
         self.max_in_flight_sends.clamp(1, self.half_outbox())
     }
 
     /// Messages stored in one group commit, and so delivered in one burst to
     /// every member of a room: at most half an outbox, which leaves a client
     /// that keeps up room for a whole batch on top of what it has queued.
-    pub fn messages_per_commit(&self) -> usize {
+    pub(crate) fn messages_per_commit(&self) -> usize {
         self.commit_batch.clamp(1, self.half_outbox())
     }
 
     /// The protocol-level limits announced to clients in `welcome`.
-    pub fn limits(&self) -> protocol::Limits {
+    pub(crate) fn limits(&self) -> protocol::Limits {
         protocol::Limits {
             max_frame_bytes: self.max_frame_bytes,
             max_body_chars: self.max_body_chars,
@@ -185,7 +189,8 @@ impl Config {
         }
     }
 
-    /// A configuration with every default, for tests and tools.
+    /// A configuration with every default, for tests.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn for_tests(data_dir: PathBuf) -> Self {
         #[derive(clap::Parser)]
         struct Wrapper {

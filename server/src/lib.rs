@@ -4,24 +4,30 @@
 //! `main.rs` only parses arguments, sets up logging and binds; everything
 //! else starts at [`run`], which takes a bound listener and a shutdown
 //! future so tests can run a real server on port 0.
+//!
+//! Public are only what the binary, the integration tests and a second
+//! [`store::Store`] or [`bus::Bus`] implementation need; test helpers
+//! (`Config::for_tests`, `store::conformance`, `bus::conformance`) are
+//! behind the `test-support` feature, which the crate's own tests enable.
 
-pub mod addressees;
-pub mod app;
+mod addressees;
+mod app;
 pub mod auth;
-pub mod bus;
-pub mod config;
-pub mod hub;
-pub mod metrics;
-pub mod outbox;
-pub mod ratelimit;
-pub mod retention;
-pub mod routes;
-pub mod sequencer;
-pub mod server;
-pub mod session;
+mod bus;
+mod clock;
+mod config;
+mod connection;
+mod hub;
+mod metrics;
+mod outbox;
+mod ratelimit;
+mod retention;
+mod routes;
+mod sequencer;
+mod server;
 pub mod store;
-pub mod trim;
-pub mod upgrade;
+mod trim;
+mod upgrade;
 
 pub use config::Config;
 pub use server::{run, run_with_store, shutdown_signal, ServerError};

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 macro_rules! metrics {
     ($($(#[doc = $help:literal])* $name:ident: $kind:literal,)*) => {
         #[derive(Debug, Default)]
-        pub struct Metrics {
+        pub(crate) struct Metrics {
             $($(#[doc = $help])* pub $name: AtomicU64,)*
         }
 
         impl Metrics {
             /// The Prometheus text exposition of every counter.
-            pub fn render(&self) -> String {
+            pub(crate) fn render(&self) -> String {
                 let mut out = String::new();
                 $(
                     let help = concat!($($help),*).trim();
@@ -53,15 +53,15 @@ metrics! {
 }
 
 impl Metrics {
-    pub fn inc(&self, counter: &AtomicU64) {
+    pub(crate) fn inc(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn add(&self, counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(&self, counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn dec(&self, counter: &AtomicU64) {
+    pub(crate) fn dec(&self, counter: &AtomicU64) {
         counter.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -17,21 +17,21 @@ use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// A connection, unique for the process's lifetime.
-pub type ConnId = u64;
+pub(crate) type ConnId = u64;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One serialized frame, shared by all its recipients (cloning is a refcount bump).
 #[derive(Debug, Clone)]
-pub struct Outbound {
-    pub frame: Utf8Bytes,
+pub(crate) struct Outbound {
+    pub(crate) frame: Utf8Bytes,
     /// Set for chat messages, so a resuming connection can skip what its
     /// replay already sent.
-    pub msg_id: Option<MessageId>,
+    pub(crate) msg_id: Option<MessageId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
+pub(crate) enum Priority {
     /// Chat messages, acks, answers to requests: never dropped.
     Reliable,
     /// Typing: dropped under pressure.
@@ -42,7 +42,7 @@ pub enum Priority {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pushed {
+pub(crate) enum Pushed {
     Queued,
     /// An ephemeral frame was dropped because the queue is filling up.
     Dropped,
@@ -54,25 +54,25 @@ pub enum Pushed {
 
 /// Tells a connection to close with a code; the first code wins.
 #[derive(Debug, Default)]
-pub struct KillSwitch {
+pub(crate) struct KillSwitch {
     code: OnceLock<CloseCode>,
     notify: Notify,
 }
 
 impl KillSwitch {
-    pub fn trigger(&self, code: CloseCode) {
+    pub(crate) fn trigger(&self, code: CloseCode) {
         if self.code.set(code).is_ok() {
             // notify_one keeps a permit if the writer is not waiting yet.
             self.notify.notify_one();
         }
     }
 
-    pub fn code(&self) -> Option<CloseCode> {
+    pub(crate) fn code(&self) -> Option<CloseCode> {
         self.code.get().copied()
     }
 
     /// Resolves once [`trigger`](Self::trigger) was called.
-    pub async fn triggered(&self) -> CloseCode {
+    pub(crate) async fn triggered(&self) -> CloseCode {
         loop {
             if let Some(code) = self.code() {
                 return code;
@@ -84,8 +84,8 @@ impl KillSwitch {
 
 /// The sending side, held by the hub and the sequencer.
 #[derive(Debug, Clone)]
-pub struct OutboxSender {
-    pub id: ConnId,
+pub(crate) struct OutboxSender {
+    pub(crate) id: ConnId,
     tx: mpsc::Sender<Outbound>,
     capacity: usize,
     kill: Arc<KillSwitch>,
@@ -93,7 +93,7 @@ pub struct OutboxSender {
 }
 
 impl OutboxSender {
-    pub fn push(&self, out: Outbound, priority: Priority) -> Pushed {
+    pub(crate) fn push(&self, out: Outbound, priority: Priority) -> Pushed {
         let pushed = self.try_push(out, priority);
         if pushed == Pushed::Dropped && priority == Priority::Presence {
             self.presence_lost.store(true, Ordering::Release);
@@ -123,27 +123,23 @@ impl OutboxSender {
             Err(mpsc::error::TrySendError::Closed(_)) => Pushed::Closed,
         }
     }
-
-    pub fn kill(&self, code: CloseCode) {
-        self.kill.trigger(code);
-    }
 }
 
 /// The receiving side, owned by the connection's writer.
-pub struct OutboxReceiver {
-    pub rx: mpsc::Receiver<Outbound>,
-    pub kill: Arc<KillSwitch>,
+pub(crate) struct OutboxReceiver {
+    pub(crate) rx: mpsc::Receiver<Outbound>,
+    pub(crate) kill: Arc<KillSwitch>,
     presence_lost: Arc<AtomicBool>,
 }
 
 impl OutboxReceiver {
     /// Whether a presence event was dropped since the last call.
-    pub fn take_presence_lost(&self) -> bool {
+    pub(crate) fn take_presence_lost(&self) -> bool {
         self.presence_lost.swap(false, Ordering::AcqRel)
     }
 }
 
-pub fn outbox(capacity: usize) -> (OutboxSender, OutboxReceiver) {
+pub(crate) fn outbox(capacity: usize) -> (OutboxSender, OutboxReceiver) {
     let capacity = capacity.max(2);
     let (tx, rx) = mpsc::channel(capacity);
     let kill = Arc::new(KillSwitch::default());
@@ -213,16 +209,16 @@ mod tests {
 
     #[test]
     fn first_kill_code_wins() {
-        let (tx, rx) = outbox(4);
-        tx.kill(CloseCode::ServerRestart);
-        tx.kill(CloseCode::SlowConsumer);
+        let (_tx, rx) = outbox(4);
+        rx.kill.trigger(CloseCode::ServerRestart);
+        rx.kill.trigger(CloseCode::SlowConsumer);
         assert_eq!(rx.kill.code(), Some(CloseCode::ServerRestart));
     }
 
     #[tokio::test]
     async fn triggered_resolves_even_if_triggered_before_waiting() {
-        let (tx, rx) = outbox(4);
-        tx.kill(CloseCode::IdleTimeout);
+        let (_tx, rx) = outbox(4);
+        rx.kill.trigger(CloseCode::IdleTimeout);
         assert_eq!(rx.kill.triggered().await, CloseCode::IdleTimeout);
     }
 }

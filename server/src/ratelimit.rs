@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 /// How far back refusals are counted to decide on closing the connection.
-pub const ABUSE_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const ABUSE_WINDOW: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Allow,
     /// Refuse this frame; the connection may stay.
     Refuse,
@@ -16,7 +16,7 @@ pub enum Verdict {
 }
 
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     rate: f64,
     burst: f64,
     tokens: f64,
@@ -27,7 +27,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(rate_per_sec: u32, burst: u32, kick_after: u32, now: Instant) -> Self {
+    pub(crate) fn new(rate_per_sec: u32, burst: u32, kick_after: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
         Self {
             rate: f64::from(rate_per_sec),
@@ -40,7 +40,7 @@ impl RateLimiter {
         }
     }
 
-    pub fn check(&mut self, now: Instant) -> Verdict {
+    pub(crate) fn check(&mut self, now: Instant) -> Verdict {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.last = now;

@@ -1,11 +1,11 @@
 //! Background pruning of old messages, per the retention settings.
 
 use crate::app::App;
-use crate::session::now_millis;
+use crate::clock::now_millis;
 use crate::store::Retention;
 use std::sync::Arc;
 
-pub async fn run(app: Arc<App>, mut policy: Retention) {
+pub(crate) async fn run(app: Arc<App>, mut policy: Retention) {
     let mut tick = tokio::time::interval(app.config.retention_interval);
     let max_age_ms = i64::from(app.config.retention_days) * 86_400_000;
     loop {

@@ -13,7 +13,7 @@ use warp::{Filter, Reply};
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let health = warp::path("healthz").and(warp::path::end()).and(warp::get()).map(|| "ok\n".into_response());
     let metrics_app = app.clone();
     let metrics = warp::path("metrics").and(warp::path::end()).and(warp::get()).map(move || {
@@ -77,7 +77,7 @@ fn accepts_gzip() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone 
 
 /// Whether a file name carries a content hash (trunk's `name-<16+ hex>.ext`),
 /// so it can be cached forever.
-pub fn is_hashed(path: &str) -> bool {
+pub(crate) fn is_hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or("");
     let stem = name.split('.').next().unwrap_or("");
     stem.split(['-', '_']).any(|part| part.len() >= 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))

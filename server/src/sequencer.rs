@@ -19,17 +19,17 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 /// A send waiting to be stored.
-pub struct SendRequest {
-    pub message: NewMessage,
+pub(crate) struct SendRequest {
+    pub(crate) message: NewMessage,
     /// The connection it came from: gets the ack (or the error).
-    pub origin: OutboxSender,
+    pub(crate) origin: OutboxSender,
     /// One of the connection's in-flight permits, returned once the ack (or
     /// error) is queued: this bounds the acks a single commit can push into
     /// one outbox.
-    pub permit: OwnedSemaphorePermit,
+    pub(crate) permit: OwnedSemaphorePermit,
 }
 
-pub type SendQueue = mpsc::Sender<SendRequest>;
+pub(crate) type SendQueue = mpsc::Sender<SendRequest>;
 
 /// Committed batches waiting for fan-out. Two is enough to overlap one
 /// commit with one delivery; more would only add latency.
@@ -41,7 +41,7 @@ const COMMITTED_QUEUE: usize = 2;
 /// Two stages joined by a FIFO channel: the committer stores batch N+1
 /// while the deliverer fans out batch N. Commits are serial and the channel
 /// keeps their order, so deliveries stay in id order.
-pub fn spawn(
+pub(crate) fn spawn(
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,

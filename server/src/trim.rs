@@ -17,20 +17,20 @@ use std::time::Duration;
 /// How often the task looks at the connection counters.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Closed connections that make a trim worth its cost (a few ms).
-pub const TRIM_AFTER_CLOSED: u64 = 1000;
+pub(crate) const TRIM_AFTER_CLOSED: u64 = 1000;
 /// A trim taking this long or more is logged at info level.
 const SLOW_TRIM_MS: u64 = 10;
 
 /// Decides when to trim, from the running count of closed connections.
 #[derive(Debug, Default)]
-pub struct TrimPolicy {
+pub(crate) struct TrimPolicy {
     closed_at_last_trim: u64,
 }
 
 impl TrimPolicy {
     /// True when enough connections closed since the last trim; the caller
     /// then trims.
-    pub fn should_trim(&mut self, closed_total: u64) -> bool {
+    pub(crate) fn should_trim(&mut self, closed_total: u64) -> bool {
         if closed_total.saturating_sub(self.closed_at_last_trim) < TRIM_AFTER_CLOSED {
             return false;
         }
@@ -40,7 +40,7 @@ impl TrimPolicy {
 }
 
 /// Runs until shutdown.
-pub async fn run(app: Arc<App>) {
+pub(crate) async fn run(app: Arc<App>) {
     let mut policy = TrimPolicy::default();
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -4,7 +4,7 @@
 //! an idle connection. Also where `max_connections` is enforced (HTTP 503).
 
 use crate::app::App;
-use crate::session;
+use crate::connection;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -21,7 +21,7 @@ const READ_BUFFER: usize = 4 * 1024;
 /// regardless), so a batch of small frames becomes one write.
 const WRITE_BUFFER: usize = 16 * 1024;
 
-pub fn route(app: Arc<App>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+pub(crate) fn route(app: Arc<App>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path("ws")
         .and(warp::path::end())
         .and(warp::get())
@@ -85,7 +85,7 @@ fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
         app.metrics.inc(&app.metrics.connections_total);
         let _open = OpenConnection::count(app.clone());
-        session::run(ws, app.clone()).await;
+        connection::run(ws, app.clone()).await;
         drop(permit);
     });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();

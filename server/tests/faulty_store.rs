@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use protocol::{
     ChatMessage, ClientMsg, Conversation, MessageId, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome,
 };
-use server::store::{Appended, NewMessage, Page, Retention, SqliteStore, Store, StoreError};
+use server::store::{Appended, NewMessage, Page, Retention, SqliteStore, Store, StoreError, UserPage};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
@@ -47,6 +47,15 @@ impl Store for FaultyStore {
     }
     async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError> {
         self.inner.user_exists(project, user).await
+    }
+    async fn users(
+        &self,
+        project: &ProjectId,
+        query: Option<&str>,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<UserPage, StoreError> {
+        self.inner.users(project, query, after, limit).await
     }
     async fn messages_after(
         &self,

@@ -192,3 +192,46 @@ async fn invalid_guest_fields_are_refused() {
     }
     assert_eq!(c.closed().await, Some(4000));
 }
+
+#[tokio::test]
+async fn the_people_directory_lists_everyone_the_project_has_seen_with_online_state() {
+    let server = TestServer::start_with(|c| c.users_page_max = 2).await;
+    let (mut a, wa) = server.guest("alice", "dir").await;
+    let (b, wb) = server.guest("bob", "dir").await;
+    let (_c, wc) = server.guest("carol", "dir").await;
+    let (_x, _) = server.guest("xavier", "dir-other").await;
+    drop(b); // bob goes offline but stays in the directory
+    let users = |query: Option<&str>, after: Option<&protocol::UserId>, limit| ClientMsg::Users {
+        query: query.map(Into::into),
+        after: after.cloned(),
+        limit,
+    };
+    async fn page(client: &mut Client, msg: ClientMsg) -> (Vec<protocol::Member>, bool) {
+        client.send(&msg).await;
+        match client.recv_chat().await {
+            ServerMsg::Users { users, has_more, .. } => (users, has_more),
+            other => panic!("expected users, got {other:?}"),
+        }
+    }
+    let (first, more) = page(&mut a, users(None, None, Some(50))).await;
+    assert!(more, "the page is capped at --users-page-max");
+    assert_eq!(first.iter().map(|m| m.user.name.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+    assert!(first[0].online);
+    // Bob's socket was dropped a moment ago: his leave may still be on its way.
+    let (rest, more) = page(&mut a, users(None, Some(&first[1].user.id), None)).await;
+    assert!(!more);
+    assert_eq!(rest.iter().map(|m| (m.user.id.clone(), m.online)).collect::<Vec<_>>(), [(wc.me.id.clone(), true)]);
+    let (found, _) = page(&mut a, users(Some("BO"), None, None)).await;
+    assert_eq!(found.iter().map(|m| &m.user.id).collect::<Vec<_>>(), [&wb.me.id]);
+    let (nobody, more) = page(&mut a, users(Some("xavier"), None, None)).await;
+    assert!(nobody.is_empty() && !more, "another project's users are not listed");
+    a.send(&users(Some(&"q".repeat(65)), None, None)).await;
+    match a.recv_chat().await {
+        ServerMsg::Error { code: ErrorCode::InvalidMessage, .. } => {}
+        other => panic!("expected invalid_message, got {other:?}"),
+    }
+    // Bob, offline, can still be messaged from the directory.
+    a.say("dm-bob", dm(&wb.me.id), "see you").await;
+    assert!(matches!(a.recv_chat().await, ServerMsg::Ack { .. }));
+    assert_eq!(first[0].user, wa.me);
+}

@@ -372,6 +372,8 @@ impl Connection {
                 return;
             }
             ServerMsg::Pong => return,
+            // The people directory has no view yet.
+            ServerMsg::Users { .. } => return,
         };
         self.dispatch.emit(action);
     }

@@ -67,6 +67,11 @@ fn client_messages() {
         ClientMsg::Read { conversation: dm("5"), up_to: MessageId(42) },
         r#"{"type":"read","conversation":{"kind":"direct","user":"5"},"up_to":42}"#,
     );
+    golden(
+        ClientMsg::Users { query: Some("ma".into()), after: Some(uid("5")), limit: Some(100) },
+        r#"{"type":"users","query":"ma","after":"5","limit":100}"#,
+    );
+    golden(ClientMsg::Users { query: None, after: None, limit: None }, r#"{"type":"users"}"#);
     golden(ClientMsg::Ping, r#"{"type":"ping"}"#);
 }
 
@@ -136,6 +141,15 @@ fn server_messages() {
             client_id: Some(cid("c-3")),
         },
         r#"{"type":"error","code":"unknown_user","message":"no user 9 in this project","client_id":"c-3"}"#,
+    );
+    golden(
+        ServerMsg::Users {
+            query: Some("ma".into()),
+            after: None,
+            users: vec![Member { user: profile("7", "mks"), online: true }],
+            has_more: false,
+        },
+        r##"{"type":"users","query":"ma","users":[{"user":{"id":"7","name":"mks","color":"#e0245e"},"online":true}],"has_more":false}"##,
     );
     golden(ServerMsg::Pong, r#"{"type":"pong"}"#);
 }

@@ -32,6 +32,7 @@ pub async fn run_all(store: &dyn Store) {
     history_pages_back_through_a_conversation(store).await;
     read_markers_and_unread_counts(store).await;
     users_are_known_once_seen(store).await;
+    the_directory_pages_through_users_by_name(store).await;
     retention_prunes_by_count_and_age(store).await;
 }
 
@@ -171,4 +172,30 @@ async fn retention_prunes_by_count_and_age(store: &dyn Store) {
     assert_eq!(ids, ["k3", "k4", "k5"], "the newest are kept");
     let next = store.append(vec![new_message("ret", "a", Conversation::Room, "k6")]).await.unwrap();
     assert!(next[0].message.id > left.messages[2].id, "ids are never reused after pruning");
+}
+
+async fn the_directory_pages_through_users_by_name(store: &dyn Store) {
+    let p = pid("directory");
+    for (id, name) in [("u3", "bob"), ("u1", "Alice"), ("u2", "alice"), ("u4", "dave"), ("x9", "carol")] {
+        store.upsert_user(&p, &Profile { id: uid(id), name: name.into(), color: "#000000".into() }).await.unwrap();
+    }
+    store.upsert_user(&pid("directory-other"), &profile("o1")).await.unwrap();
+    let ids = |page: &UserPage| page.users.iter().map(|u| u.id.to_string()).collect::<Vec<_>>();
+    let first = store.users(&p, None, None, 2).await.unwrap();
+    assert_eq!(ids(&first), ["u1", "u2"], "by name case-insensitively, then id");
+    assert!(first.has_more);
+    let second = store.users(&p, None, Some(&uid("u2")), 2).await.unwrap();
+    assert_eq!(ids(&second), ["u3", "x9"]);
+    let last = store.users(&p, None, Some(&uid("x9")), 2).await.unwrap();
+    assert_eq!(ids(&last), ["u4"]);
+    assert!(!last.has_more);
+    let found = store.users(&p, Some("ALI"), None, 10).await.unwrap();
+    assert_eq!(ids(&found), ["u1", "u2"], "a name contains the query, in any case");
+    assert_eq!(ids(&store.users(&p, Some("x"), None, 10).await.unwrap()), ["x9"], "or an id starts with it");
+    assert_eq!(ids(&store.users(&p, Some("%"), None, 10).await.unwrap()), Vec::<String>::new(), "no wildcards");
+    let renamed = Profile { id: uid("u3"), name: "Zed".into(), color: "#000000".into() };
+    store.upsert_user(&p, &renamed).await.unwrap();
+    let all = store.users(&p, None, None, 10).await.unwrap();
+    assert_eq!(ids(&all), ["u1", "u2", "x9", "u4", "u3"], "the current name orders");
+    assert_eq!(all.users[4].name, "Zed");
 }

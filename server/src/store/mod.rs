@@ -8,10 +8,10 @@
 use async_trait::async_trait;
 use protocol::{ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, ProjectId, UnreadCount, UserId};
 
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
-pub mod postgres;
-pub mod sqlite;
+mod postgres;
+mod sqlite;
 
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
@@ -69,6 +69,13 @@ pub struct Page {
     pub has_more: bool,
 }
 
+/// One page of a project's people directory, in directory order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<Profile>,
+    pub has_more: bool,
+}
+
 /// How long messages are kept.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retention {
@@ -91,6 +98,18 @@ pub trait Store: Send + Sync + 'static {
     /// Records that `profile` exists in `project` (first sight starts their
     /// room read marker at the newest message, so history is not "unread").
     async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError>;
+
+    /// Up to `limit` users ever seen in `project`, ordered by name
+    /// (case-insensitive) then id, after the user `after` in that order;
+    /// with `query`, only those whose name contains it (case-insensitive)
+    /// or whose id starts with it.
+    async fn users(
+        &self,
+        project: &ProjectId,
+        query: Option<&str>,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<UserPage, StoreError>;
 
     /// Whether `user` was ever seen in `project`.
     async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError>;

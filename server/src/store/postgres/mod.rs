@@ -167,6 +167,46 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn users(
+        &self,
+        project: &ProjectId,
+        query: Option<&str>,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<UserPage, StoreError> {
+        let client = self.client().await?;
+        // strpos and a prefix comparison, not LIKE: a query's `%` and `_`
+        // are plain characters.
+        let stmt = client
+            .prepare_cached(
+                r#"SELECT id, name, color FROM users
+                 WHERE project = $1
+                   AND ($2::text IS NULL OR strpos(lower(name), lower($2)) > 0 OR left(id, length($2)) = $2)
+                   AND ($3::text IS NULL OR (lower(name) COLLATE "C", id) >
+                        (SELECT lower(name) COLLATE "C", id FROM users WHERE project = $1 AND id = $3))
+                 ORDER BY lower(name) COLLATE "C", id
+                 LIMIT $4"#,
+            )
+            .await?;
+        let rows = client
+            .query(&stmt, &[&project.as_str(), &query, &after.map(UserId::as_str), &(i64::from(limit) + 1)])
+            .await?;
+        let mut users = rows
+            .iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                Ok(Profile {
+                    id: UserId::new(id).map_err(|e| StoreError::Corrupt(format!("user id: {e}")))?,
+                    name: row.try_get(1)?,
+                    color: row.try_get(2)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let has_more = users.len() > limit as usize;
+        users.truncate(limit as usize);
+        Ok(UserPage { users, has_more })
+    }
+
     async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached("SELECT 1 FROM users WHERE project = $1 AND id = $2").await?;

@@ -40,6 +40,9 @@ CREATE TABLE users (
     color   TEXT NOT NULL,
     PRIMARY KEY (project, id)
 );
+-- The people directory pages through a project's users by name, folded to
+-- lower case and compared byte-wise (the same order on every node).
+CREATE INDEX users_by_name ON users (project, (lower(name) COLLATE "C"), id);
 CREATE TABLE read_markers (
     project TEXT NOT NULL,
     user_id TEXT NOT NULL,

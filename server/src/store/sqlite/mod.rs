@@ -1,218 +1,22 @@
-//! The embedded default store: one SQLite file in WAL mode.
-//!
-//! All writes go through one connection (SQLite has one writer anyway);
-//! reads use a small pool of their own connections, which WAL lets run
-//! beside the writer. Every call runs on tokio's blocking pool.
+//! The embedded default store: one SQLite file in WAL mode (`pool.rs`: its
+//! connections and checkpoints; `schema.rs`: its migrations; here: the
+//! `Store` operations as SQL).
+
+mod pool;
+mod schema;
+
+pub use pool::SqliteStore;
 
 use super::*;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-/// Schema migrations, applied in order; `PRAGMA user_version` says how many ran.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE messages (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after pruning
-    project      TEXT NOT NULL,
-    conv         TEXT NOT NULL,
-    sender       TEXT NOT NULL,
-    sender_name  TEXT NOT NULL,
-    sender_color TEXT NOT NULL,
-    recipient    TEXT,
-    body         TEXT NOT NULL,
-    ts           INTEGER NOT NULL,
-    client_id    TEXT NOT NULL
-);
-CREATE UNIQUE INDEX messages_dedupe ON messages(project, sender, client_id);
-CREATE INDEX messages_conv ON messages(project, conv, id);
-CREATE INDEX messages_recipient ON messages(project, recipient, id);
-CREATE INDEX messages_sender ON messages(project, sender, id);
-CREATE INDEX messages_ts ON messages(ts);
-CREATE TABLE users (
-    project TEXT NOT NULL,
-    id      TEXT NOT NULL,
-    name    TEXT NOT NULL,
-    color   TEXT NOT NULL,
-    PRIMARY KEY (project, id)
-) WITHOUT ROWID;
-CREATE TABLE read_markers (
-    project TEXT NOT NULL,
-    user    TEXT NOT NULL,
-    conv    TEXT NOT NULL,
-    up_to   INTEGER NOT NULL,
-    PRIMARY KEY (project, user, conv)
-) WITHOUT ROWID;
-"#,
-    r#"
--- Who is in which direct conversation. It replaces two indexes on
--- `messages` (by sender, by recipient): every DM dirtied a page of each, at
--- scattered places once users are many, and the WAL traffic that caused
--- halved DM throughput over a minute. A row here is written once per pair.
-CREATE TABLE conversations (
-    project TEXT NOT NULL,
-    user    TEXT NOT NULL,
-    conv    TEXT NOT NULL,
-    PRIMARY KEY (project, user, conv)
-) WITHOUT ROWID;
-INSERT OR IGNORE INTO conversations (project, user, conv)
-    SELECT project, sender, conv FROM messages WHERE recipient IS NOT NULL
-    UNION SELECT project, recipient, conv FROM messages WHERE recipient IS NOT NULL;
-DROP INDEX messages_sender;
-DROP INDEX messages_recipient;
-"#,
-];
-
-const READ_POOL: usize = 4;
-/// WAL size past which it is checkpointed completely and truncated.
-pub const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
-/// How often the background thread copies the WAL into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 const COLUMNS: &str = "id, ts, sender, sender_name, sender_color, recipient, conv, body, client_id";
-
-pub struct SqliteStore {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
-    /// The WAL file, and the size past which the writer truncates it.
-    wal: PathBuf,
-    wal_limit: u64,
-}
-
-fn open(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    // FULL: a commit is on disk before `append` returns, so an ack survives
-    // power loss too; group commit amortizes the fsync.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    Ok(conn)
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
-
-impl SqliteStore {
-    /// Opens (creating and migrating if needed) the database at `path`.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::open_with_wal_limit(path, WAL_LIMIT_BYTES)
-    }
-
-    /// As [`open`](Self::open), with the size past which the WAL is
-    /// checkpointed completely and truncated.
-    pub fn open_with_wal_limit(path: impl AsRef<Path>, wal_limit: u64) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut writer = open(&path)?;
-        migrate(&mut writer)?;
-        // Checkpoints run on their own thread (below), not inside whichever
-        // commit crosses the WAL size threshold: that commit, and every
-        // delivery waiting behind it, would stall while the database file is
-        // written and synced.
-        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
-        writer.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
-        let path_for_wal = path.clone();
-        let inner = Arc::new(Inner {
-            path,
-            writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
-            wal: wal_path(&path_for_wal),
-            wal_limit,
-        });
-        spawn_checkpointer(Arc::downgrade(&inner))?;
-        Ok(Self { inner })
-    }
-
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            let result = f(&mut conn);
-            if std::fs::metadata(&inner.wal).is_ok_and(|m| m.len() > inner.wal_limit) {
-                // PASSIVE checkpoints never finish while commits keep coming;
-                // done here, between our own transactions, nothing can
-                // starve it. Most frames are already copied, so it is short.
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "WAL truncation failed");
-                }
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open(&inner.path)?,
-            };
-            let result = f(&conn);
-            let mut pool = inner.readers.lock().unwrap_or_else(|e| e.into_inner());
-            if pool.len() < READ_POOL {
-                pool.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-}
 
 /// A message id as SQLite stores it. Ids come from SQLite (at most
 /// `i64::MAX`), but clients can name any `u64`: a larger one means "after
 /// every message", not a negative number.
 fn sql_id(id: MessageId) -> i64 {
     i64::try_from(id.0).unwrap_or(i64::MAX)
-}
-
-fn wal_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-wal");
-    PathBuf::from(name)
-}
-
-/// Copies the WAL into the database every [`CHECKPOINT_EVERY`] with a
-/// PASSIVE checkpoint (never blocks the writer or readers), until the store
-/// is dropped. The writer truncates a WAL over its limit (see `write`).
-fn spawn_checkpointer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
-    let path = inner.upgrade().map(|i| i.path.clone()).ok_or_else(|| StoreError::Task("store dropped".into()))?;
-    let conn = open(&path)?;
-    std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || loop {
-        std::thread::sleep(CHECKPOINT_EVERY);
-        if inner.upgrade().is_none() {
-            return;
-        }
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
-        }
-    })?;
-    Ok(())
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
@@ -357,6 +161,47 @@ impl Store for SqliteStore {
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn users(
+        &self,
+        project: &ProjectId,
+        query: Option<&str>,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<UserPage, StoreError> {
+        let (project, after) = (project.clone(), after.cloned());
+        // LIKE is case-insensitive for ASCII only; lower() on both sides
+        // and instr() cover the rest and need no escaping of `%` and `_`.
+        let query = query.map(str::to_owned);
+        self.read(move |conn| {
+            let mut users = conn
+                .prepare_cached(
+                    "SELECT id, name, color FROM users
+                     WHERE project = ?1
+                       AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0 OR substr(id, 1, length(?2)) = ?2)
+                       AND (?3 IS NULL OR (name COLLATE NOCASE, id) >
+                            (SELECT name COLLATE NOCASE, id FROM users WHERE project = ?1 AND id = ?3))
+                     ORDER BY name COLLATE NOCASE, id
+                     LIMIT ?4",
+                )?
+                .query_map(
+                    params![project.as_str(), query, after.as_ref().map(UserId::as_str), i64::from(limit) + 1],
+                    |row| {
+                        let id: String = row.get(0)?;
+                        Ok(Profile {
+                            id: UserId::new(id).map_err(|e| corrupt("user id", e))?,
+                            name: row.get(1)?,
+                            color: row.get(2)?,
+                        })
+                    },
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            let has_more = users.len() > limit as usize;
+            users.truncate(limit as usize);
+            Ok(UserPage { users, has_more })
         })
         .await
     }
@@ -561,7 +406,7 @@ mod tests {
         let path = dir.path().join("chat.db");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
             conn.execute_batch(
                 "INSERT INTO messages (project, conv, sender, sender_name, sender_color, recipient, body, ts, client_id)

@@ -8,19 +8,33 @@
 //! routing fields and the node's id), and a subscriber task on each node
 //! feeds what other nodes published to its own hub.
 //!
+//! What a remote bus must do when its link is slow or down: `publish` must
+//! still return at once, with this node's connections served (the local
+//! delivery comes first and never waits on the link). What waits for the
+//! link is bounded by a queue of a fixed size; when it is full the bus drops
+//! events for the *other* nodes, never blocks, and makes up for it: chat
+//! messages are in the store, so a receiving node that sees a gap in a
+//! project's ids reads the missing range from the store before it delivers
+//! anything newer; typing indicators and read-marker frames are ephemeral
+//! and may be lost. [`conformance`] is the suite every implementation runs.
+//!
 //! What stays out of the bus: presence (who is online where; local to the
 //! hub until shared presence lands) and everything the store answers
 //! (history, resume, read markers' values), which a shared database already
 //! makes common to all nodes.
 
-use crate::hub::Hub;
 use crate::outbox::{ConnId, Outbound};
 use protocol::{ChatMessage, Conversation, ProjectId, UserId};
-use std::sync::Arc;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+mod local;
+
+pub(crate) use local::LocalBus;
 
 /// Something every node delivers to its own connections.
 #[derive(Debug, Clone)]
-pub enum Event {
+pub(crate) enum Event {
     /// A stored chat message, serialized once (`frame`), for everyone it
     /// concerns except the connection it came from. `origin` is a
     /// connection of the publishing node; a remote bus sends it along with
@@ -33,7 +47,7 @@ pub enum Event {
 }
 
 /// Publishes events to every node.
-pub trait Bus: Send + Sync {
+pub(crate) trait Bus: Send + Sync {
     /// Hands `event` to every node. Never blocks and never awaits: the
     /// sequencer's deliverer and the sessions call it on their hot path.
     ///
@@ -48,25 +62,4 @@ pub trait Bus: Send + Sync {
     ///   would skip N-1. A remote bus therefore delivers locally first, then
     ///   ships the event to the other nodes, which ignore their own.
     fn publish(&self, event: Event);
-}
-
-/// The single-process bus: publishing is delivering to the local hub.
-pub struct LocalBus {
-    hub: Arc<Hub>,
-}
-
-impl LocalBus {
-    pub fn new(hub: Arc<Hub>) -> Self {
-        Self { hub }
-    }
-}
-
-impl Bus for LocalBus {
-    fn publish(&self, event: Event) {
-        match event {
-            Event::Message { project, message, frame, origin } => self.hub.deliver(&project, &message, &frame, origin),
-            Event::Typing { project, from, to, active } => self.hub.typing(&project, &from, &to, active),
-            Event::ToUser { project, user, frame } => self.hub.to_user(&project, &user, &frame),
-        }
-    }
 }

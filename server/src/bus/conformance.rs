@@ -1,0 +1,204 @@
+//! The [`Bus`] test suite: the two promises of the trait's doc, checked on
+//! any number of nodes. Every implementation runs [`run_all`] on nodes that
+//! share one bus (a single node for [`super::LocalBus`]; several for a bus
+//! across processes, each with its own hub, all in one test process).
+//!
+//! - Local first: the publishing node's connections have the event queued
+//!   when `publish` returns (checked with a non-blocking read right after).
+//! - Per-publisher order: every node's connections get one publisher's
+//!   events in the order it published them, each once (a node ignores its
+//!   own events coming back), and only connections of the event's project.
+//!
+//! Remote nodes may receive later: their side is polled until the expected
+//! frames are there. The deadline only bounds a failing run; nothing here
+//! depends on how fast the machine is.
+
+use super::{Bus, Event};
+use crate::hub::{frame, Hub};
+use crate::outbox::{outbox, OutboxReceiver};
+use protocol::{ChatMessage, Conversation, MessageId, Profile, ProjectId, ServerMsg, UserId};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One node: its hub and its handle on the shared bus.
+pub(crate) struct Node {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) bus: Arc<dyn Bus>,
+}
+
+/// How long remote delivery may take before a run fails.
+const REMOTE_DEADLINE: Duration = Duration::from_secs(30);
+/// Messages one publisher sends in the ordering check.
+const BURST: u64 = 500;
+
+/// Runs every check. `settle` is called after each publishing step, for a
+/// bus whose remote side needs driving in a test (a no-op otherwise).
+pub(crate) fn run_all(nodes: &[Node], settle: impl Fn(&[Node])) {
+    assert!(!nodes.is_empty());
+    // Each check uses its own project, so their connections never meet.
+    local_connections_have_the_event_before_publish_returns(nodes, "conf-local", &settle);
+    one_publishers_events_arrive_in_order_once_everywhere(nodes, "conf-order", &settle);
+    the_origin_connection_gets_no_echo_and_other_projects_nothing(nodes, "conf-origin", &settle);
+}
+
+fn project(name: &str) -> ProjectId {
+    ProjectId::new(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn profile(id: &str) -> Profile {
+    Profile { id: UserId::new(id).unwrap_or_else(|e| panic!("{id}: {e}")), name: id.into(), color: "#123456".into() }
+}
+
+fn message(id: u64, from: &Profile) -> ChatMessage {
+    ChatMessage {
+        id: MessageId(id),
+        ts: 0,
+        from: from.clone(),
+        to: Conversation::Room,
+        body: format!("m{id}"),
+        client_id: None,
+    }
+}
+
+fn publish_message(node: &Node, project: &ProjectId, msg: ChatMessage, origin: Option<crate::outbox::ConnId>) {
+    let out = frame(&ServerMsg::Message(msg.clone()));
+    node.bus.publish(Event::Message { project: project.clone(), message: msg, frame: out, origin });
+}
+
+/// Joins a listener on every node; the presence frames of the joins are
+/// read off so that each check sees only what it published.
+fn listeners(nodes: &[Node], project: &ProjectId, user: &str) -> Vec<OutboxReceiver> {
+    let rxs: Vec<OutboxReceiver> = nodes
+        .iter()
+        .map(|node| {
+            let (tx, rx) = outbox(4 * BURST as usize);
+            node.hub.join(project, &profile(user), tx);
+            rx
+        })
+        .collect();
+    rxs
+}
+
+fn discard_queued(rxs: &mut [OutboxReceiver]) {
+    for rx in rxs {
+        while rx.rx.try_recv().is_ok() {}
+    }
+}
+
+/// What is queued right now, parsed.
+fn queued(rx: &mut OutboxReceiver) -> Vec<ServerMsg> {
+    let mut out = Vec::new();
+    while let Ok(o) = rx.rx.try_recv() {
+        out.push(serde_json::from_str(&o.frame).unwrap_or_else(|e| panic!("bad frame {}: {e}", o.frame)));
+    }
+    out
+}
+
+/// Polls until at least `want` frames are queued (or the deadline); what
+/// arrived with them is returned too, so a duplicate shows.
+fn eventually(rx: &mut OutboxReceiver, want: usize, settle: &dyn Fn()) -> Vec<ServerMsg> {
+    let deadline = Instant::now() + REMOTE_DEADLINE;
+    let mut got = queued(rx);
+    while got.len() < want && Instant::now() < deadline {
+        settle();
+        std::thread::sleep(Duration::from_millis(5));
+        got.extend(queued(rx));
+    }
+    got
+}
+
+fn local_connections_have_the_event_before_publish_returns(nodes: &[Node], name: &str, settle: &dyn Fn(&[Node])) {
+    let p = project(name);
+    let mut rxs = listeners(nodes, &p, "listener");
+    let (typist, reader) = (profile("typist"), profile("reader"));
+    let (reader_tx, mut reader_rx) = outbox(16);
+    nodes[0].hub.join(&p, &reader, reader_tx);
+    settle(nodes);
+    discard_queued(&mut rxs);
+    for (i, node) in nodes.iter().enumerate() {
+        let id = i as u64 + 1;
+        publish_message(node, &p, message(id, &typist), None);
+        let local = queued(&mut rxs[i]);
+        assert!(
+            matches!(local.as_slice(), [ServerMsg::Message(m)] if m.id == MessageId(id)),
+            "node {i}: message {id} not queued locally when publish returned: {local:?}"
+        );
+        node.bus.publish(Event::Typing {
+            project: p.clone(),
+            from: typist.id.clone(),
+            to: Conversation::Room,
+            active: true,
+        });
+        let local = queued(&mut rxs[i]);
+        assert!(
+            matches!(local.as_slice(), [ServerMsg::Typing { .. }]),
+            "node {i}: typing not queued locally: {local:?}"
+        );
+    }
+    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0 };
+    nodes[0].bus.publish(Event::ToUser { project: p.clone(), user: reader.id.clone(), frame: frame(&marker) });
+    let reader_got = queued(&mut reader_rx);
+    assert_eq!(reader_got.last(), Some(&marker), "a frame for one user is queued to their local tab at once");
+}
+
+fn one_publishers_events_arrive_in_order_once_everywhere(nodes: &[Node], name: &str, settle: &dyn Fn(&[Node])) {
+    let p = project(name);
+    let mut rxs = listeners(nodes, &p, "listener");
+    settle(nodes);
+    discard_queued(&mut rxs);
+    let sender = profile("sender");
+    for publisher in 0..nodes.len() {
+        let base = publisher as u64 * BURST;
+        for id in base + 1..=base + BURST {
+            publish_message(&nodes[publisher], &p, message(id, &sender), None);
+        }
+        settle(nodes);
+        for (i, rx) in rxs.iter_mut().enumerate() {
+            let got = eventually(rx, BURST as usize, &|| settle(nodes));
+            let ids: Vec<u64> = got
+                .iter()
+                .map(|m| match m {
+                    ServerMsg::Message(m) => m.id.0,
+                    other => panic!("node {i}: unexpected {other:?}"),
+                })
+                .collect();
+            let want: Vec<u64> = (base + 1..=base + BURST).collect();
+            assert_eq!(ids, want, "node {i} got publisher {publisher}'s messages out of order, twice or not at all");
+        }
+    }
+}
+
+fn the_origin_connection_gets_no_echo_and_other_projects_nothing(nodes: &[Node], name: &str, settle: &dyn Fn(&[Node])) {
+    let p = project(name);
+    let other = project(&format!("{name}-other"));
+    let mut rxs = listeners(nodes, &p, "listener");
+    let mut strangers = listeners(nodes, &other, "listener");
+    let author = profile("author");
+    let (origin_tx, mut origin_rx) = outbox(16);
+    let origin = origin_tx.id;
+    nodes[0].hub.join(&p, &author, origin_tx);
+    settle(nodes);
+    discard_queued(&mut rxs);
+    discard_queued(&mut strangers);
+    queued(&mut origin_rx);
+    publish_message(&nodes[0], &p, message(1, &author), Some(origin));
+    // A marker published after the message: once it has arrived, so has
+    // anything the message would have caused on the same node.
+    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0 };
+    nodes[0].bus.publish(Event::ToUser { project: p.clone(), user: author.id.clone(), frame: frame(&marker) });
+    // The strangers' sentinel, also after the message: when it has arrived,
+    // a leak of the message into their project would have too.
+    let sentinel = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(2), unread: 0 };
+    let listener = UserId::new("listener").unwrap_or_else(|e| panic!("{e}"));
+    nodes[0].bus.publish(Event::ToUser { project: other.clone(), user: listener, frame: frame(&sentinel) });
+    settle(nodes);
+    for (i, rx) in rxs.iter_mut().enumerate() {
+        let got = eventually(rx, 1, &|| settle(nodes));
+        assert!(matches!(got.as_slice(), [ServerMsg::Message(m)] if m.id == MessageId(1)), "node {i}: {got:?}");
+    }
+    assert_eq!(queued(&mut origin_rx), vec![marker], "the origin gets no echo of its own message");
+    for (i, rx) in strangers.iter_mut().enumerate() {
+        let got = eventually(rx, 1, &|| settle(nodes));
+        assert_eq!(got, vec![sentinel.clone()], "node {i}: another project's listener got the message");
+    }
+}

@@ -1,0 +1,143 @@
+//! Connections to the database file: one writer (SQLite has one writer
+//! anyway), a small pool of readers beside it (WAL lets them run while it
+//! writes), and the background thread that copies the WAL into the file.
+//! Every call runs on tokio's blocking pool.
+
+use super::schema::migrate;
+use crate::store::StoreError;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const READ_POOL: usize = 4;
+/// WAL size past which it is checkpointed completely and truncated.
+const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// How often the background thread copies the WAL into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// The WAL file, and the size past which the writer truncates it.
+    wal: PathBuf,
+    wal_limit: u64,
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // FULL: a commit is on disk before `append` returns, so an ack survives
+    // power loss too; group commit amortizes the fsync.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with_wal_limit(path, WAL_LIMIT_BYTES)
+    }
+
+    /// As [`open`](Self::open), with the size past which the WAL is
+    /// checkpointed completely and truncated.
+    pub fn open_with_wal_limit(path: impl AsRef<Path>, wal_limit: u64) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut writer = open(&path)?;
+        migrate(&mut writer)?;
+        // Checkpoints run on their own thread (below), not inside whichever
+        // commit crosses the WAL size threshold: that commit, and every
+        // delivery waiting behind it, would stall while the database file is
+        // written and synced.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writer.pragma_update(None, "journal_size_limit", wal_limit as i64)?;
+        let path_for_wal = path.clone();
+        let inner = Arc::new(Inner {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            wal: wal_path(&path_for_wal),
+            wal_limit,
+        });
+        spawn_checkpointer(Arc::downgrade(&inner))?;
+        Ok(Self { inner })
+    }
+
+    pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let result = f(&mut conn);
+            if std::fs::metadata(&inner.wal).is_ok_and(|m| m.len() > inner.wal_limit) {
+                // PASSIVE checkpoints never finish while commits keep coming;
+                // done here, between our own transactions, nothing can
+                // starve it. Most frames are already copied, so it is short.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL truncation failed");
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut pool = inner.readers.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < READ_POOL {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Copies the WAL into the database every [`CHECKPOINT_EVERY`] with a
+/// PASSIVE checkpoint (never blocks the writer or readers), until the store
+/// is dropped. The writer truncates a WAL over its limit (see `write`).
+fn spawn_checkpointer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
+    let path = inner.upgrade().map(|i| i.path.clone()).ok_or_else(|| StoreError::Task("store dropped".into()))?;
+    let conn = open(&path)?;
+    std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if inner.upgrade().is_none() {
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    })?;
+    Ok(())
+}
