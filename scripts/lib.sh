@@ -82,6 +82,11 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Redis: the bus between nodes (the tests start private servers of their own).
+ensure_redis() {
+  ensure_apt redis-server redis-server
+}
+
 # --- PostgreSQL (the shared store for several nodes) ----------------------
 # Debian's PostgreSQL refuses to run as root, so as root initdb and the
 # server run as the `postgres` user, on a data directory it owns.

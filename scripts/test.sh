@@ -7,6 +7,7 @@ ensure_client_toolchain
 ensure_chromium
 ensure_e2e_deps
 ensure_postgres
+ensure_redis
 
 # One PostgreSQL for every test binary (each test creates its own database;
 # tests that restart PostgreSQL start private servers of their own).

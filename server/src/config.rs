@@ -53,6 +53,20 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATABASE_TIMEOUT", default_value = "5", value_parser = secs)]
     pub database_timeout: Duration,
 
+    /// Redis for live delivery between nodes (`redis://host:port`); needs
+    /// `--database-url` (the shared store fills what pub/sub loses).
+    #[arg(long, env = "CHAT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Redis pub/sub channel of this cluster (several clusters can share one Redis).
+    #[arg(long, env = "CHAT_REDIS_CHANNEL", default_value = "chat")]
+    pub redis_channel: String,
+
+    /// Events waiting for Redis before new ones are dropped (the other nodes
+    /// then read missed messages from the store).
+    #[arg(long, env = "CHAT_REDIS_QUEUE", default_value_t = 10_000, value_parser = count)]
+    pub redis_queue: usize,
+
     /// Secret shared with the host application to sign tokens (HMAC-SHA256).
     /// When unset, one is generated once and kept in `<data-dir>/token.secret`.
     #[arg(long, env = "CHAT_TOKEN_SECRET", hide_env_values = true)]

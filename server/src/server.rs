@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::auth::{load_or_create_secret, Authenticator};
-use crate::bus::{Bus, LocalBus};
+use crate::bus::{Bus, LocalBus, RedisBus, RedisOptions};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -28,6 +28,12 @@ pub enum ServerError {
     /// generate its own and refuse the others' tokens.
     #[error("--database-url needs --token-secret (CHAT_TOKEN_SECRET): every node must share the token secret")]
     SecretRequired,
+    /// A Redis bus without a shared database: gaps could not be filled.
+    #[error("--redis-url needs --database-url: nodes fill what Redis loses from the shared database")]
+    RedisNeedsDatabase,
+    /// The Redis URL does not parse.
+    #[error("--redis-url: {0}")]
+    Redis(String),
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -52,6 +58,9 @@ fn check_shared_settings(config: &Config) -> Result<(), ServerError> {
     if config.database_url.is_some() && config.token_secret.is_none() {
         return Err(ServerError::SecretRequired);
     }
+    if config.redis_url.is_some() && config.database_url.is_none() {
+        return Err(ServerError::RedisNeedsDatabase);
+    }
     Ok(())
 }
 
@@ -74,7 +83,16 @@ pub async fn run_with_store(
         load_or_create_secret(config.token_secret.as_deref(), &config.data_dir).map_err(ServerError::Secret)?;
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(metrics.clone()));
-    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
+    let bus: Arc<dyn Bus> = match &config.redis_url {
+        Some(url) => {
+            let options =
+                RedisOptions { url: url.clone(), channel: config.redis_channel.clone(), queue: config.redis_queue };
+            let bus = RedisBus::start(options, hub.clone(), store.clone(), metrics.clone())
+                .map_err(|e| ServerError::Redis(e.to_string()))?;
+            Arc::new(bus)
+        }
+        None => Arc::new(LocalBus::new(hub.clone())),
+    };
     let stop_sequencer = CancellationToken::new();
     let (sends, sequencer) = sequencer::spawn(
         store.clone(),

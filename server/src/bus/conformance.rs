@@ -60,7 +60,18 @@ fn message(id: u64, from: &Profile) -> ChatMessage {
     }
 }
 
+/// Publishes a stored message the way the sequencer does: `catch_up` first
+/// (a bus that waits there needs the suite on a blocking thread of a tokio
+/// runtime), then `publish`.
 fn publish_message(node: &Node, project: &ProjectId, msg: ChatMessage, origin: Option<crate::outbox::ConnId>) {
+    let caught_up = node.bus.catch_up(project, msg.id);
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime.block_on(caught_up),
+        Err(_) => assert!(
+            futures_util::FutureExt::now_or_never(caught_up).is_some(),
+            "this bus's catch_up waits: run the suite in spawn_blocking"
+        ),
+    }
     let out = frame(&ServerMsg::Message(msg.clone()));
     node.bus.publish(Event::Message { project: project.clone(), message: msg, frame: out, origin });
 }

@@ -124,6 +124,16 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<ChatMessage>, StoreError>;
 
+    /// Up to `limit` messages of `project` with id > `after`, of every
+    /// conversation, oldest first: what a node that missed some of the
+    /// project's messages on the bus reads to fill the gap.
+    async fn project_messages_after(
+        &self,
+        project: &ProjectId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+
     /// Up to `limit` messages of `conversation` (seen from `user`) older than
     /// `before`, oldest first.
     async fn history(

@@ -233,6 +233,22 @@ impl Store for PostgresStore {
         rows.iter().map(message_from_row).collect()
     }
 
+    async fn project_messages_after(
+        &self,
+        project: &ProjectId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE project = $1 AND id > $2 ORDER BY id LIMIT $3"
+            ))
+            .await?;
+        let rows = client.query(&stmt, &[&project.as_str(), &sql_id(after), &i64::from(limit)]).await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
     async fn history(
         &self,
         project: &ProjectId,
