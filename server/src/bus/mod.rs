@@ -1,12 +1,12 @@
 //! The cross-node bus: how an event that reaches connections gets from the
 //! node that produced it to every node's hub, this one included.
 //!
-//! Only [`LocalBus`] exists today: one process, so publishing is handing the
-//! event straight to the local hub (no copy, no task hop). A Redis bus will
-//! implement the same trait: `publish` delivers to the local hub, then puts
-//! the event on a pub/sub channel (the frame's bytes as they are, plus the
-//! routing fields and the node's id), and a subscriber task on each node
-//! feeds what other nodes published to its own hub.
+//! [`LocalBus`] is the one-process bus: publishing is handing the event
+//! straight to the local hub (no copy, no task hop). [`RedisBus`] joins
+//! nodes: `publish` delivers to the local hub, then puts the event on a
+//! pub/sub channel (the frame's bytes as they are, plus the routing fields
+//! and the node's id), and a subscriber task on each node feeds what other
+//! nodes published to its own hub.
 //!
 //! What a remote bus must do when its link is slow or down: `publish` must
 //! still return at once, with this node's connections served (the local
