@@ -67,6 +67,16 @@ pub struct Config {
     #[arg(long, env = "CHAT_REDIS_QUEUE", default_value_t = 10_000, value_parser = count)]
     pub redis_queue: usize,
 
+    /// Seconds between a node's heartbeats in Redis (and its checks of the
+    /// other nodes' heartbeats).
+    #[arg(long, env = "CHAT_NODE_HEARTBEAT", default_value = "3", value_parser = secs)]
+    pub node_heartbeat: Duration,
+
+    /// Seconds after its last heartbeat at which a node counts as dead: its
+    /// users go offline on the other nodes (within this plus two heartbeats).
+    #[arg(long, env = "CHAT_NODE_TTL", default_value = "10", value_parser = secs)]
+    pub node_ttl: Duration,
+
     /// Secret shared with the host application to sign tokens (HMAC-SHA256).
     /// When unset, one is generated once and kept in `<data-dir>/token.secret`.
     #[arg(long, env = "CHAT_TOKEN_SECRET", hide_env_values = true)]

@@ -31,6 +31,9 @@ pub enum ServerError {
     /// A Redis bus without a shared database: gaps could not be filled.
     #[error("--redis-url needs --database-url: nodes fill what Redis loses from the shared database")]
     RedisNeedsDatabase,
+    /// Nodes would count each other dead between two heartbeats.
+    #[error("--node-ttl must be longer than --node-heartbeat")]
+    NodeTtl,
     /// The Redis URL does not parse.
     #[error("--redis-url: {0}")]
     Redis(String),
@@ -61,6 +64,9 @@ fn check_shared_settings(config: &Config) -> Result<(), ServerError> {
     if config.redis_url.is_some() && config.database_url.is_none() {
         return Err(ServerError::RedisNeedsDatabase);
     }
+    if config.node_ttl <= config.node_heartbeat {
+        return Err(ServerError::NodeTtl);
+    }
     Ok(())
 }
 
@@ -85,8 +91,13 @@ pub async fn run_with_store(
     let hub = Arc::new(Hub::new(metrics.clone()));
     let bus: Arc<dyn Bus> = match &config.redis_url {
         Some(url) => {
-            let options =
-                RedisOptions { url: url.clone(), channel: config.redis_channel.clone(), queue: config.redis_queue };
+            let options = RedisOptions {
+                url: url.clone(),
+                channel: config.redis_channel.clone(),
+                queue: config.redis_queue,
+                heartbeat: config.node_heartbeat,
+                node_ttl: config.node_ttl,
+            };
             let bus = RedisBus::start(options, hub.clone(), store.clone(), metrics.clone())
                 .map_err(|e| ServerError::Redis(e.to_string()))?;
             Arc::new(bus)

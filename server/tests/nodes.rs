@@ -3,6 +3,7 @@
 
 mod support;
 
+use futures_util::StreamExt;
 use protocol::{ChatMessage, Conversation, MessageId, ServerMsg};
 use server::testing::RedisServer;
 use std::time::Duration;
@@ -12,17 +13,27 @@ use support::*;
 struct Cluster {
     nodes: Vec<TestServer>,
     redis: RedisServer,
+    database: String,
 }
+
+/// Heartbeats for the tests that kill a node: dead within about 2 s.
+const FAST_HEARTBEAT: Duration = Duration::from_millis(200);
+const FAST_TTL: Duration = Duration::from_secs(1);
 
 impl Cluster {
     async fn start(n: usize) -> Self {
+        Self::start_with(n, |_| {}).await
+    }
+
+    async fn start_with(n: usize, tweak: impl Fn(&mut server::Config) + Clone + Send + 'static) -> Self {
         let redis = RedisServer::start().await;
         let database = fresh_database().await;
         let mut nodes = Vec::new();
         for _ in 0..n {
-            let (database, redis_url) = (database.clone(), redis.url());
+            let (database, redis_url, tweak) = (database.clone(), redis.url(), tweak.clone());
             nodes.push(
                 TestServer::start_with(move |config| {
+                    tweak(config);
                     config.database_url = Some(database);
                     config.redis_url = Some(redis_url);
                     // The tests send in bursts; the limit is not what they test.
@@ -32,24 +43,24 @@ impl Cluster {
                 .await,
             );
         }
-        let cluster = Self { nodes, redis };
-        cluster.wait_for_subscribers().await;
+        let cluster = Self { nodes, redis, database };
+        cluster.wait_for_subscribers(n).await;
         cluster
     }
 
     /// Pub/sub drops what is published before a node subscribes: wait
     /// until every node listens (a generous deadline, no fixed sleep).
-    async fn wait_for_subscribers(&self) {
+    async fn wait_for_subscribers(&self, n: usize) {
         let client = redis::Client::open(self.redis.url()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let (_, count): (String, usize) =
                 redis::cmd("PUBSUB").arg("NUMSUB").arg("chat").query_async(&mut conn).await.unwrap();
-            if count >= self.nodes.len() {
+            if count >= n {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "{count} of {} nodes subscribed", self.nodes.len());
+            assert!(std::time::Instant::now() < deadline, "{count} of {n} nodes subscribed");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -186,10 +197,172 @@ async fn a_redis_restart_during_traffic_loses_no_acked_message_for_live_clients(
     cluster.redis.stop();
     acked.extend(send_room(&mut sender, "during", 20).await);
     cluster.redis.restart().await;
-    cluster.wait_for_subscribers().await;
+    cluster.wait_for_subscribers(2).await;
     acked.extend(send_room(&mut sender, "after", 20).await);
     let ids: Vec<MessageId> = receive(&mut listener, acked.len()).await.into_iter().map(|m| m.id).collect();
     assert_eq!(ids, acked);
     listener.quiet(Duration::from_millis(300)).await;
+    cluster.shutdown().await;
+}
+
+/// Reads until a presence event about `user` arrives; returns whether it
+/// says online. Other frames are skipped.
+async fn presence_of(client: &mut Client, user: &protocol::UserId) -> bool {
+    loop {
+        match client.recv().await {
+            ServerMsg::Presence { user: u, online } if u.id == *user => return online,
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_and_the_online_list_span_the_cluster() {
+    let cluster = Cluster::start(2).await;
+    let (mut dave, _) = cluster.nodes[0].guest("dave", "p").await;
+    let (mut carol, carol_welcome) = cluster.nodes[1].guest("carol", "p").await;
+    // Once dave has heard of carol, their node knows her: a welcome given
+    // there from now on must list her.
+    assert!(presence_of(&mut dave, &carol_welcome.me.id).await, "dave sees carol, on the other node, come online");
+    let (mut alice, alice_welcome) = cluster.nodes[0].guest("alice", "p").await;
+    let alice_id = alice_welcome.me.id.clone();
+    assert!(presence_of(&mut carol, &alice_id).await, "carol, on the other node, sees alice come online");
+    assert!(
+        alice_welcome.online.iter().any(|u| u.name == "carol"),
+        "alice's welcome lists carol, online on the other node: {:?}",
+        alice_welcome.online
+    );
+    // A second tab of alice, on carol's node, is no transition.
+    let (mut tab, _) = cluster.nodes[1].tab(&alice_welcome).await;
+    let (mut bob, bob_welcome) = cluster.nodes[1].guest("bob", "p").await;
+    assert_eq!(bob_welcome.online.iter().filter(|u| u.id == alice_id).count(), 1, "alice listed once");
+    assert!(presence_of(&mut alice, &bob_welcome.me.id).await);
+    alice.ws.close(None).await.unwrap();
+    // Still online through the tab: the next presence carol sees about
+    // alice is the offline one after the tab closes too.
+    tab.ws.close(None).await.unwrap();
+    assert!(!presence_of(&mut carol, &alice_id).await, "offline once her last tab anywhere closed");
+    bob.alive().await;
+    cluster.shutdown().await;
+}
+
+/// A node as its own process, so that it can be SIGKILLed.
+struct NodeProcess {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl NodeProcess {
+    fn spawn(cluster: &Cluster, dir: &std::path::Path) -> Self {
+        let port = server::testing::free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--database-url", &cluster.database, "--redis-url", &cluster.redis.url()])
+            .args(["--token-secret", "test-secret", "--rate-per-sec", "100000", "--rate-burst", "100000"])
+            .args(["--node-heartbeat", &FAST_HEARTBEAT.as_secs_f64().to_string()])
+            .args(["--node-ttl", &FAST_TTL.as_secs_f64().to_string(), "--log", "warn"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server binary");
+        Self { child, port }
+    }
+
+    async fn connect(&self) -> Client {
+        let url = format!("ws://127.0.0.1:{}/ws", self.port);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await {
+                return Client { ws };
+            }
+            assert!(std::time::Instant::now() < deadline, "the node process never came up");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
+}
+
+/// SIGKILL a node during a burst: its client reconnects through another
+/// node with its token and gets every acked message exactly once; a live
+/// client on the other node ends with all of them too; and the dead node's
+/// users go offline there within the heartbeat deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_no_acked_message_and_its_users_go_offline() {
+    const BURST: usize = 400;
+    let cluster = Cluster::start_with(1, |config| {
+        config.node_heartbeat = FAST_HEARTBEAT;
+        config.node_ttl = FAST_TTL;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut doomed = NodeProcess::spawn(&cluster, dir.path());
+    let mut carol = doomed.connect().await;
+    let carol_welcome = carol.hello(guest("carol", "kill"), None).await;
+    cluster.wait_for_subscribers(2).await;
+    let (mut bob, _) = cluster.nodes[0].guest("bob", "kill").await;
+    let mut alice = doomed.connect().await;
+    let alice_welcome = alice.hello(guest("alice", "kill"), None).await;
+
+    for i in 0..BURST {
+        alice.say(&format!("k{i}"), Conversation::Room, &format!("burst {i}")).await;
+    }
+    let mut acked = Vec::new();
+    while acked.len() < BURST / 4 {
+        if let ServerMsg::Ack { id, .. } = alice.recv_chat().await {
+            acked.push(id);
+        }
+    }
+    doomed.sigkill();
+    // Acks already on their way before the kill count too.
+    // (Read raw: the socket ends with a reset, not a close.)
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(Duration::from_secs(5), alice.ws.next()).await {
+        if let Ok(ServerMsg::Ack { id, .. }) = frame.to_text().map(serde_json::from_str).unwrap_or(Ok(ServerMsg::Pong))
+        {
+            acked.push(id);
+        }
+    }
+
+    let mut again = cluster.nodes[0].connect().await;
+    again.hello(token(&alice_welcome.session_token), Some(MessageId(0))).await;
+    let mut replayed = Vec::new();
+    loop {
+        match again.recv_chat().await {
+            ServerMsg::Message(m) => replayed.push(m.id),
+            ServerMsg::Synced { .. } => break,
+            other => panic!("expected the replay, got {other:?}"),
+        }
+    }
+    assert!(replayed.windows(2).all(|w| w[0] < w[1]), "replayed in order, each once");
+    for id in &acked {
+        assert!(replayed.contains(id), "acked message {id} is missing after the node died");
+    }
+    // Bob, live on the surviving node, gets everything the dead node stored
+    // once a later message shows him the gap (or it came through Redis).
+    let later = send_room(&mut again, "after", 1).await[0];
+    let expected: Vec<MessageId> = replayed.iter().copied().chain([later]).collect();
+    let mut bob_got = Vec::new();
+    let mut carol_offline = false;
+    while bob_got.last() != Some(&later) {
+        match bob.recv().await {
+            ServerMsg::Message(m) => bob_got.push(m.id),
+            ServerMsg::Presence { user, online: false } if user.id == carol_welcome.me.id => carol_offline = true,
+            _ => {}
+        }
+    }
+    assert_eq!(bob_got, expected, "bob missed or repeated a message of the dead node");
+    if !carol_offline {
+        assert!(!presence_of(&mut bob, &carol_welcome.me.id).await, "carol goes offline for bob");
+    }
     cluster.shutdown().await;
 }

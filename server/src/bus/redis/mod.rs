@@ -21,6 +21,8 @@
 //! read-marker frames are lost. A node that cannot reach Redis keeps
 //! serving its own clients.
 
+mod presence;
+
 use super::order::{ProjectOrder, Ready};
 use super::{Bus, Event};
 use crate::hub::{frame, Hub};
@@ -29,7 +31,7 @@ use crate::outbox::Outbound;
 use crate::store::Store;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
-use protocol::{Conversation, MessageId, ProjectId, ServerMsg, UserId};
+use protocol::{Conversation, MessageId, Profile, ProjectId, ServerMsg, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,6 +58,17 @@ pub(crate) struct RedisOptions {
     pub(crate) channel: String,
     /// Envelopes waiting for Redis before new ones are dropped.
     pub(crate) queue: usize,
+    /// How often a node renews its heartbeat and checks the others'.
+    pub(crate) heartbeat: Duration,
+    /// A node whose heartbeat is this old is dead: its users go offline.
+    pub(crate) node_ttl: Duration,
+}
+
+/// One envelope for the channel, and the presence entry it changes.
+struct Outgoing {
+    envelope: String,
+    /// `(field, Some(profile))` to set, `(field, None)` to delete.
+    presence: Option<(String, Option<String>)>,
 }
 
 /// What travels between nodes.
@@ -83,11 +96,16 @@ enum WireEvent {
         user: UserId,
         frame: String,
     },
+    /// The user's first connection on the node opened, or their last closed.
+    Presence {
+        user: Profile,
+        online: bool,
+    },
 }
 
 pub(crate) struct RedisBus {
     shared: Arc<Shared>,
-    outgoing: mpsc::Sender<String>,
+    outgoing: mpsc::Sender<Outgoing>,
     _stop: DropGuard,
 }
 
@@ -120,16 +138,25 @@ impl RedisBus {
         });
         let stop = CancellationToken::new();
         let (outgoing, rx) = mpsc::channel(options.queue.max(1));
-        tokio::spawn(publish_loop(client.clone(), options.channel.clone(), rx, stop.clone()));
-        tokio::spawn(subscribe_loop(client, options.channel, shared.clone(), stop.clone()));
+        let keys = presence::Keys::new(&options.channel);
+        shared.hub.set_presence_sink(presence::sink(shared.node, outgoing.clone(), shared.metrics.clone()));
+        tokio::spawn(publish_loop(client.clone(), options.channel.clone(), keys.clone(), rx, stop.clone()));
+        tokio::spawn(presence::heartbeat_loop(
+            client.clone(),
+            options.clone(),
+            keys.clone(),
+            shared.clone(),
+            stop.clone(),
+        ));
+        tokio::spawn(subscribe_loop(client, options.channel, keys, shared.clone(), stop.clone()));
         info!(node = shared.node, "redis bus started");
         Ok(Self { shared, outgoing, _stop: stop.drop_guard() })
     }
 
     fn ship(&self, project: &ProjectId, event: WireEvent) {
         let envelope = Envelope { node: self.shared.node, project: project.clone(), event };
-        let Ok(text) = serde_json::to_string(&envelope) else { return };
-        if self.outgoing.try_send(text).is_err() {
+        let Ok(envelope) = serde_json::to_string(&envelope) else { return };
+        if self.outgoing.try_send(Outgoing { envelope, presence: None }).is_err() {
             self.shared.metrics.inc(&self.shared.metrics.bus_dropped);
         }
     }
@@ -275,6 +302,8 @@ impl Shared {
             WireEvent::ToUser { user, frame: text } => {
                 self.hub.to_user(&project, &user, &Outbound { frame: text.into(), msg_id: None })
             }
+            WireEvent::Presence { user, online: true } => self.hub.remote_online(&project, &user, envelope.node),
+            WireEvent::Presence { user, online: false } => self.hub.remote_offline(&project, &user.id, envelope.node),
         }
     }
 
@@ -309,7 +338,13 @@ async fn pause_unless_stopped(pause: Duration, stop: &CancellationToken) -> bool
     }
 }
 
-async fn publish_loop(client: redis::Client, channel: String, mut rx: mpsc::Receiver<String>, stop: CancellationToken) {
+async fn publish_loop(
+    client: redis::Client,
+    channel: String,
+    keys: presence::Keys,
+    mut rx: mpsc::Receiver<Outgoing>,
+    stop: CancellationToken,
+) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     let mut pause = RETRY_MIN;
@@ -335,8 +370,13 @@ async fn publish_loop(client: redis::Client, channel: String, mut rx: mpsc::Rece
             },
         };
         let mut pipe = redis::pipe();
-        for envelope in &batch {
-            pipe.cmd("PUBLISH").arg(&channel).arg(envelope).ignore();
+        for out in &batch {
+            match &out.presence {
+                Some((field, Some(profile))) => pipe.hset(&keys.presence, field, profile).ignore(),
+                Some((field, None)) => pipe.hdel(&keys.presence, field).ignore(),
+                None => &mut pipe,
+            };
+            pipe.cmd("PUBLISH").arg(&channel).arg(&out.envelope).ignore();
         }
         match pipe.query_async::<()>(link).await {
             Ok(()) => {
@@ -356,7 +396,13 @@ async fn publish_loop(client: redis::Client, channel: String, mut rx: mpsc::Rece
     }
 }
 
-async fn subscribe_loop(client: redis::Client, channel: String, shared: Arc<Shared>, stop: CancellationToken) {
+async fn subscribe_loop(
+    client: redis::Client,
+    channel: String,
+    keys: presence::Keys,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
     let mut pause = RETRY_MIN;
     loop {
         match client.get_async_pubsub().await {
@@ -365,6 +411,7 @@ async fn subscribe_loop(client: redis::Client, channel: String, shared: Arc<Shar
                     info!("subscribed to the redis bus");
                     pause = RETRY_MIN;
                     shared.resync();
+                    presence::load(&client, &keys, &shared).await;
                     let mut messages = pubsub.on_message();
                     loop {
                         tokio::select! {
@@ -404,7 +451,13 @@ mod tests {
             .map(|_| {
                 let metrics = Arc::new(Metrics::default());
                 let hub = Arc::new(Hub::new(metrics.clone()));
-                let options = RedisOptions { url: redis.url(), channel: "conformance".into(), queue: 10_000 };
+                let options = RedisOptions {
+                    url: redis.url(),
+                    channel: "conformance".into(),
+                    queue: 10_000,
+                    heartbeat: Duration::from_secs(3),
+                    node_ttl: Duration::from_secs(10),
+                };
                 let bus: Arc<dyn Bus> =
                     Arc::new(RedisBus::start(options, hub.clone(), store.clone(), metrics).expect("bus"));
                 Node { hub, bus }
