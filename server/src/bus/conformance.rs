@@ -97,10 +97,16 @@ fn discard_queued(rxs: &mut [OutboxReceiver]) {
 }
 
 /// What is queued right now, parsed.
+/// Presence frames are skipped: a bus that shares presence across nodes
+/// announces the suite's listeners on the other nodes whenever its link
+/// carries them, which is outside what this suite checks.
 fn queued(rx: &mut OutboxReceiver) -> Vec<ServerMsg> {
     let mut out = Vec::new();
     while let Ok(o) = rx.rx.try_recv() {
-        out.push(serde_json::from_str(&o.frame).unwrap_or_else(|e| panic!("bad frame {}: {e}", o.frame)));
+        match serde_json::from_str(&o.frame).unwrap_or_else(|e| panic!("bad frame {}: {e}", o.frame)) {
+            ServerMsg::Presence { .. } | ServerMsg::Online { .. } => {}
+            msg => out.push(msg),
+        }
     }
     out
 }
@@ -126,12 +132,16 @@ fn local_connections_have_the_event_before_publish_returns(nodes: &[Node], name:
     nodes[0].hub.join(&p, &reader, reader_tx);
     settle(nodes);
     discard_queued(&mut rxs);
+    // What earlier nodes published may reach a node's listener at any time
+    // too: each node publishes as its own typist, and the check looks for
+    // that node's own event among what is queued.
     for (i, node) in nodes.iter().enumerate() {
         let id = i as u64 + 1;
+        let typist = profile(&format!("{}{i}", typist.id));
         publish_message(node, &p, message(id, &typist), None);
         let local = queued(&mut rxs[i]);
         assert!(
-            matches!(local.as_slice(), [ServerMsg::Message(m)] if m.id == MessageId(id)),
+            local.iter().any(|m| matches!(m, ServerMsg::Message(m) if m.id == MessageId(id))),
             "node {i}: message {id} not queued locally when publish returned: {local:?}"
         );
         node.bus.publish(Event::Typing {
@@ -142,7 +152,7 @@ fn local_connections_have_the_event_before_publish_returns(nodes: &[Node], name:
         });
         let local = queued(&mut rxs[i]);
         assert!(
-            matches!(local.as_slice(), [ServerMsg::Typing { .. }]),
+            local.iter().any(|m| matches!(m, ServerMsg::Typing { from, .. } if *from == typist.id)),
             "node {i}: typing not queued locally: {local:?}"
         );
     }
