@@ -68,7 +68,8 @@ done
 {
   cat <<EOF
 global
-    maxconn 60000
+    # two descriptors per proxied connection, within the usual 20,000 limit
+    maxconn 9000
 defaults
     mode http
     timeout connect 5s
