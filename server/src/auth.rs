@@ -2,7 +2,7 @@
 //! application, and the session tokens this server issues) and guest ids.
 
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use protocol::{validate, CloseCode, Profile, ProjectId, UserId};
+use protocol::{validate, CloseCode, Profile, ProjectId, UserId, BOT_ID_PREFIX};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,6 +48,12 @@ pub struct Claims {
     pub color: Option<String>,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// When it was issued, seconds since the epoch (a fraction allowed, as
+    /// RFC 7519 permits: tokens this server mints carry milliseconds). After
+    /// the host application signed a user out, tokens without it, or
+    /// issued before the sign-out, are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<f64>,
 }
 
 /// An authenticated identity.
@@ -79,6 +85,11 @@ impl Authenticator {
 
     /// Checks a token and, when `asked` is given, that it is for that project.
     pub fn verify(&self, token: &str, asked: Option<&ProjectId>) -> Result<Identity, AuthError> {
+        self.verify_issued(token, asked).map(|(identity, _)| identity)
+    }
+
+    /// As [`verify`](Self::verify), with the token's `iat` in milliseconds.
+    pub fn verify_issued(&self, token: &str, asked: Option<&ProjectId>) -> Result<(Identity, Option<i64>), AuthError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -88,6 +99,10 @@ impl Authenticator {
         let invalid = |what: &str, e: &dyn std::fmt::Display| AuthError::Invalid(format!("{what}: {e}"));
         let project = ProjectId::new(claims.project).map_err(|e| invalid("project", &e))?;
         let id = UserId::new(claims.sub).map_err(|e| invalid("sub", &e))?;
+        if id.is_bot() {
+            // System senders exist only in the HTTP API.
+            return Err(AuthError::Invalid(format!("sub: ids starting with {BOT_ID_PREFIX} are reserved")));
+        }
         let name = validate::display_name(&claims.name).map_err(|e| invalid("name", &e))?;
         let color = match claims.color {
             Some(c) => validate::color(&c).map_err(|e| invalid("color", &e))?,
@@ -98,13 +113,20 @@ impl Authenticator {
                 return Err(AuthError::WrongProject { token: project, asked: asked.clone() });
             }
         }
-        Ok(Identity { project, profile: Profile { id, name, color } })
+        // A float-to-int `as` saturates (and maps NaN to 0: "issued at the epoch").
+        let issued_at = claims.iat.map(|s| (s * 1000.0) as i64);
+        Ok((Identity { project, profile: Profile { id, name, color } }, issued_at))
     }
 
     /// Signs a token for `identity` valid for `ttl`; returns it and its expiry (ms).
     pub fn mint(&self, identity: &Identity, ttl: Duration) -> Result<(String, i64), AuthError> {
-        let exp = unix_now().saturating_add(ttl).as_secs();
+        if identity.profile.id.is_bot() {
+            return Err(AuthError::Invalid(format!("ids starting with {BOT_ID_PREFIX} are reserved")));
+        }
+        let now = unix_now();
+        let exp = now.saturating_add(ttl).as_secs();
         let claims = Claims {
+            iat: Some(now.as_millis() as f64 / 1000.0),
             sub: identity.profile.id.to_string(),
             name: identity.profile.name.clone(),
             project: identity.project.to_string(),
@@ -212,10 +234,38 @@ mod tests {
             project: "2424".into(),
             color: None,
             exp: unix_now().as_secs() - 60,
+            iat: None,
         };
         let expired = jsonwebtoken::encode(&Header::default(), &expired, &EncodingKey::from_secret(b"secret")).unwrap();
         assert_eq!(auth.verify(&expired, None).unwrap_err().close_code(), CloseCode::TokenExpired);
         assert_eq!(auth.verify("garbage", None).unwrap_err().close_code(), CloseCode::AuthFailed);
+    }
+
+    #[test]
+    fn bot_ids_cannot_be_signed_in_or_minted() {
+        let auth = Authenticator::new(b"secret", Duration::from_secs(60));
+        let mut bot = identity();
+        bot.profile.id = UserId::new("bot:deploy").unwrap();
+        assert!(auth.mint(&bot, Duration::from_secs(60)).is_err());
+        let claims = Claims {
+            sub: "bot:deploy".into(),
+            name: "Deploy".into(),
+            project: "2424".into(),
+            color: None,
+            exp: unix_now().as_secs() + 60,
+            iat: None,
+        };
+        let forged = jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret")).unwrap();
+        assert_eq!(auth.verify(&forged, None).unwrap_err().close_code(), CloseCode::AuthFailed);
+    }
+
+    #[test]
+    fn minted_tokens_say_when_they_were_issued() {
+        let auth = Authenticator::new(b"secret", Duration::from_secs(60));
+        let (token, _) = auth.session_token(&identity()).unwrap();
+        let (_, issued) = auth.verify_issued(&token, None).unwrap();
+        let now = unix_now().as_millis() as i64;
+        assert!(issued.is_some_and(|t| t <= now && t > now - 5_000), "{issued:?}");
     }
 
     #[test]

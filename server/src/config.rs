@@ -28,6 +28,42 @@ fn count(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Shortest API key accepted: a key is a password for the whole API.
+pub const API_KEY_MIN_LEN: usize = 16;
+
+/// A key for the HTTP API, given as `KEY` (every project) or `PROJECT:KEY`
+/// (one project; the key is what follows the last `:`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// The only project this key may act on; `None`: every project.
+    pub project: Option<protocol::ProjectId>,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ApiKey {
+    // Never print the secret (`--help`, logs of the configuration).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey").field("project", &self.project).finish_non_exhaustive()
+    }
+}
+
+fn api_key(s: &str) -> Result<ApiKey, String> {
+    let (project, secret) = match s.rsplit_once(':') {
+        Some((project, secret)) => {
+            let project = protocol::ProjectId::new(project).map_err(|e| format!("project of an API key: {e}"))?;
+            (Some(project), secret)
+        }
+        None => (None, s),
+    };
+    if secret.len() < API_KEY_MIN_LEN {
+        return Err(format!("an API key must be at least {API_KEY_MIN_LEN} characters"));
+    }
+    if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("an API key may contain only visible ASCII characters".into());
+    }
+    Ok(ApiKey { project, secret: secret.to_owned() })
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Directory of the built web client (trunk's `dist/`), served at `/`.
@@ -176,6 +212,16 @@ pub struct Config {
     /// Seconds between retention passes.
     #[arg(long, env = "CHAT_RETENTION_INTERVAL", default_value = "3600", value_parser = secs)]
     pub retention_interval: Duration,
+
+    /// Keys of the HTTP API (`/api/v1`), repeated or comma-separated:
+    /// `KEY` acts on every project, `PROJECT:KEY` on one. Without any, the
+    /// API refuses every request (401).
+    #[arg(long = "api-key", env = "CHAT_API_KEY", value_delimiter = ',', value_parser = api_key, hide_env_values = true)]
+    pub api_keys: Vec<ApiKey>,
+
+    /// Largest HTTP API request body, in bytes (413 above).
+    #[arg(long, env = "CHAT_API_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = count)]
+    pub api_max_body_bytes: usize,
 }
 
 /// A `history` page stops growing at about this many bytes of JSON (it
@@ -272,5 +318,29 @@ mod tests {
         }
         assert!(parse(&["--ping-interval", "0.5"]).is_ok_and(|c| c.ping_interval == Duration::from_millis(500)));
         assert!(parse(&["--ping-interval", "soon"]).is_err_and(|e| e.contains("not a number of seconds")));
+    }
+
+    #[test]
+    fn api_keys_are_global_or_for_one_project() {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let parse = |args: &[&str]| {
+            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
+                .map(|w| w.config.api_keys)
+                .map_err(|e| e.to_string())
+        };
+        let keys = parse(&["--api-key", "0123456789abcdef,p:1:fedcba9876543210", "--api-key", "x@y:zzzzzzzzzzzzzzzz"])
+            .unwrap();
+        assert_eq!(keys.len(), 3);
+        assert_eq!((keys[0].project.as_ref(), keys[0].secret.as_str()), (None, "0123456789abcdef"));
+        assert_eq!(keys[1].project.as_ref().map(|p| p.as_str()), Some("p:1"), "the key follows the last colon");
+        assert_eq!(keys[1].secret, "fedcba9876543210");
+        assert_eq!(keys[2].project.as_ref().map(|p| p.as_str()), Some("x@y"));
+        assert!(parse(&["--api-key", "short"]).is_err_and(|e| e.contains("at least 16")));
+        assert!(parse(&["--api-key", "bad project:0123456789abcdef"]).is_err_and(|e| e.contains("project")));
+        assert!(!format!("{:?}", keys[0]).contains("0123456789abcdef"), "Debug hides the secret");
     }
 }

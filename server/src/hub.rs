@@ -11,8 +11,9 @@
 
 use crate::metrics::Metrics;
 use crate::outbox::{ConnId, Outbound, OutboxSender, Priority, Pushed};
-use protocol::{ChatMessage, Conversation, Profile, ProjectId, ServerMsg, UserId};
+use protocol::{ChatMessage, CloseCode, Conversation, Profile, ProjectId, ServerMsg, UserId};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 mod cluster;
@@ -60,6 +61,10 @@ pub(crate) struct Hub {
     /// Told when a user's first connection here opens or their last closes
     /// (a bus across nodes shares it); called under the lock, never blocks.
     presence_sink: OnceLock<PresenceSink>,
+    /// Bumped whenever the host application changes an online user's
+    /// profile: a connection compares it (one atomic load per frame) to
+    /// know when to take its user's new profile from the hub.
+    profile_generation: AtomicU64,
 }
 
 /// Serializes a server message once, for any number of recipients.
@@ -76,7 +81,12 @@ pub(crate) fn frame(msg: &ServerMsg) -> Outbound {
 
 impl Hub {
     pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
-        Self { projects: Mutex::new(HashMap::new()), metrics, presence_sink: OnceLock::new() }
+        Self {
+            projects: Mutex::new(HashMap::new()),
+            metrics,
+            presence_sink: OnceLock::new(),
+            profile_generation: AtomicU64::new(0),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<ProjectId, ProjectState>> {
@@ -231,6 +241,54 @@ impl Hub {
             }
             Conversation::Direct { .. } => {}
         }
+    }
+
+    /// Everyone online in `project`.
+    pub(crate) fn online(&self, project: &ProjectId) -> Vec<Profile> {
+        self.lock().get(project).map(ProjectState::online).unwrap_or_default()
+    }
+
+    /// See [`Hub::profile_of`].
+    pub(crate) fn profile_generation(&self) -> u64 {
+        self.profile_generation.load(Ordering::Acquire)
+    }
+
+    /// The current profile of an online user (changed by
+    /// [`Hub::update_profile`] since they joined, perhaps).
+    pub(crate) fn profile_of(&self, project: &ProjectId, user: &UserId) -> Option<Profile> {
+        self.lock().get(project).and_then(|s| s.users.get(user)).and_then(|u| u.profile.clone())
+    }
+
+    /// The host application changed `profile`: online lists show it from
+    /// now on, the user's connections stamp their next messages with it,
+    /// and every connection of the project gets `out` (a `user_updated`).
+    pub(crate) fn update_profile(&self, project: &ProjectId, profile: &Profile, out: &Outbound) {
+        let everyone = {
+            let mut projects = self.lock();
+            let Some(state) = projects.get_mut(project) else { return };
+            if let Some(user) = state.users.get_mut(&profile.id) {
+                user.profile = Some(profile.clone());
+                self.profile_generation.fetch_add(1, Ordering::AcqRel);
+            }
+            state.snapshot()
+        };
+        self.push_all(everyone.iter(), out, Priority::Reliable);
+    }
+
+    /// Sends one frame to every connection of a project.
+    pub(crate) fn to_project(&self, project: &ProjectId, out: &Outbound) {
+        let Some(everyone) = self.lock().get_mut(project).map(ProjectState::snapshot) else { return };
+        self.push_all(everyone.iter(), out, Priority::Reliable);
+    }
+
+    /// Closes every connection of one user with `code`.
+    pub(crate) fn close_user(&self, project: &ProjectId, user: &UserId, code: CloseCode) -> usize {
+        let conns: Vec<OutboxSender> =
+            self.lock().get(project).and_then(|s| s.users.get(user)).map(|u| u.conns.clone()).unwrap_or_default();
+        for conn in &conns {
+            conn.close(code);
+        }
+        conns.len()
     }
 
     /// Sends one frame to every connection of one user (e.g. a moved read marker).

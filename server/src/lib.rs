@@ -12,6 +12,7 @@
 //! behind the `test-support` feature, which the crate's own tests enable.
 
 mod addressees;
+mod api;
 mod app;
 pub mod auth;
 mod bus;
@@ -32,5 +33,5 @@ pub mod testing;
 mod trim;
 mod upgrade;
 
-pub use config::Config;
+pub use config::{ApiKey, Config};
 pub use server::{run, run_with_store, shutdown_signal, ServerError};

@@ -2,7 +2,7 @@
 //! `upgrade.rs` know warp.
 
 use crate::app::App;
-use crate::upgrade;
+use crate::{api, upgrade};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use warp::filters::BoxedFilter;
@@ -21,6 +21,8 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             .into_response()
     });
     upgrade::route(app.clone())
+        .or(api::routes(app.clone()))
+        .unify()
         .or(health)
         .unify()
         .or(metrics)

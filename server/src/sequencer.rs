@@ -15,19 +15,36 @@ use crate::outbox::{OutboxSender, Priority};
 use crate::store::{Appended, NewMessage, Store};
 use protocol::{ClientMsgId, ErrorCode, MessageId, ProjectId, ServerMsg};
 use std::sync::Arc;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 /// A send waiting to be stored.
 pub(crate) struct SendRequest {
     pub(crate) message: NewMessage,
-    /// The connection it came from: gets the ack (or the error).
-    pub(crate) origin: OutboxSender,
-    /// One of the connection's in-flight permits, returned once the ack (or
-    /// error) is queued: this bounds the acks a single commit can push into
-    /// one outbox.
-    pub(crate) permit: OwnedSemaphorePermit,
+    /// Who gets the ack (or the error).
+    pub(crate) origin: Origin,
 }
+
+/// Where a send came from, and so where its outcome goes.
+pub(crate) enum Origin {
+    /// A WebSocket connection: the ack goes into its outbox, and the
+    /// message to everyone concerned but it.
+    Connection {
+        outbox: OutboxSender,
+        /// One of the connection's in-flight permits, returned once the ack
+        /// (or error) is queued: this bounds the acks a single commit can
+        /// push into one outbox.
+        permit: OwnedSemaphorePermit,
+    },
+    /// The HTTP API: the outcome goes back to the waiting request (after
+    /// the message was published, so the response is the ack); the
+    /// message goes to every connection concerned.
+    Api(oneshot::Sender<Result<Appended, StoreFailed>>),
+}
+
+/// The batch holding the send could not be stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoreFailed;
 
 pub(crate) type SendQueue = mpsc::Sender<SendRequest>;
 
@@ -86,13 +103,13 @@ pub(crate) fn spawn(
 
 /// A stored batch (or the failure to store it), with where each result goes.
 struct Committed {
-    origins: Vec<(OutboxSender, OwnedSemaphorePermit)>,
+    origins: Vec<Origin>,
     projects: Vec<ProjectId>,
     outcome: Result<Vec<Appended>, Vec<ClientMsgId>>,
 }
 
 async fn commit(store: &dyn Store, batch: Vec<SendRequest>) -> Committed {
-    let (messages, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.message, (r.origin, r.permit))).unzip();
+    let (messages, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.message, r.origin)).unzip();
     let client_ids: Vec<_> = messages.iter().map(|m| m.client_id.clone()).collect();
     let projects: Vec<_> = messages.iter().map(|m| m.project.clone()).collect();
     let outcome = store.append(messages).await.map_err(|e| {
@@ -121,28 +138,48 @@ fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
     match batch.outcome {
         Ok(appended) => {
             metrics.inc(&metrics.store_commits);
-            for ((result, (origin, _permit)), project) in appended.into_iter().zip(batch.origins).zip(batch.projects) {
-                let message = result.message;
-                let (client_id, id, ts) = (message.client_id.clone(), message.id, message.ts);
+            for ((result, origin), project) in appended.into_iter().zip(batch.origins).zip(batch.projects) {
                 if !result.duplicate {
                     metrics.inc(&metrics.messages_stored);
+                    let message = result.message.clone();
                     let frame = frame(&ServerMsg::Message(message.clone()));
-                    bus.publish(Event::Message { project, message, frame, origin: Some(origin.id) });
+                    let from = match &origin {
+                        Origin::Connection { outbox, .. } => Some(outbox.id),
+                        Origin::Api(_) => None,
+                    };
+                    bus.publish(Event::Message { project, message, frame, origin: from });
                 }
-                if let Some(client_id) = client_id {
-                    let ack = ServerMsg::Ack { client_id, id, ts, duplicate: result.duplicate };
-                    origin.push(frame(&ack), Priority::Reliable);
+                match origin {
+                    Origin::Connection { outbox, permit: _held_until_the_ack_is_queued } => {
+                        let message = &result.message;
+                        if let Some(client_id) = message.client_id.clone() {
+                            let ack = ServerMsg::Ack {
+                                client_id,
+                                id: message.id,
+                                ts: message.ts,
+                                duplicate: result.duplicate,
+                            };
+                            outbox.push(frame(&ack), Priority::Reliable);
+                        }
+                    }
+                    // The request may have given up waiting; the message is stored either way.
+                    Origin::Api(reply) => drop(reply.send(Ok(result))),
                 }
             }
         }
         Err(client_ids) => {
-            for ((origin, _permit), client_id) in batch.origins.into_iter().zip(client_ids) {
-                let error = ServerMsg::Error {
-                    code: ErrorCode::Unavailable,
-                    message: "the message could not be stored; resend it with the same client_id".into(),
-                    client_id: Some(client_id),
-                };
-                origin.push(frame(&error), Priority::Reliable);
+            for (origin, client_id) in batch.origins.into_iter().zip(client_ids) {
+                match origin {
+                    Origin::Connection { outbox, permit: _held_until_the_ack_is_queued } => {
+                        let error = ServerMsg::Error {
+                            code: ErrorCode::Unavailable,
+                            message: "the message could not be stored; resend it with the same client_id".into(),
+                            client_id: Some(client_id),
+                        };
+                        outbox.push(frame(&error), Priority::Reliable);
+                    }
+                    Origin::Api(reply) => drop(reply.send(Err(StoreFailed))),
+                }
             }
         }
     }

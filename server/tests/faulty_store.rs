@@ -7,9 +7,12 @@ mod support;
 
 use async_trait::async_trait;
 use protocol::{
-    ChatMessage, ClientMsg, Conversation, MessageId, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome,
+    ChatMessage, ClientMsg, Conversation, MessageId, Millis, Profile, ProjectId, ServerMsg, UnreadCount, UserId,
+    Welcome,
 };
-use server::store::{Appended, NewMessage, Page, Retention, SqliteStore, Store, StoreError, UserPage};
+use server::store::{
+    Appended, Erased, NewMessage, Page, Retention, SignInState, SqliteStore, Store, StoreError, UserPage,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
@@ -99,6 +102,21 @@ impl Store for FaultyStore {
     }
     async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError> {
         self.inner.unread(project, user).await
+    }
+    async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError> {
+        self.inner.sign_in_state(project, user).await
+    }
+    async fn set_profile(&self, project: &ProjectId, profile: &Profile, at: Millis) -> Result<(), StoreError> {
+        self.inner.set_profile(project, profile, at).await
+    }
+    async fn sign_out(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<(), StoreError> {
+        self.inner.sign_out(project, user, not_before).await
+    }
+    async fn erase_user(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<Erased, StoreError> {
+        self.inner.erase_user(project, user, not_before).await
+    }
+    async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError> {
+        self.inner.erasures_since(project, cursor).await
     }
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {
         self.inner.prune(retention).await

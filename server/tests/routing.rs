@@ -162,8 +162,14 @@ async fn host_tokens_sign_in_and_bad_tokens_are_refused_with_their_codes() {
     let other_secret = server::auth::Authenticator::new(b"other", std::time::Duration::from_secs(60));
     let (forged, _) = other_secret.mint(&identity("2424"), std::time::Duration::from_secs(60)).unwrap();
     assert_eq!(refused(&server, token(&forged), 1).await, (ErrorCode::HelloRefused, Some(4001)));
-    let claims =
-        server::auth::Claims { sub: "7".into(), name: "mks".into(), project: "2424".into(), color: None, exp: 1_000 };
+    let claims = server::auth::Claims {
+        sub: "7".into(),
+        name: "mks".into(),
+        project: "2424".into(),
+        color: None,
+        exp: 1_000,
+        iat: None,
+    };
     let expired =
         jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(b"test-secret"))
             .unwrap();

@@ -373,7 +373,7 @@ impl Connection {
             }
             ServerMsg::Pong => return,
             // The people directory has no view yet.
-            ServerMsg::Users { .. } => return,
+            ServerMsg::Users { .. } | ServerMsg::UserUpdated { .. } | ServerMsg::UserErased { .. } => return,
         };
         self.dispatch.emit(action);
     }

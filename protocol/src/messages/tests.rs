@@ -152,6 +152,18 @@ fn server_messages() {
         r##"{"type":"users","query":"ma","users":[{"user":{"id":"7","name":"mks","color":"#e0245e"},"online":true}],"has_more":false}"##,
     );
     golden(ServerMsg::Pong, r#"{"type":"pong"}"#);
+    golden(
+        ServerMsg::UserUpdated { user: profile("7", "Mark") },
+        r##"{"type":"user_updated","user":{"id":"7","name":"Mark","color":"#e0245e"}}"##,
+    );
+    golden(ServerMsg::UserErased { user: uid("9") }, r#"{"type":"user_erased","user":"9"}"#);
+}
+
+#[test]
+fn bot_ids_are_recognised() {
+    assert!(uid("bot:deploy").is_bot());
+    assert!(!uid("deploy").is_bot());
+    assert!(!uid("g-bot:x").is_bot());
 }
 
 #[test]

@@ -25,7 +25,7 @@
 
 use crate::outbox::{ConnId, Outbound};
 use futures_util::future::BoxFuture;
-use protocol::{ChatMessage, Conversation, MessageId, ProjectId, UserId};
+use protocol::{ChatMessage, CloseCode, Conversation, MessageId, Profile, ProjectId, UserId};
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -48,6 +48,14 @@ pub(crate) enum Event {
     Typing { project: ProjectId, from: UserId, to: Conversation, active: bool },
     /// A frame for every connection of one user (a moved read marker).
     ToUser { project: ProjectId, user: UserId, frame: Outbound },
+    /// The host application changed a user's profile: every node's hub
+    /// keeps it for the user's connections and gives `frame` (a
+    /// `user_updated`) to every connection of the project.
+    ProfileChanged { project: ProjectId, profile: Profile, frame: Outbound },
+    /// A frame for every connection of a project (a `user_erased`).
+    ToProject { project: ProjectId, frame: Outbound },
+    /// Close every connection of one user with `code` (signed out).
+    CloseUser { project: ProjectId, user: UserId, code: CloseCode },
 }
 
 /// Publishes events to every node.

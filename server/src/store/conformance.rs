@@ -34,6 +34,61 @@ pub async fn run_all(store: &dyn Store) {
     users_are_known_once_seen(store).await;
     the_directory_pages_through_users_by_name(store).await;
     retention_prunes_by_count_and_age(store).await;
+    profiles_set_by_the_host_and_sign_outs_are_kept(store).await;
+    erasure_deletes_what_the_user_sent_and_is_recorded(store).await;
+}
+
+async fn profiles_set_by_the_host_and_sign_outs_are_kept(store: &dyn Store) {
+    let p = pid("host-profiles");
+    assert_eq!(store.sign_in_state(&p, &uid("h")).await.unwrap(), SignInState::default());
+    store.upsert_user(&p, &profile("h")).await.unwrap();
+    assert_eq!(store.sign_in_state(&p, &uid("h")).await.unwrap().profile, Some((profile("h"), None)));
+    let renamed = Profile { id: uid("h"), name: "Renamed".into(), color: "#abcdef".into() };
+    store.set_profile(&p, &renamed, 5_000).await.unwrap();
+    assert_eq!(store.sign_in_state(&p, &uid("h")).await.unwrap().profile, Some((renamed.clone(), Some(5_000))));
+    store.set_profile(&p, &profile("new"), 6_000).await.unwrap();
+    assert!(store.user_exists(&p, &uid("new")).await.unwrap(), "set_profile creates the user");
+    store.sign_out(&p, &uid("h"), 7_000).await.unwrap();
+    store.sign_out(&p, &uid("h"), 6_500).await.unwrap();
+    assert_eq!(store.sign_in_state(&p, &uid("h")).await.unwrap().not_before, Some(7_000), "never moves back");
+    assert_eq!(store.sign_in_state(&pid("host-other"), &uid("h")).await.unwrap(), SignInState::default());
+}
+
+async fn erasure_deletes_what_the_user_sent_and_is_recorded(store: &dyn Store) {
+    let p = pid("erase");
+    store.upsert_user(&p, &profile("e")).await.unwrap();
+    store.upsert_user(&p, &profile("k")).await.unwrap();
+    let sent = store
+        .append(vec![
+            new_message("erase", "e", Conversation::Room, "e1"),
+            new_message("erase", "e", dm("k"), "e2"),
+            new_message("erase", "k", dm("e"), "k1"),
+            new_message("erase", "k", Conversation::Room, "k2"),
+            new_message("erase-other", "e", Conversation::Room, "o1"),
+        ])
+        .await
+        .unwrap();
+    let before = sent[0].message.id;
+    let erased = store.erase_user(&p, &uid("e"), 9_000).await.unwrap();
+    assert_eq!(erased, Erased { messages: 2, existed: true });
+    assert!(!store.user_exists(&p, &uid("e")).await.unwrap());
+    assert_eq!(store.sign_in_state(&p, &uid("e")).await.unwrap().not_before, Some(9_000));
+    let room = store.history(&p, &uid("k"), &Conversation::Room, None, 10).await.unwrap();
+    assert_eq!(room.messages.iter().map(|m| m.from.id.as_str()).collect::<Vec<_>>(), ["k"]);
+    let direct = store.history(&p, &uid("k"), &dm("e"), None, 10).await.unwrap();
+    assert_eq!(direct.messages.len(), 1, "what k sent e stays in k's history");
+    assert_eq!(direct.messages[0].from.id, uid("k"));
+    let replay = store.messages_after(&p, &uid("k"), MessageId(0), 10).await.unwrap();
+    assert!(replay.iter().all(|m| m.from.id != uid("e")), "nor in any replay");
+    let other = store.history(&pid("erase-other"), &uid("e"), &Conversation::Room, None, 10).await.unwrap();
+    assert_eq!(other.messages.len(), 1, "another project's user of the same id is untouched");
+    let last = sent[4].message.id;
+    assert_eq!(store.erasures_since(&p, before).await.unwrap(), [uid("e")]);
+    assert_eq!(store.erasures_since(&p, last).await.unwrap(), [uid("e")], "a client that had everything");
+    let after = store.append(vec![new_message("erase", "k", Conversation::Room, "k3")]).await.unwrap();
+    assert!(store.erasures_since(&p, after[0].message.id).await.unwrap().is_empty(), "got the news live");
+    assert!(store.erasures_since(&pid("erase-other"), MessageId(0)).await.unwrap().is_empty());
+    assert_eq!(store.erase_user(&p, &uid("never"), 9_000).await.unwrap(), Erased::default());
 }
 
 async fn append_assigns_increasing_ids_and_dedupes(store: &dyn Store) {

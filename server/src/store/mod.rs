@@ -76,6 +76,25 @@ pub struct UserPage {
     pub has_more: bool,
 }
 
+/// What the store knows about a user signing in (see [`Store::sign_in_state`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInState {
+    /// The stored profile, and when the HTTP API last set it (`None` when
+    /// only tokens ever did).
+    pub profile: Option<(Profile, Option<Millis>)>,
+    /// Tokens issued before this (ms) are refused.
+    pub not_before: Option<Millis>,
+}
+
+/// What [`Store::erase_user`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Messages the user had sent.
+    pub messages: u64,
+    /// Whether the project had seen the user at all.
+    pub existed: bool,
+}
+
 /// How long messages are kept.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retention {
@@ -157,6 +176,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Unread counts of `user`'s conversations that have any.
     async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError>;
+
+    /// The profile and sign-out state of `user`, read when they sign in.
+    async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError>;
+
+    /// Creates or updates `profile` as set by the host application at `at`
+    /// (ms): it wins over the profile of any token issued before `at`.
+    async fn set_profile(&self, project: &ProjectId, profile: &Profile, at: Millis) -> Result<(), StoreError>;
+
+    /// Refuses every token of `user` issued before `not_before` (ms), from
+    /// now on and after restarts. Never moves back.
+    async fn sign_out(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<(), StoreError>;
+
+    /// Signs `user` out (as [`Store::sign_out`]) and deletes every message
+    /// they sent, their profile, read markers and conversation memberships,
+    /// in one transaction; records the erasure for
+    /// [`Store::erasures_since`]. Messages others sent them stay (they are
+    /// the senders' words, in the senders' history).
+    async fn erase_user(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<Erased, StoreError>;
+
+    /// Users erased while the newest message id was `cursor` or more: a
+    /// client resuming from `cursor` may still show their messages.
+    async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError>;
 
     /// Deletes what the policy no longer keeps; returns how many messages.
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError>;

@@ -31,7 +31,7 @@ use crate::outbox::Outbound;
 use crate::store::Store;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
-use protocol::{Conversation, MessageId, Profile, ProjectId, ServerMsg, UserId};
+use protocol::{CloseCode, Conversation, MessageId, Profile, ProjectId, ServerMsg, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -95,6 +95,20 @@ enum WireEvent {
     ToUser {
         user: UserId,
         frame: String,
+    },
+    /// The host application changed a user's profile (`frame`: `user_updated`).
+    ProfileChanged {
+        profile: Profile,
+        frame: String,
+    },
+    /// A frame for every connection of the project.
+    ToProject {
+        frame: String,
+    },
+    /// Close every connection of the user with this close code.
+    CloseUser {
+        user: UserId,
+        code: u16,
     },
     /// The user's first connection on the node opened, or their last closed.
     Presence {
@@ -177,6 +191,18 @@ impl Bus for RedisBus {
             Event::ToUser { project, user, frame } => {
                 self.shared.hub.to_user(&project, &user, &frame);
                 self.ship(&project, WireEvent::ToUser { user, frame: frame.frame.to_string() });
+            }
+            Event::ProfileChanged { project, profile, frame } => {
+                self.shared.hub.update_profile(&project, &profile, &frame);
+                self.ship(&project, WireEvent::ProfileChanged { profile, frame: frame.frame.to_string() });
+            }
+            Event::ToProject { project, frame } => {
+                self.shared.hub.to_project(&project, &frame);
+                self.ship(&project, WireEvent::ToProject { frame: frame.frame.to_string() });
+            }
+            Event::CloseUser { project, user, code } => {
+                self.shared.hub.close_user(&project, &user, code);
+                self.ship(&project, WireEvent::CloseUser { user, code: code.code() });
             }
         }
     }
@@ -302,6 +328,18 @@ impl Shared {
             WireEvent::ToUser { user, frame: text } => {
                 self.hub.to_user(&project, &user, &Outbound { frame: text.into(), msg_id: None })
             }
+            WireEvent::ProfileChanged { profile, frame: text } => {
+                self.hub.update_profile(&project, &profile, &Outbound { frame: text.into(), msg_id: None })
+            }
+            WireEvent::ToProject { frame: text } => {
+                self.hub.to_project(&project, &Outbound { frame: text.into(), msg_id: None })
+            }
+            WireEvent::CloseUser { user, code } => match CloseCode::from_code(code) {
+                Some(code) => {
+                    self.hub.close_user(&project, &user, code);
+                }
+                None => warn!(code, "a bus close event with an unknown code ignored"),
+            },
             WireEvent::Presence { user, online: true } => self.hub.remote_online(&project, &user, envelope.node),
             WireEvent::Presence { user, online: false } => self.hub.remote_offline(&project, &user.id, envelope.node),
         }

@@ -4,7 +4,7 @@
 use super::super::{Conn, End};
 use crate::auth::Identity;
 use crate::clock::now_millis;
-use crate::sequencer::SendRequest;
+use crate::sequencer::{Origin, SendRequest};
 use crate::store::NewMessage;
 use protocol::{validate, ClientMsgId, Conversation, ErrorCode};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -64,7 +64,9 @@ where
             Err(TrySendError::Closed(())) => None,
         };
         match slot {
-            Some(slot) => slot.send(SendRequest { message, origin: self.tx.clone(), permit }),
+            Some(slot) => {
+                slot.send(SendRequest { message, origin: Origin::Connection { outbox: self.tx.clone(), permit } })
+            }
             None => self.reply_error(
                 ErrorCode::Unavailable,
                 "the server is shutting down; resend later".into(),

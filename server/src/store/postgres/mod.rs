@@ -9,7 +9,7 @@ mod append;
 mod schema;
 
 use super::*;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use std::time::Duration;
 use tokio_postgres::{NoTls, Row};
 
@@ -122,6 +122,36 @@ async fn unread_in(
         .collect()
 }
 
+/// A new user's room marker starts at the newest room message, so older
+/// room history is not "unread".
+async fn start_room_marker(client: &impl GenericClient, project: &str, user: &str) -> Result<(), StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO read_markers (project, user_id, conv, up_to)
+             SELECT $1, $2, 'room', COALESCE(MAX(id), 0) FROM messages WHERE project = $1 AND conv = 'room'
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    client.execute(&stmt, &[&project, &user]).await?;
+    Ok(())
+}
+
+async fn record_sign_out(
+    client: &impl GenericClient,
+    project: &str,
+    user: &str,
+    not_before: Millis,
+) -> Result<(), StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO sign_outs (project, user_id, not_before) VALUES ($1, $2, $3)
+             ON CONFLICT (project, user_id) DO UPDATE SET not_before = GREATEST(sign_outs.not_before, excluded.not_before)",
+        )
+        .await?;
+    client.execute(&stmt, &[&project, &user, &not_before]).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
@@ -153,15 +183,7 @@ impl Store for PostgresStore {
             .await?;
         let inserted: bool = tx.query_one(&insert, &[&p, &u, &profile.name, &profile.color]).await?.try_get(0)?;
         if inserted {
-            // First sight: the room's history so far is not "unread".
-            let marker = tx
-                .prepare_cached(
-                    "INSERT INTO read_markers (project, user_id, conv, up_to)
-                     SELECT $1, $2, 'room', COALESCE(MAX(id), 0) FROM messages WHERE project = $1 AND conv = 'room'
-                     ON CONFLICT DO NOTHING",
-                )
-                .await?;
-            tx.execute(&marker, &[&p, &u]).await?;
+            start_room_marker(&tx, p, u).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -313,6 +335,86 @@ impl Store for PostgresStore {
             }
         }
         Ok(out)
+    }
+
+    async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT u.name, u.color, u.profile_at,
+                        (SELECT not_before FROM sign_outs s WHERE s.project = $1 AND s.user_id = $2)
+                 FROM (SELECT 1) one
+                 LEFT JOIN users u ON u.project = $1 AND u.id = $2",
+            )
+            .await?;
+        let row = client.query_one(&stmt, &[&project.as_str(), &user.as_str()]).await?;
+        let name: Option<String> = row.try_get(0)?;
+        let color: Option<String> = row.try_get(1)?;
+        let profile = match (name, color) {
+            (Some(name), Some(color)) => Some((Profile { id: user.clone(), name, color }, row.try_get(2)?)),
+            _ => None,
+        };
+        Ok(SignInState { profile, not_before: row.try_get(3)? })
+    }
+
+    async fn set_profile(&self, project: &ProjectId, profile: &Profile, at: Millis) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let (p, u) = (project.as_str(), profile.id.as_str());
+        let tx = client.transaction().await?;
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO users (project, id, name, color, profile_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (project, id) DO UPDATE SET name = excluded.name, color = excluded.color,
+                     profile_at = GREATEST(COALESCE(users.profile_at, 0), excluded.profile_at)
+                 RETURNING (xmax = 0) AS inserted",
+            )
+            .await?;
+        let inserted: bool = tx.query_one(&upsert, &[&p, &u, &profile.name, &profile.color, &at]).await?.try_get(0)?;
+        if inserted {
+            start_room_marker(&tx, p, u).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sign_out(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        record_sign_out(&client, project.as_str(), user.as_str(), not_before).await
+    }
+
+    async fn erase_user(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<Erased, StoreError> {
+        let mut client = self.client().await?;
+        let (p, u) = (project.as_str(), user.as_str());
+        let tx = client.transaction().await?;
+        record_sign_out(&tx, p, u, not_before).await?;
+        let messages = tx.execute("DELETE FROM messages WHERE project = $1 AND sender = $2", &[&p, &u]).await?;
+        let existed = tx.execute("DELETE FROM users WHERE project = $1 AND id = $2", &[&p, &u]).await? == 1;
+        tx.execute("DELETE FROM read_markers WHERE project = $1 AND user_id = $2", &[&p, &u]).await?;
+        tx.execute("DELETE FROM conversations WHERE project = $1 AND user_id = $2", &[&p, &u]).await?;
+        // The project's newest id ever assigned (deleted ones included):
+        // what a client that saw everything before the erasure has as cursor.
+        tx.execute(
+            "INSERT INTO erasures (project, user_id, at_id)
+             SELECT $1, $2, COALESCE((SELECT last_id FROM project_counters WHERE project = $1), 0)
+             ON CONFLICT DO NOTHING",
+            &[&p, &u],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Erased { messages, existed })
+    }
+
+    async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError> {
+        let client = self.client().await?;
+        let stmt =
+            client.prepare_cached("SELECT DISTINCT user_id FROM erasures WHERE project = $1 AND at_id >= $2").await?;
+        let rows = client.query(&stmt, &[&project.as_str(), &sql_id(cursor)]).await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                UserId::new(id).map_err(|e| StoreError::Corrupt(format!("erased user: {e}")))
+            })
+            .collect()
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {

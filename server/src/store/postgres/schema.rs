@@ -38,7 +38,26 @@ CREATE TABLE users (
     id      TEXT NOT NULL,
     name    TEXT NOT NULL,
     color   TEXT NOT NULL,
+    -- When the host application's API last set the profile (ms): it wins
+    -- over the profile in any token issued before then.
+    profile_at BIGINT,
     PRIMARY KEY (project, id)
+);
+-- Session tokens issued before `not_before` (ms) are refused: sign-out
+-- everywhere and erasure. Apart from `users` so that it outlives erasure.
+CREATE TABLE sign_outs (
+    project    TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    PRIMARY KEY (project, user_id)
+);
+-- Erased users, with the project's newest id when they were erased: a
+-- client resuming from a cursor at or below it is told to forget them.
+CREATE TABLE erasures (
+    project TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    at_id   BIGINT NOT NULL,
+    PRIMARY KEY (project, at_id, user_id)
 );
 -- The people directory pages through a project's users by name, folded to
 -- lower case and compared byte-wise (the same order on every node).

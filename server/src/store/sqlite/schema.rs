@@ -59,6 +59,28 @@ DROP INDEX messages_recipient;
 -- The people directory pages through a project's users by name.
 CREATE INDEX users_by_name ON users(project, name COLLATE NOCASE, id);
 "#,
+    r#"
+-- The host application's side (the HTTP API).
+-- When the API last set a user's profile (ms): it wins over the profile in
+-- any token issued before then.
+ALTER TABLE users ADD COLUMN profile_at INTEGER;
+-- Session tokens issued before `not_before` (ms) are refused: sign-out
+-- everywhere and erasure. Kept apart from `users` so it outlives erasure.
+CREATE TABLE sign_outs (
+    project    TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    PRIMARY KEY (project, user)
+) WITHOUT ROWID;
+-- Erased users, with the newest message id when they were erased: a client
+-- resuming from a cursor at or below it is told to forget their messages.
+CREATE TABLE erasures (
+    project TEXT NOT NULL,
+    user    TEXT NOT NULL,
+    at_id   INTEGER NOT NULL,
+    PRIMARY KEY (project, at_id, user)
+) WITHOUT ROWID;
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
