@@ -56,6 +56,10 @@ struct Cli {
     /// default: the server's own).
     #[arg(long)]
     outbox_capacity: Option<usize>,
+    /// An extra argument for every chat server started, repeatable, e.g.
+    /// `--server-arg=--database-url=postgres://…` to measure on PostgreSQL.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Record a `perf` profile of each chat server process into this directory.
     #[arg(long)]
     perf: Option<PathBuf>,
@@ -183,6 +187,7 @@ async fn run(cli: &Cli) -> Result<bool> {
     let opts = ServerOptions {
         binary: cli.server.clone(),
         outbox_capacity: cli.outbox_capacity,
+        extra_args: cli.server_args.clone(),
         perf_dir: cli.perf.clone(),
         perf_args: cli.perf_args.clone(),
     };

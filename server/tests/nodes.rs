@@ -48,21 +48,8 @@ impl Cluster {
         cluster
     }
 
-    /// Pub/sub drops what is published before a node subscribes: wait
-    /// until every node listens (a generous deadline, no fixed sleep).
     async fn wait_for_subscribers(&self, n: usize) {
-        let client = redis::Client::open(self.redis.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_, count): (String, usize) =
-                redis::cmd("PUBSUB").arg("NUMSUB").arg("chat").query_async(&mut conn).await.unwrap();
-            if count >= n {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "{count} of {n} nodes subscribed");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.redis.wait_for_subscribers("chat", n).await;
     }
 
     async fn shutdown(mut self) {

@@ -42,6 +42,25 @@ impl RedisServer {
         self.wait_ready().await;
     }
 
+    /// Waits until `n` clients subscribe to `channel` (pub/sub drops what is
+    /// published before a node subscribes; a generous deadline, no sleep).
+    pub async fn wait_for_subscribers(&self, channel: &str, n: usize) {
+        let started = Instant::now();
+        loop {
+            let counted = async {
+                let client = redis::Client::open(self.url())?;
+                let mut conn = client.get_multiplexed_async_connection().await?;
+                redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query_async::<(String, usize)>(&mut conn).await
+            };
+            let count = counted.await.map_or(0, |(_, count)| count);
+            if count >= n {
+                return;
+            }
+            assert!(started.elapsed() < START_DEADLINE, "{count} of {n} subscribers on {channel}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn spawn(&mut self) {
         // The wrapper stops redis when told to or when its stdin closes,
         // which also happens when the test process dies.

@@ -501,23 +501,8 @@ mod tests {
                 Node { hub, bus }
             })
             .collect();
-        wait_for_subscribers(redis, "conformance", n).await;
+        redis.wait_for_subscribers("conformance", n).await;
         nodes
-    }
-
-    async fn wait_for_subscribers(redis: &RedisServer, channel: &str, n: usize) {
-        let client = redis::Client::open(redis.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_, count): (String, usize) =
-                redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query_async(&mut conn).await.unwrap();
-            if count >= n {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "{count} of {n} nodes subscribed");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
