@@ -215,3 +215,25 @@ pub async fn shutdown_signal() {
         () = term => info!("SIGTERM received"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_settings_that_would_let_nodes_disagree_are_refused() {
+        let mut config = Config::for_tests("unused".into());
+        assert!(check_shared_settings(&config).is_ok(), "the defaults (one node, SQLite) pass");
+        config.database_url = Some("postgres://db/chat".into());
+        config.token_secret = None;
+        assert!(matches!(check_shared_settings(&config), Err(ServerError::SecretRequired)));
+        config.token_secret = Some("shared".into());
+        assert!(check_shared_settings(&config).is_ok());
+        config.database_url = None;
+        config.redis_url = Some("redis://cache".into());
+        assert!(matches!(check_shared_settings(&config), Err(ServerError::RedisNeedsDatabase)));
+        config.database_url = Some("postgres://db/chat".into());
+        config.node_ttl = config.node_heartbeat;
+        assert!(matches!(check_shared_settings(&config), Err(ServerError::NodeTtl)));
+    }
+}

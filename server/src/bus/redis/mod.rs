@@ -505,6 +505,52 @@ mod tests {
         nodes
     }
 
+    /// With Redis unreachable, `publish` still delivers locally at once,
+    /// and what waits for Redis is bounded by `--redis-queue` (plus the one
+    /// batch the publisher holds); the rest is dropped and counted.
+    #[tokio::test]
+    async fn without_redis_local_delivery_goes_on_and_the_queue_stays_bounded() {
+        use crate::outbox::outbox;
+        const QUEUE: usize = 10;
+        const SENT: usize = 500;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("chat.db")).unwrap());
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::new(metrics.clone()));
+        let options = RedisOptions {
+            url: format!("redis://127.0.0.1:{}", crate::testing::free_port()),
+            channel: "down".into(),
+            queue: QUEUE,
+            heartbeat: Duration::from_secs(3),
+            node_ttl: Duration::from_secs(10),
+        };
+        let bus = RedisBus::start(options, hub.clone(), store, metrics.clone()).unwrap();
+        let p = ProjectId::new("p").unwrap();
+        let listener = Profile { id: UserId::new("l").unwrap(), name: "l".into(), color: "#000000".into() };
+        let (tx, mut rx) = outbox(4 * SENT);
+        hub.join(&p, &listener, tx);
+        let from = Profile { id: UserId::new("a").unwrap(), ..listener.clone() };
+        for id in 1..=SENT as u64 {
+            let message = protocol::ChatMessage {
+                id: MessageId(id),
+                ts: 0,
+                from: from.clone(),
+                to: Conversation::Room,
+                body: format!("m{id}"),
+                client_id: None,
+            };
+            let frame = frame(&ServerMsg::Message(message.clone()));
+            bus.publish(Event::Message { project: p.clone(), message, frame, origin: None });
+        }
+        let mut delivered = 0;
+        while let Ok(out) = rx.rx.try_recv() {
+            delivered += usize::from(out.msg_id.is_some());
+        }
+        assert_eq!(delivered, SENT, "every message reached the local connection at once");
+        let dropped = metrics.bus_dropped.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        assert!(dropped >= SENT - QUEUE - PUBLISH_BATCH, "only {dropped} of {SENT} dropped: the queue grew");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_redis_bus_passes_the_bus_conformance_suite_on_three_nodes() {
         let redis = RedisServer::start().await;
