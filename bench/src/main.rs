@@ -56,6 +56,10 @@ struct Cli {
     /// default: the server's own).
     #[arg(long)]
     outbox_capacity: Option<usize>,
+    /// Projects the durable scenario's clients are spread over (at least
+    /// one client each); 1 is one busy project.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    durable_projects: u32,
     /// An extra argument for every chat server started, repeatable, e.g.
     /// `--server-arg=--database-url=postgres://…` to measure on PostgreSQL.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
@@ -228,7 +232,8 @@ async fn run(cli: &Cli) -> Result<bool> {
     }
     if wants(Scenario::Durable) {
         let result = on_chat_server(&opts, "4-durable", async |chat| {
-            scenarios::durable::run(chat, sz.durable_clients, sz.durable_time, sz.settle).await
+            scenarios::durable::run(chat, sz.durable_clients, cli.durable_projects as usize, sz.durable_time, sz.settle)
+                .await
         });
         out.durable(result.await);
     }
