@@ -19,6 +19,53 @@ fn secs(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A duration in seconds where 0 means "off".
+fn secs_or_off(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    secs(s)
+}
+
+/// A webhook endpoint: an absolute `http://` URL.
+fn webhook_url(s: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = s.parse().map_err(|e| format!("`{s}` is not a URL: {e}"))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http"), Some(_)) => Ok(uri),
+        (Some("https"), _) => Err(format!(
+            "`{s}`: https endpoints need a TLS proxy in front of them (the webhook client speaks plain HTTP; see README)"
+        )),
+        _ => Err(format!("`{s}` must be an absolute http:// URL")),
+    }
+}
+
+fn webhook_event(s: &str) -> Result<String, String> {
+    if crate::webhooks::EVENT_TYPES.contains(&s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not a webhook event; known: {}", crate::webhooks::EVENT_TYPES.join(", ")))
+    }
+}
+
+/// One `frame-ancestors` source: `*`, or an origin (`https://app.example`,
+/// `http://127.0.0.1:8000`, `https://*.example.com`).
+fn frame_ancestor(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let valid = s == "*"
+        || s.split_once("://").is_some_and(|(scheme, host)| {
+            matches!(scheme, "http" | "https")
+                && !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'*' | b'[' | b']'))
+        });
+    if valid {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not an origin like https://app.example (or *)"))
+    }
+}
+
 /// A size or count of at least one.
 fn count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -219,6 +266,54 @@ pub struct Config {
     #[arg(long = "api-key", env = "CHAT_API_KEY", value_delimiter = ',', value_parser = api_key, hide_env_values = true)]
     pub api_keys: Vec<ApiKey>,
 
+    /// Webhook endpoints (`http://` URLs), repeated or comma-separated; each
+    /// gets every event, with its own retries.
+    #[arg(long = "webhook-url", env = "CHAT_WEBHOOK_URL", value_delimiter = ',', value_parser = webhook_url)]
+    pub webhook_urls: Vec<http::Uri>,
+
+    /// Secret that signs webhook deliveries (HMAC-SHA256); required with
+    /// `--webhook-url`.
+    #[arg(long, env = "CHAT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Webhook events to send, comma-separated: message.missed,
+    /// message.created, user.online, user.offline.
+    #[arg(long, env = "CHAT_WEBHOOK_EVENTS", value_delimiter = ',', value_parser = webhook_event,
+          default_value = "message.missed,user.online,user.offline")]
+    pub webhook_events: Vec<String>,
+
+    /// Seconds after which a direct message its (online) recipient has not
+    /// read yet is reported as `message.missed` (reason `unread`); 0: never.
+    #[arg(long, env = "CHAT_WEBHOOK_UNREAD_DELAY", default_value = "0", value_parser = secs_or_off)]
+    pub webhook_unread_delay: Duration,
+
+    /// Seconds a webhook delivery is retried for before it is dropped.
+    #[arg(long, env = "CHAT_WEBHOOK_RETRY_FOR", default_value = "86400", value_parser = secs)]
+    pub webhook_retry_for: Duration,
+
+    /// Seconds before the first retry of a failed webhook; doubles each time.
+    #[arg(long, env = "CHAT_WEBHOOK_BASE_DELAY", default_value = "1", value_parser = secs)]
+    pub webhook_base_delay: Duration,
+
+    /// Longest wait between two webhook attempts, in seconds.
+    #[arg(long, env = "CHAT_WEBHOOK_MAX_DELAY", default_value = "3600", value_parser = secs)]
+    pub webhook_max_delay: Duration,
+
+    /// Seconds a webhook endpoint has to answer one delivery.
+    #[arg(long, env = "CHAT_WEBHOOK_TIMEOUT", default_value = "10", value_parser = secs)]
+    pub webhook_timeout: Duration,
+
+    /// Seconds between looks at the webhook outbox for due events and
+    /// retries (new events go out at once).
+    #[arg(long, env = "CHAT_WEBHOOK_POLL", default_value = "1", value_parser = secs)]
+    pub webhook_poll: Duration,
+
+    /// Origins that may show the web app in a frame (sent as
+    /// `Content-Security-Policy: frame-ancestors 'self' …`), space- or
+    /// comma-separated; `*` allows any. The app's own origin always may.
+    #[arg(long, env = "CHAT_FRAME_ANCESTORS", value_delimiter = ',', value_parser = frame_ancestor)]
+    pub frame_ancestors: Vec<String>,
+
     /// Largest HTTP API request body, in bytes (413 above).
     #[arg(long, env = "CHAT_API_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = count)]
     pub api_max_body_bytes: usize,
@@ -257,6 +352,37 @@ impl Config {
             rate_burst: self.rate_burst,
             history_page_max: self.history_page_max,
         }
+    }
+
+    /// The `Content-Security-Policy` the web app is served with.
+    pub(crate) fn content_security_policy(&self) -> String {
+        let mut policy = String::from("frame-ancestors 'self'");
+        for origin in &self.frame_ancestors {
+            policy.push(' ');
+            policy.push_str(origin);
+        }
+        policy
+    }
+
+    /// The webhook settings; `Err` when endpoints are given without a secret.
+    pub(crate) fn webhooks(&self) -> Result<Option<crate::webhooks::Settings>, String> {
+        if self.webhook_urls.is_empty() {
+            return Ok(None);
+        }
+        let Some(secret) = self.webhook_secret.as_ref().filter(|s| !s.is_empty()) else {
+            return Err("--webhook-url needs --webhook-secret (CHAT_WEBHOOK_SECRET) to sign deliveries".into());
+        };
+        Ok(Some(crate::webhooks::Settings {
+            endpoints: self.webhook_urls.clone(),
+            secret: secret.as_bytes().to_vec(),
+            events: self.webhook_events.clone(),
+            unread_delay: (!self.webhook_unread_delay.is_zero()).then_some(self.webhook_unread_delay),
+            retry_for: self.webhook_retry_for,
+            base_delay: self.webhook_base_delay,
+            max_delay: self.webhook_max_delay.max(self.webhook_base_delay),
+            timeout: self.webhook_timeout,
+            poll: self.webhook_poll,
+        }))
     }
 
     /// A configuration with every default, for tests.
@@ -342,5 +468,28 @@ mod tests {
         assert!(parse(&["--api-key", "short"]).is_err_and(|e| e.contains("at least 16")));
         assert!(parse(&["--api-key", "bad project:0123456789abcdef"]).is_err_and(|e| e.contains("project")));
         assert!(!format!("{:?}", keys[0]).contains("0123456789abcdef"), "Debug hides the secret");
+    }
+
+    #[test]
+    fn frame_ancestors_are_origins() {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let parse = |args: &[&str]| {
+            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
+                .map(|w| w.config)
+                .map_err(|e| e.to_string())
+        };
+        let config = parse(&["--frame-ancestors", "https://app.example/,http://127.0.0.1:8000"]).unwrap();
+        assert_eq!(
+            config.content_security_policy(),
+            "frame-ancestors 'self' https://app.example http://127.0.0.1:8000"
+        );
+        assert_eq!(parse(&[]).unwrap().content_security_policy(), "frame-ancestors 'self'");
+        for bad in ["javascript:alert(1)", "https://a.example; script-src *", "app.example"] {
+            assert!(parse(&["--frame-ancestors", bad]).is_err(), "{bad}");
+        }
     }
 }

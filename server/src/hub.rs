@@ -11,6 +11,7 @@
 
 use crate::metrics::Metrics;
 use crate::outbox::{ConnId, Outbound, OutboxSender, Priority, Pushed};
+use crate::webhooks::{PresenceChange, PresenceQueue};
 use protocol::{ChatMessage, CloseCode, Conversation, Profile, ProjectId, ServerMsg, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +66,8 @@ pub(crate) struct Hub {
     /// profile: a connection compares it (one atomic load per frame) to
     /// know when to take its user's new profile from the hub.
     profile_generation: AtomicU64,
+    /// Where first joins and last leaves are reported for webhooks (when on).
+    presence_webhooks: std::sync::OnceLock<PresenceQueue>,
 }
 
 /// Serializes a server message once, for any number of recipients.
@@ -86,6 +89,7 @@ impl Hub {
             metrics,
             presence_sink: OnceLock::new(),
             profile_generation: AtomicU64::new(0),
+            presence_webhooks: std::sync::OnceLock::new(),
         }
     }
 
@@ -117,6 +121,18 @@ impl Hub {
         }
     }
 
+    /// Reports presence changes to `queue` from now on (a non-blocking push,
+    /// made under the lock so changes are queued in the order they happen).
+    pub(crate) fn report_presence_to(&self, queue: PresenceQueue) {
+        let _ = self.presence_webhooks.set(queue);
+    }
+
+    fn report_presence(&self, project: &ProjectId, user: &Profile, online: bool) {
+        if let Some(queue) = self.presence_webhooks.get() {
+            queue.push(PresenceChange { project: project.clone(), user: user.clone(), online });
+        }
+    }
+
     /// Registers a connection. Returns who is online in the project
     /// (including `profile`), consistent with the presence events the
     /// connection will receive after this call. Announces the user if this is
@@ -125,9 +141,11 @@ impl Hub {
         let mut projects = self.lock();
         let state = projects.entry(project.clone()).or_default();
         if !state.users.contains_key(&profile.id) {
+            // Online elsewhere in the cluster already: no transition.
             if !state.remote.contains_key(&profile.id) {
                 let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
                 self.push_all(state.snapshot().iter(), &out, Priority::Presence);
+                self.report_presence(project, profile, true);
             }
             if let Some(sink) = self.presence_sink.get() {
                 sink(project, profile, true);
@@ -154,6 +172,9 @@ impl Hub {
         let profile = state.users.remove(user).and_then(|u| u.profile);
         if let (Some(sink), Some(profile)) = (self.presence_sink.get(), &profile) {
             sink(project, profile, false);
+        }
+        if let Some(profile) = profile.as_ref().filter(|p| !state.remote.contains_key(&p.id)) {
+            self.report_presence(project, profile, false);
         }
         if state.users.is_empty() {
             if state.remote.is_empty() {

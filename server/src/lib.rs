@@ -32,6 +32,7 @@ pub mod store;
 pub mod testing;
 mod trim;
 mod upgrade;
+mod webhooks;
 
 pub use config::{ApiKey, Config};
 pub use server::{run, run_with_store, shutdown_signal, ServerError};

@@ -13,9 +13,10 @@ use crate::hub::frame;
 use crate::metrics::Metrics;
 use crate::outbox::{OutboxSender, Priority};
 use crate::store::{Appended, NewMessage, Store};
+use crate::webhooks::MessagePolicy;
 use protocol::{ClientMsgId, ErrorCode, MessageId, ProjectId, ServerMsg};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 /// A send waiting to be stored.
@@ -63,6 +64,8 @@ pub(crate) fn spawn(
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
     batch_max: usize,
+    webhooks: Option<MessagePolicy>,
+    wake_webhooks: Arc<Notify>,
     stop: CancellationToken,
 ) -> (SendQueue, tokio::task::JoinHandle<()>) {
     let batch_max = batch_max.max(1);
@@ -90,7 +93,10 @@ pub(crate) fn spawn(
             if received == 0 {
                 break;
             }
-            let committed = commit(&*store, std::mem::take(&mut batch)).await;
+            let committed = commit(&*store, std::mem::take(&mut batch), webhooks.as_ref()).await;
+            if webhooks.is_some() && committed.outcome.is_ok() {
+                wake_webhooks.notify_one();
+            }
             if committed_tx.send(committed).await.is_err() {
                 break;
             }
@@ -108,8 +114,11 @@ struct Committed {
     outcome: Result<Vec<Appended>, Vec<ClientMsgId>>,
 }
 
-async fn commit(store: &dyn Store, batch: Vec<SendRequest>) -> Committed {
-    let (messages, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.message, r.origin)).unzip();
+async fn commit(store: &dyn Store, batch: Vec<SendRequest>, webhooks: Option<&MessagePolicy>) -> Committed {
+    let (mut messages, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.message, r.origin)).unzip();
+    if let Some(policy) = webhooks {
+        messages.iter_mut().for_each(|m| policy.mark(m));
+    }
     let client_ids: Vec<_> = messages.iter().map(|m| m.client_id.clone()).collect();
     let projects: Vec<_> = messages.iter().map(|m| m.project.clone()).collect();
     let outcome = store.append(messages).await.map_err(|e| {

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::{PostgresOptions, PostgresStore, Retention, SqliteStore, Store, StoreError};
-use crate::{retention, routes, sequencer, trim};
+use crate::{retention, routes, sequencer, trim, webhooks};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
@@ -40,6 +40,9 @@ pub enum ServerError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Settings that do not fit together.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Opens the store: PostgreSQL when `--database-url` is given, else the
@@ -105,11 +108,19 @@ pub async fn run_with_store(
         None => Arc::new(LocalBus::new(hub.clone())),
     };
     let stop_sequencer = CancellationToken::new();
+    let stop_webhooks = CancellationToken::new();
+    let webhook_settings = config.webhooks().map_err(ServerError::Config)?;
+    let hooks = webhooks::start(webhook_settings, store.clone(), hub.clone(), metrics.clone(), stop_webhooks.clone());
+    if let Some(presence) = hooks.presence {
+        hub.report_presence_to(presence);
+    }
     let (sends, sequencer) = sequencer::spawn(
         store.clone(),
         bus.clone(),
         metrics.clone(),
         config.messages_per_commit(),
+        hooks.policy,
+        hooks.wake,
         stop_sequencer.clone(),
     );
     let app = Arc::new(App {
@@ -184,6 +195,8 @@ pub async fn run_with_store(
     if tokio::time::timeout(grace, sequencer).await.is_err() {
         warn!("messages still being stored after the grace period");
     }
+    // Last: deliveries not yet settled stay in the store for the next start.
+    stop_webhooks.cancel();
     info!("stopped");
     Ok(())
 }

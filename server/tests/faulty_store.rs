@@ -11,7 +11,8 @@ use protocol::{
     Welcome,
 };
 use server::store::{
-    Appended, Erased, NewMessage, Page, Retention, SignInState, SqliteStore, Store, StoreError, UserPage,
+    Appended, Delivery, Erased, NewEvent, NewMessage, Page, Retention, Settle, SignInState, SqliteStore, Store,
+    StoreError, UserPage,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +118,21 @@ impl Store for FaultyStore {
     }
     async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError> {
         self.inner.erasures_since(project, cursor).await
+    }
+    async fn add_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        self.inner.add_events(events).await
+    }
+    async fn expand_due_events(&self, now: Millis, endpoints: &[String]) -> Result<u64, StoreError> {
+        self.inner.expand_due_events(now, endpoints).await
+    }
+    async fn due_deliveries(&self, endpoint: &str, now: Millis, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.due_deliveries(endpoint, now, limit).await
+    }
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError> {
+        self.inner.settle_deliveries(outcomes).await
+    }
+    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError> {
+        self.inner.webhook_backlog(endpoints).await
     }
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {
         self.inner.prune(retention).await

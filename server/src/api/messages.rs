@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::auth::color_for;
 use crate::clock::now_millis;
 use crate::sequencer::{Origin, SendRequest};
-use crate::store::NewMessage;
+use crate::store::{MessageEvents, NewMessage};
 use http::StatusCode;
 use protocol::{validate, ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, UserId, BOT_ID_PREFIX};
 use serde::{Deserialize, Serialize};
@@ -114,6 +114,7 @@ async fn post(ctx: &Ctx, project: &str, body: &[u8]) -> Result<(StatusCode, Post
         body: request.body,
         client_id: client_id.clone(),
         ts: now_millis(),
+        webhooks: MessageEvents::default(),
     };
     let (reply, outcome) = tokio::sync::oneshot::channel();
     // Waits while the sequencer's queue is full, like a socket send.

@@ -23,6 +23,7 @@ pub fn new_message(project: &str, from: &str, to: Conversation, client_id: &str)
         body: format!("{client_id} from {from}"),
         client_id: ClientMsgId::new(client_id).unwrap(),
         ts: 1_000,
+        webhooks: MessageEvents::default(),
     }
 }
 
@@ -36,6 +37,60 @@ pub async fn run_all(store: &dyn Store) {
     retention_prunes_by_count_and_age(store).await;
     profiles_set_by_the_host_and_sign_outs_are_kept(store).await;
     erasure_deletes_what_the_user_sent_and_is_recorded(store).await;
+    webhook_events_are_stored_with_their_message_and_delivered_per_endpoint(store).await;
+}
+
+async fn webhook_events_are_stored_with_their_message_and_delivered_per_endpoint(store: &dyn Store) {
+    let endpoints = ["http://a/hook".to_owned(), "http://b/hook".to_owned()];
+    let (p, r) = (pid("hooks"), uid("r"));
+    store.upsert_user(&p, &profile("r")).await.unwrap();
+    let mut missed = new_message("hooks", "s", dm("r"), "h1");
+    missed.webhooks = MessageEvents { created: true, missed: true, unread_check_at: None };
+    let mut read = new_message("hooks", "s", dm("r"), "h2");
+    read.webhooks = MessageEvents { created: false, missed: false, unread_check_at: Some(5_000) };
+    let mut unread = new_message("hooks", "s", dm("r"), "h3");
+    unread.webhooks = MessageEvents { created: false, missed: false, unread_check_at: Some(5_000) };
+    let plain = new_message("hooks", "s", Conversation::Room, "h4");
+    let stored = store.append(vec![missed.clone(), read, unread, plain]).await.unwrap();
+    // A resend creates no second event.
+    assert!(store.append(vec![missed]).await.unwrap()[0].duplicate);
+    let online = NewEvent { kind: "user.online", project: p.clone(), user: profile("r"), at: 1_500 };
+    store.add_events(vec![online]).await.unwrap();
+    store.mark_read(&p, &r, &dm("s"), stored[1].message.id).await.unwrap();
+
+    // At 2 s: created, missed and online are due, once per endpoint.
+    assert_eq!(store.expand_due_events(2_000, &endpoints).await.unwrap(), 6);
+    assert_eq!(store.expand_due_events(2_000, &endpoints).await.unwrap(), 0, "each event once");
+    let a = store.due_deliveries(&endpoints[0], 2_000, 10).await.unwrap();
+    let kinds: Vec<_> = a.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(kinds, ["message.created", "message.missed", "user.online"]);
+    let body: serde_json::Value = serde_json::from_str(&a[1].body).unwrap();
+    assert_eq!(body["type"], "message.missed");
+    assert_eq!(body["project"], "hooks");
+    assert_eq!(body["id"], a[1].event_id.as_str());
+    assert_eq!(body["payload"]["recipient"], "r");
+    assert_eq!(body["payload"]["reason"], "offline");
+    assert_eq!(body["payload"]["message"]["id"], stored[0].message.id.0);
+    // At 5 s the unread checks run: h2 was read (dropped), h3 is not (missed).
+    assert_eq!(store.expand_due_events(5_000, &endpoints).await.unwrap(), 2);
+    let b = store.due_deliveries(&endpoints[1], 5_000, 10).await.unwrap();
+    assert_eq!(b.len(), 4);
+    let last: serde_json::Value = serde_json::from_str(&b[3].body).unwrap();
+    assert_eq!(
+        (last["payload"]["reason"].as_str(), last["payload"]["message"]["id"].as_u64()),
+        (Some("unread"), Some(stored[2].message.id.0))
+    );
+
+    // Endpoint a accepts everything; b fails its first and retries later.
+    store.settle_deliveries(a.iter().map(|d| (d.id, Settle::Delivered)).collect()).await.unwrap();
+    store.settle_deliveries(vec![(b[0].id, Settle::Retry { at: 9_000 }), (b[1].id, Settle::Drop)]).await.unwrap();
+    let later = store.due_deliveries(&endpoints[1], 8_999, 10).await.unwrap();
+    assert_eq!(later.len(), 2, "the retry is not due yet; the dropped one is gone");
+    let retried = store.due_deliveries(&endpoints[1], 9_000, 10).await.unwrap();
+    assert_eq!(retried.iter().find(|d| d.id == b[0].id).map(|d| d.attempts), Some(1));
+    assert!(store.due_deliveries(&endpoints[0], 9_000, 10).await.unwrap().len() == 1, "a's unread miss only");
+    let (waiting, dropped) = store.webhook_backlog(&endpoints[..1]).await.unwrap();
+    assert_eq!((waiting, dropped), (1, 3), "b is no longer configured: its deliveries are dropped");
 }
 
 async fn profiles_set_by_the_host_and_sign_outs_are_kept(store: &dyn Store) {

@@ -51,6 +51,57 @@ pub struct NewMessage {
     pub body: String,
     pub client_id: ClientMsgId,
     pub ts: Millis,
+    /// Webhook events this message causes, stored in its transaction.
+    pub webhooks: MessageEvents,
+}
+
+/// The webhook events a stored message causes (none by default). They are
+/// written in the same transaction as the message: a message is never
+/// stored without its events, nor an event without its message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageEvents {
+    /// `message.created`.
+    pub created: bool,
+    /// `message.missed` for the addressee of a direct message that none of
+    /// their connections received.
+    pub missed: bool,
+    /// `message.missed` (reason `unread`) due at this time, unless the
+    /// addressee has read the message by then.
+    pub unread_check_at: Option<Millis>,
+}
+
+/// A webhook event not caused by a message (presence), as it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// `user.online` or `user.offline`.
+    pub kind: &'static str,
+    pub project: ProjectId,
+    pub user: Profile,
+    pub at: Millis,
+}
+
+/// One webhook delivery waiting for its endpoint: the event's JSON body,
+/// fixed when the event became due (so every attempt sends the same bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub body: String,
+    pub attempts: u32,
+    /// When the event was created (ms): retries stop some time after it.
+    pub created_at: Millis,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// The endpoint accepted it: forget it.
+    Delivered,
+    /// Try again at this time (ms).
+    Retry { at: Millis },
+    /// Give up on it.
+    Drop,
 }
 
 /// The outcome of storing one [`NewMessage`].
@@ -198,6 +249,27 @@ pub trait Store: Send + Sync + 'static {
     /// Users erased while the newest message id was `cursor` or more: a
     /// client resuming from `cursor` may still show their messages.
     async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError>;
+
+    /// Records presence events for webhooks.
+    async fn add_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError>;
+
+    /// Turns every event due at `now` into one delivery per endpoint, with
+    /// its JSON body (event id, type, project, time, payload), in one
+    /// transaction; an unread check whose message was read (or deleted)
+    /// meanwhile is dropped instead. Returns how many deliveries it made.
+    async fn expand_due_events(&self, now: Millis, endpoints: &[String]) -> Result<u64, StoreError>;
+
+    /// Up to `limit` deliveries for `endpoint` due at `now`, oldest first.
+    async fn due_deliveries(&self, endpoint: &str, now: Millis, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records the outcomes of attempts at deliveries (by id), in one
+    /// transaction: the worker settles a batch at once, so its writes do
+    /// not queue one fsync per delivery in front of the chat's commits.
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError>;
+
+    /// Deliveries (and events not yet due) waiting, for `/metrics`; and
+    /// drops deliveries for endpoints no longer configured (returns how many).
+    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError>;
 
     /// Deletes what the policy no longer keeps; returns how many messages.
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError>;

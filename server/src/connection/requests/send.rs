@@ -5,7 +5,7 @@ use super::super::{Conn, End};
 use crate::auth::Identity;
 use crate::clock::now_millis;
 use crate::sequencer::{Origin, SendRequest};
-use crate::store::NewMessage;
+use crate::store::{MessageEvents, NewMessage};
 use protocol::{validate, ClientMsgId, Conversation, ErrorCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::TrySendError;
@@ -44,6 +44,7 @@ where
             body,
             client_id: client_id.clone(),
             ts: now_millis(),
+            webhooks: MessageEvents::default(),
         };
         // At the in-flight limit this waits (the socket is not read, the
         // outbox keeps draining) until the sequencer has queued some of our

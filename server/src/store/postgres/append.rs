@@ -13,6 +13,7 @@
 //! never consumes an id and leaves no hole. The whole batch takes a fixed
 //! number of round trips, however many messages and projects it holds.
 
+use super::webhooks::MessageEvents;
 use super::{message_from_row, Appended, ChatMessage, NewMessage, StoreError, COLUMNS};
 use crate::store::conversation_key;
 use deadpool_postgres::Object;
@@ -91,6 +92,7 @@ pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Resul
     let mut out = Vec::with_capacity(batch.len());
     let mut rows = NewRows::default();
     let mut members: BTreeSet<(&str, &str, String)> = BTreeSet::new();
+    let mut events = MessageEvents::default();
     for m in &batch {
         let key = dedupe_key(m);
         if let Some(original) = stored.get(&key) {
@@ -121,6 +123,7 @@ pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Resul
         rows.body.push(&m.body);
         rows.ts.push(m.ts);
         rows.client_id.push(m.client_id.as_str());
+        events.add(m, id);
         let message = ChatMessage {
             id: MessageId(id as u64),
             ts: m.ts,
@@ -188,6 +191,8 @@ pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Resul
             tx.execute(&membership, &[&member_project, &member_user, &member_conv]),
         )
         .await?;
+        // After the messages: an event never exists without its message.
+        events.write(&tx).await?;
     }
     tx.commit().await?;
     Ok(out)

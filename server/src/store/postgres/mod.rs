@@ -7,6 +7,7 @@
 
 mod append;
 mod schema;
+mod webhooks;
 
 use super::*;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -415,6 +416,26 @@ impl Store for PostgresStore {
                 UserId::new(id).map_err(|e| StoreError::Corrupt(format!("erased user: {e}")))
             })
             .collect()
+    }
+
+    async fn add_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        webhooks::add_events(&mut self.client().await?, events).await
+    }
+
+    async fn expand_due_events(&self, now: Millis, endpoints: &[String]) -> Result<u64, StoreError> {
+        webhooks::expand_due(&mut self.client().await?, now, endpoints).await
+    }
+
+    async fn due_deliveries(&self, endpoint: &str, now: Millis, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        webhooks::due_deliveries(&self.client().await?, endpoint, now, limit).await
+    }
+
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError> {
+        webhooks::settle(&mut self.client().await?, outcomes).await
+    }
+
+    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError> {
+        webhooks::backlog(&mut self.client().await?, endpoints).await
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {

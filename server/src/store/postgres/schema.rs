@@ -69,6 +69,32 @@ CREATE TABLE read_markers (
     up_to   BIGINT NOT NULL,
     PRIMARY KEY (project, user_id, conv)
 );
+-- The webhook outbox (as SQLite's): an event is written in the transaction
+-- of what caused it (a message's in `append`), then, once due, turned into
+-- one delivery per endpoint with its body fixed; a delivery row lives until
+-- the endpoint accepts it or its retries run out.
+CREATE TABLE webhook_events (
+    seq        BIGSERIAL PRIMARY KEY, -- the event id, never reused
+    kind       TEXT NOT NULL,
+    project    TEXT NOT NULL,
+    message_id BIGINT,
+    recipient  TEXT,
+    payload    TEXT,
+    created_at BIGINT NOT NULL,
+    due_at     BIGINT NOT NULL
+);
+CREATE INDEX webhook_events_due ON webhook_events (due_at);
+CREATE TABLE webhook_deliveries (
+    id         BIGSERIAL PRIMARY KEY,
+    endpoint   TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    next_at    BIGINT NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint, next_at, id);
 -- Who is in which direct conversation (written once per pair).
 CREATE TABLE conversations (
     project TEXT NOT NULL,

@@ -4,6 +4,7 @@
 
 mod pool;
 mod schema;
+mod webhooks;
 
 pub use pool::SqliteStore;
 
@@ -115,6 +116,7 @@ impl Store for SqliteStore {
                     ])?;
                     if inserted == 1 {
                         let id = MessageId(tx.last_insert_rowid() as u64);
+                        webhooks::record_message_events(&tx, &m, id)?;
                         if let Some(recipient) = recipient {
                             member.execute(params![m.project.as_str(), m.from.id.as_str(), conv])?;
                             member.execute(params![m.project.as_str(), recipient, conv])?;
@@ -430,6 +432,29 @@ impl Store for SqliteStore {
             Ok(rows)
         })
         .await
+    }
+
+    async fn add_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        self.write(move |conn| Ok(webhooks::add_events(conn, events)?)).await
+    }
+
+    async fn expand_due_events(&self, now: Millis, endpoints: &[String]) -> Result<u64, StoreError> {
+        let endpoints = endpoints.to_vec();
+        self.write(move |conn| Ok(webhooks::expand_due(conn, now, &endpoints)?)).await
+    }
+
+    async fn due_deliveries(&self, endpoint: &str, now: Millis, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        let endpoint = endpoint.to_owned();
+        self.read(move |conn| Ok(webhooks::due_deliveries(conn, &endpoint, now, limit)?)).await
+    }
+
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError> {
+        self.write(move |conn| Ok(webhooks::settle(conn, outcomes)?)).await
+    }
+
+    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError> {
+        let endpoints = endpoints.to_vec();
+        self.write(move |conn| Ok(webhooks::backlog(conn, &endpoints)?)).await
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {

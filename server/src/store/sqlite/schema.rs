@@ -81,6 +81,34 @@ CREATE TABLE erasures (
     PRIMARY KEY (project, at_id, user)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- The webhook outbox. An event is written in the transaction of what
+-- caused it (a message's in `append`), then, once due, turned into one
+-- delivery per endpoint with its body fixed; a delivery row lives until the
+-- endpoint accepts it or its retries run out.
+CREATE TABLE webhook_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- the event id, never reused
+    kind       TEXT NOT NULL,    -- message.created, message.missed, message.unread, user.online, user.offline
+    project    TEXT NOT NULL,
+    message_id INTEGER,          -- message events
+    recipient  TEXT,             -- message.missed / message.unread: who missed it
+    payload    TEXT,             -- presence events: the user, as JSON
+    created_at INTEGER NOT NULL,
+    due_at     INTEGER NOT NULL
+);
+CREATE INDEX webhook_events_due ON webhook_events(due_at);
+CREATE TABLE webhook_deliveries (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint   TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    next_at    INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(endpoint, next_at, id);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
