@@ -12,6 +12,7 @@ use protocol::{ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profil
 pub mod conformance;
 mod postgres;
 mod sqlite;
+mod webhook_events;
 
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;

@@ -4,19 +4,14 @@
 //! LOCKED`. Deliveries are not claimed: every node's worker for an endpoint
 //! may attempt the same row (receivers dedupe by event id).
 
-use super::{message_from_row, sql_id, StoreError, COLUMNS};
-use crate::store::{conversation_key, Delivery, NewEvent, NewMessage, Settle};
+use super::{message_from_row, StoreError, COLUMNS};
+use crate::store::webhook_events::{caused_by, DueEvent};
+use crate::store::{Delivery, NewEvent, NewMessage, Settle};
 use deadpool_postgres::Object;
-use protocol::{ChatMessage, Conversation, Millis, Profile, UserId};
-use serde_json::json;
+use protocol::{ChatMessage, Millis};
 
 /// Events expanded per transaction; the rest wait for the next pass.
 const EXPAND_BATCH: i64 = 500;
-
-const MESSAGE_CREATED: &str = "message.created";
-const MESSAGE_MISSED: &str = "message.missed";
-/// Becomes `message.missed` (reason `unread`) when due, unless read by then.
-const UNREAD_CHECK: &str = "message.unread";
 
 /// The `webhook_events` rows of a batch's new messages, as columns.
 #[derive(Default)]
@@ -32,27 +27,13 @@ pub(super) struct MessageEvents<'a> {
 impl<'a> MessageEvents<'a> {
     /// The events of message `id` (just given its id, in `append`).
     pub(super) fn add(&mut self, m: &'a NewMessage, id: i64) {
-        let recipient = match &m.to {
-            Conversation::Direct { user } if *user != m.from.id => Some(user.as_str()),
-            _ => None,
-        };
-        let mut push = |kind, due_at| {
-            self.kind.push(kind);
+        for e in caused_by(m) {
+            self.kind.push(e.kind);
             self.project.push(m.project.as_str());
             self.message_id.push(id);
-            self.recipient.push(recipient);
+            self.recipient.push(e.recipient);
             self.created_at.push(m.ts);
-            self.due_at.push(due_at);
-        };
-        if m.webhooks.created {
-            push(MESSAGE_CREATED, m.ts);
-        }
-        if recipient.is_some() {
-            if m.webhooks.missed {
-                push(MESSAGE_MISSED, m.ts);
-            } else if let Some(at) = m.webhooks.unread_check_at {
-                push(UNREAD_CHECK, at);
-            }
+            self.due_at.push(e.due_at);
         }
     }
 
@@ -114,9 +95,8 @@ pub(super) async fn expand_due(client: &mut Object, now: Millis, endpoints: &[St
         .await?;
     let mut made = 0;
     for row in due {
-        let (seq, kind, project): (i64, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        let (message_id, recipient): (Option<i64>, Option<String>) = (row.try_get(3)?, row.try_get(4)?);
-        let (payload, created_at): (Option<String>, i64) = (row.try_get(5)?, row.try_get(6)?);
+        let message_id: Option<i64> = row.try_get(3)?;
+        let project: String = row.try_get(2)?;
         let found: Option<ChatMessage> = match message_id {
             Some(id) => match tx.query_opt(&message, &[&project, &id]).await? {
                 Some(r) => Some(message_from_row(&r)?),
@@ -124,32 +104,23 @@ pub(super) async fn expand_due(client: &mut Object, now: Millis, endpoints: &[St
             },
             None => None,
         };
-        let (kind, payload) = match (kind.as_str(), found, payload) {
-            (MESSAGE_CREATED, Some(m), _) => (MESSAGE_CREATED, json!({ "message": m })),
-            (MESSAGE_MISSED, Some(m), _) => {
-                (MESSAGE_MISSED, json!({ "message": m, "recipient": recipient, "reason": "offline" }))
-            }
-            (UNREAD_CHECK, Some(m), _) => {
-                let Some(reader) = recipient.as_deref().and_then(|r| UserId::new(r).ok()) else { continue };
-                let conv = conversation_key(&reader, &m.conversation_for(&reader));
-                let read: Option<i64> =
-                    tx.query_opt(&marker, &[&project, &reader.as_str(), &conv]).await?.map(|r| r.get(0));
-                if read.is_some_and(|up_to| up_to >= sql_id(m.id)) {
-                    continue;
-                }
-                (MESSAGE_MISSED, json!({ "message": m, "recipient": reader, "reason": "unread" }))
-            }
-            // A presence event carries its user.
-            (kind @ ("user.online" | "user.offline"), None, Some(user)) => {
-                let Ok(user) = serde_json::from_str::<Profile>(&user) else { continue };
-                (if kind == "user.online" { "user.online" } else { "user.offline" }, json!({ "user": user }))
-            }
-            // The message was deleted meanwhile (erasure, retention): nothing to say.
-            _ => continue,
+        let created_at: Millis = row.try_get(6)?;
+        let event = DueEvent {
+            seq: row.try_get(0)?,
+            kind: row.try_get(1)?,
+            project,
+            message: found,
+            recipient: row.try_get(4)?,
+            payload: row.try_get(5)?,
+            created_at,
         };
-        let event_id = format!("evt_{seq}");
-        let body = json!({ "id": event_id, "type": kind, "project": project, "time": created_at, "payload": payload })
-            .to_string();
+        let read_up_to: Option<i64> = match event.marker() {
+            Some((reader, conv)) => {
+                tx.query_opt(&marker, &[&event.project, &reader.as_str(), &conv]).await?.map(|r| r.get(0))
+            }
+            None => None,
+        };
+        let Some((event_id, kind, body)) = event.body(read_up_to) else { continue };
         for endpoint in endpoints {
             tx.execute(&deliver, &[endpoint, &event_id, &kind, &body, &created_at, &now]).await?;
             made += 1;
