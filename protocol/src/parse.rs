@@ -4,7 +4,7 @@
 use crate::messages::{ClientMsg, ErrorCode};
 
 /// The `type` values a client may send.
-pub const CLIENT_TYPES: [&str; 6] = ["hello", "send", "typing", "history", "read", "ping"];
+pub const CLIENT_TYPES: [&str; 7] = ["hello", "send", "typing", "history", "read", "users", "ping"];
 
 /// Why a frame could not be parsed: a code for the `error` frame and a
 /// human-readable detail.
@@ -13,6 +13,9 @@ pub const CLIENT_TYPES: [&str; 6] = ["hello", "send", "typing", "history", "read
 pub struct ParseError {
     pub code: ErrorCode,
     pub message: String,
+    /// The frame's `type` when it is one of [`CLIENT_TYPES`] (the fields
+    /// were wrong): a server refuses an invalid `hello` as a bad hello.
+    pub of_type: Option<&'static str>,
 }
 
 impl ClientMsg {
@@ -26,20 +29,27 @@ impl ClientMsg {
         let value = match serde_json::from_str::<serde_json::Value>(text) {
             Ok(value) => value,
             Err(syntax) => {
-                return Err(ParseError { code: ErrorCode::Malformed, message: format!("not valid JSON: {syntax}") })
+                return Err(ParseError {
+                    code: ErrorCode::Malformed,
+                    message: format!("not valid JSON: {syntax}"),
+                    of_type: None,
+                })
             }
         };
-        match value.get("type").and_then(|t| t.as_str()) {
-            Some(t) if CLIENT_TYPES.contains(&t) => {
-                Err(ParseError { code: ErrorCode::InvalidMessage, message: format!("invalid `{t}` message: {err}") })
-            }
-            Some(t) => Err(ParseError {
-                code: ErrorCode::UnknownType,
-                message: format!("unknown message type `{}`", t.chars().take(40).collect::<String>()),
+        let t = value.get("type").and_then(|t| t.as_str());
+        match t.and_then(|t| CLIENT_TYPES.iter().find(|known| **known == t)) {
+            Some(known) => Err(ParseError {
+                code: ErrorCode::InvalidMessage,
+                message: format!("invalid `{known}` message: {err}"),
+                of_type: Some(known),
             }),
             None => Err(ParseError {
                 code: ErrorCode::UnknownType,
-                message: "a message must be a JSON object with a string `type`".into(),
+                message: match t {
+                    Some(t) => format!("unknown message type `{}`", t.chars().take(40).collect::<String>()),
+                    None => "a message must be a JSON object with a string `type`".into(),
+                },
+                of_type: None,
             }),
         }
     }
@@ -62,6 +72,11 @@ mod tests {
         assert_eq!(code(r#"{"to_id":5}"#), ErrorCode::UnknownType);
         assert_eq!(code("[1,2]"), ErrorCode::UnknownType);
         assert_eq!(code(r#"{"type":"send","body":"x"}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code(r#"{"type":"users","limit":"x"}"#), ErrorCode::InvalidMessage);
+        let bad_hello =
+            r##"{"type":"hello","protocol":1,"auth":{"kind":"guest","name":"a","color":"#000000","project":"a b"}}"##;
+        assert_eq!(ClientMsg::parse(bad_hello).unwrap_err().of_type, Some("hello"));
+        assert_eq!(ClientMsg::parse(r#"{"type":"dance"}"#).unwrap_err().of_type, None);
         assert_eq!(code(r#"{"type":"typing","to":{"kind":"room"},"active":"yes"}"#), ErrorCode::InvalidMessage);
     }
 
@@ -73,6 +88,7 @@ mod tests {
             r#"{"type":"history","conversation":{"kind":"room"}}"#,
             r#"{"type":"read","conversation":{"kind":"room"},"up_to":1}"#,
             r#"{"type":"ping"}"#,
+            r#"{"type":"users"}"#,
             r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"t"}}"#,
         ] {
             let t: serde_json::Value = serde_json::from_str(json).unwrap();

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Leeway for clock skew between the host application and this server.
-const EXP_LEEWAY_SECS: u64 = 5;
+/// Leeway for clock skew between the host application and this server,
+/// applied to `exp`, `nbf` and `iat` alike.
+const CLOCK_LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -18,6 +19,10 @@ pub enum AuthError {
     /// The token's `exp` is in the past.
     #[error("token expired")]
     Expired,
+    /// The token's `nbf` (not before) or `iat` (issued at) is in the
+    /// future beyond the leeway: it is not valid yet.
+    #[error("token not valid yet ({0} is in the future)")]
+    NotYetValid(&'static str),
     /// The token names another project than the hello asked for.
     #[error("token is for project {token}, not {asked}")]
     WrongProject { token: ProjectId, asked: ProjectId },
@@ -26,7 +31,7 @@ pub enum AuthError {
 impl AuthError {
     pub fn close_code(&self) -> CloseCode {
         match self {
-            AuthError::Invalid(_) => CloseCode::AuthFailed,
+            AuthError::Invalid(_) | AuthError::NotYetValid(_) => CloseCode::AuthFailed,
             AuthError::Expired => CloseCode::TokenExpired,
             AuthError::WrongProject { .. } => CloseCode::WrongProject,
         }
@@ -54,6 +59,9 @@ pub struct Claims {
     /// issued before the sign-out, are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<f64>,
+    /// Not before, seconds since the epoch (optional; 5 s leeway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// An authenticated identity.
@@ -73,7 +81,8 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(secret: &[u8], session_ttl: Duration) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = EXP_LEEWAY_SECS;
+        validation.leeway = CLOCK_LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -93,9 +102,17 @@ impl Authenticator {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid("nbf"),
                 _ => AuthError::Invalid(e.to_string()),
             })?;
         let claims = data.claims;
+        // jsonwebtoken does not look at `iat`; a token issued in the future
+        // comes from a broken clock or a forger, and is no more valid than
+        // one with a future `nbf`.
+        let latest = unix_now().as_secs_f64() + CLOCK_LEEWAY_SECS as f64;
+        if claims.iat.is_some_and(|iat| iat.is_nan() || iat > latest) {
+            return Err(AuthError::NotYetValid("iat"));
+        }
         let invalid = |what: &str, e: &dyn std::fmt::Display| AuthError::Invalid(format!("{what}: {e}"));
         let project = ProjectId::new(claims.project).map_err(|e| invalid("project", &e))?;
         let id = UserId::new(claims.sub).map_err(|e| invalid("sub", &e))?;
@@ -132,6 +149,7 @@ impl Authenticator {
             project: identity.project.to_string(),
             color: Some(identity.profile.color.clone()),
             exp,
+            nbf: None,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
@@ -235,6 +253,7 @@ mod tests {
             color: None,
             exp: unix_now().as_secs() - 60,
             iat: None,
+            nbf: None,
         };
         let expired = jsonwebtoken::encode(&Header::default(), &expired, &EncodingKey::from_secret(b"secret")).unwrap();
         assert_eq!(auth.verify(&expired, None).unwrap_err().close_code(), CloseCode::TokenExpired);
@@ -254,6 +273,7 @@ mod tests {
             color: None,
             exp: unix_now().as_secs() + 60,
             iat: None,
+            nbf: None,
         };
         let forged = jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret")).unwrap();
         assert_eq!(auth.verify(&forged, None).unwrap_err().close_code(), CloseCode::AuthFailed);
@@ -266,6 +286,51 @@ mod tests {
         let (_, issued) = auth.verify_issued(&token, None).unwrap();
         let now = unix_now().as_millis() as i64;
         assert!(issued.is_some_and(|t| t <= now && t > now - 5_000), "{issued:?}");
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret")).unwrap()
+    }
+
+    fn claims(extra: serde_json::Value) -> serde_json::Value {
+        let mut claims =
+            serde_json::json!({"sub": "7", "name": "mks", "project": "2424", "exp": unix_now().as_secs() + 600});
+        claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        claims
+    }
+
+    #[test]
+    fn tokens_not_valid_yet_are_refused_and_the_leeway_holds() {
+        let auth = Authenticator::new(b"secret", Duration::from_secs(60));
+        let now = unix_now().as_secs();
+        for (claim, at, ok) in [
+            ("nbf", now + 120, false),
+            ("nbf", now + 2, true),
+            ("nbf", now - 60, true),
+            ("iat", now + 120, false),
+            ("iat", now + 2, true),
+            ("iat", now - 60, true),
+        ] {
+            let token = signed(claims(serde_json::json!({ claim: at })));
+            match auth.verify(&token, None) {
+                Ok(_) => assert!(ok, "{claim} {at} (now {now}) was accepted"),
+                Err(e) => {
+                    assert!(!ok, "{claim} {at} (now {now}) was refused: {e}");
+                    assert!(matches!(e, AuthError::NotYetValid(c) if c == claim), "{e}");
+                    assert_eq!(e.close_code(), CloseCode::AuthFailed);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn token_names_follow_the_display_name_rules() {
+        let auth = Authenticator::new(b"secret", Duration::from_secs(60));
+        for name in ["\u{202e}gnp.exe", "\u{200b}", "\u{feff}", "a\u{2028}b"] {
+            let token = signed(claims(serde_json::json!({ "name": name })));
+            let e = auth.verify(&token, None).unwrap_err();
+            assert_eq!(e.close_code(), CloseCode::AuthFailed, "{name:?}");
+        }
     }
 
     #[test]

@@ -173,7 +173,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_SESSION_TTL", default_value = "2592000", value_parser = secs)]
     pub session_ttl: Duration,
 
-    /// Largest WebSocket message or frame read, in bytes; larger closes with 1009.
+    /// Largest WebSocket message or frame read, in bytes; larger closes with
+    /// 1009. Raised to at least 12 bytes per `--max-body-chars` plus 2 KiB,
+    /// so any body within that limit fits however its JSON is escaped.
     #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = limits::DEFAULT_MAX_FRAME_BYTES, value_parser = count)]
     pub max_frame_bytes: usize,
 
@@ -314,6 +316,21 @@ pub struct Config {
     #[arg(long, env = "CHAT_FRAME_ANCESTORS", value_delimiter = ',', value_parser = frame_ancestor)]
     pub frame_ancestors: Vec<String>,
 
+    /// Origins (`https://app.example`, `*.example.com` patterns as in
+    /// `--frame-ancestors`) whose pages may open the chat socket, comma-
+    /// separated; `*` allows any page (unsafe: any site could use this
+    /// server as its own). The server's own origin (the request's Host) and
+    /// clients that send no Origin (native apps, tools) always may; others
+    /// get HTTP 403 at the upgrade.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = frame_ancestor)]
+    pub allowed_origins: Vec<String>,
+
+    /// Seconds a client has to send a complete HTTP request head (request
+    /// line and headers); a connection that has not is closed. Slow-header
+    /// connections would otherwise hold file descriptors for good.
+    #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value = "10", value_parser = secs)]
+    pub header_read_timeout: Duration,
+
     /// Largest HTTP API request body, in bytes (413 above).
     #[arg(long, env = "CHAT_API_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = count)]
     pub api_max_body_bytes: usize,
@@ -343,10 +360,18 @@ impl Config {
         self.commit_batch.clamp(1, self.half_outbox())
     }
 
+    /// The frame limit in force: `--max-frame-bytes`, raised where needed so
+    /// that a body of `--max-body-chars` fits in a frame however a
+    /// conforming JSON encoder escapes it
+    /// ([`limits::frame_bytes_for_body`]).
+    pub fn frame_bytes(&self) -> usize {
+        self.max_frame_bytes.max(limits::frame_bytes_for_body(self.max_body_chars))
+    }
+
     /// The protocol-level limits announced to clients in `welcome`.
     pub(crate) fn limits(&self) -> protocol::Limits {
         protocol::Limits {
-            max_frame_bytes: self.max_frame_bytes,
+            max_frame_bytes: self.frame_bytes(),
             max_body_chars: self.max_body_chars,
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,
@@ -404,6 +429,18 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The configuration the flags `args` give, or clap's error.
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
+            .map(|w| w.config)
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn a_commit_batch_and_the_sends_in_flight_fit_in_half_an_outbox() {
         let mut config = Config::for_tests(PathBuf::from("unused"));
@@ -421,16 +458,6 @@ mod tests {
 
     #[test]
     fn zero_durations_and_counts_are_refused_with_a_clear_error() {
-        #[derive(clap::Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            config: Config,
-        }
-        let parse = |args: &[&str]| {
-            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
-                .map(|w| w.config)
-                .map_err(|e| e.to_string())
-        };
         for bad in [
             ["--ping-interval", "0"],
             ["--retention-interval", "0"],
@@ -448,16 +475,7 @@ mod tests {
 
     #[test]
     fn api_keys_are_global_or_for_one_project() {
-        #[derive(clap::Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            config: Config,
-        }
-        let parse = |args: &[&str]| {
-            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
-                .map(|w| w.config.api_keys)
-                .map_err(|e| e.to_string())
-        };
+        let parse = |args: &[&str]| parse(args).map(|c| c.api_keys);
         let keys = parse(&["--api-key", "0123456789abcdef,p:1:fedcba9876543210", "--api-key", "x@y:zzzzzzzzzzzzzzzz"])
             .unwrap();
         assert_eq!(keys.len(), 3);
@@ -472,16 +490,6 @@ mod tests {
 
     #[test]
     fn frame_ancestors_are_origins() {
-        #[derive(clap::Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            config: Config,
-        }
-        let parse = |args: &[&str]| {
-            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
-                .map(|w| w.config)
-                .map_err(|e| e.to_string())
-        };
         let config = parse(&["--frame-ancestors", "https://app.example/,http://127.0.0.1:8000"]).unwrap();
         assert_eq!(
             config.content_security_policy(),

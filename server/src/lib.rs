@@ -35,4 +35,6 @@ mod upgrade;
 mod webhooks;
 
 pub use config::{ApiKey, Config};
-pub use server::{run, run_with_store, shutdown_signal, ServerError};
+#[cfg(unix)]
+pub use server::raise_fd_limit;
+pub use server::{run, run_with_store, shutdown_signal, FdLimits, ServerError};

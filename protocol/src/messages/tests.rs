@@ -99,7 +99,7 @@ fn server_messages() {
             unread: vec![UnreadCount { conversation: dm("5"), count: 3, read_up_to: Some(MessageId(40)) }],
             limits: Limits::default(),
         }),
-        r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[{"id":"7","name":"mks","color":"#e0245e"}],"unread":[{"conversation":{"kind":"direct","user":"5"},"count":3,"read_up_to":40}],"limits":{"max_frame_bytes":16384,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200}}"##,
+        r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[{"id":"7","name":"mks","color":"#e0245e"}],"unread":[{"conversation":{"kind":"direct","user":"5"},"count":3,"read_up_to":40}],"limits":{"max_frame_bytes":65536,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200}}"##,
     );
     golden(
         ServerMsg::Message(chat_message()),

@@ -55,6 +55,10 @@ where
             match ClientMsg::parse(&text) {
                 Ok(ClientMsg::Hello(hello)) => return Ok(hello),
                 Ok(_) => self.send_now(error(ErrorCode::HelloRequired, "the first message must be a hello")).await?,
+                // A hello with bad fields (a guest's project id, a missing
+                // token) is a bad hello, refused and closed like one whose
+                // fields parse but fail validation.
+                Err(e) if e.of_type == Some("hello") => return Err(self.refuse(CloseCode::BadHello, e.message).await),
                 Err(e) => self.send_now(error(e.code, e.message)).await?,
             }
         }

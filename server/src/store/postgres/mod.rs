@@ -308,7 +308,8 @@ impl Store for PostgresStore {
         let conv = conversation_key(user, conversation);
         let stmt = client
             .prepare_cached(
-                "INSERT INTO read_markers (project, user_id, conv, up_to) VALUES ($1, $2, $3, $4)
+                "INSERT INTO read_markers (project, user_id, conv, up_to)
+                 SELECT $1, $2, $3, LEAST($4, COALESCE(MAX(id), 0)) FROM messages WHERE project = $1 AND conv = $3
                  ON CONFLICT (project, user_id, conv) DO UPDATE SET up_to = GREATEST(read_markers.up_to, excluded.up_to)",
             )
             .await?;
@@ -434,8 +435,12 @@ impl Store for PostgresStore {
         webhooks::settle(&mut self.client().await?, outcomes).await
     }
 
-    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError> {
-        webhooks::backlog(&mut self.client().await?, endpoints).await
+    async fn webhook_backlog(&self) -> Result<u64, StoreError> {
+        webhooks::backlog(&self.client().await?).await
+    }
+
+    async fn drop_deliveries_except(&self, endpoints: &[String]) -> Result<u64, StoreError> {
+        webhooks::drop_except(&self.client().await?, endpoints).await
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {

@@ -173,12 +173,16 @@ pub(super) async fn settle(client: &mut Object, outcomes: Vec<(i64, Settle)>) ->
     Ok(())
 }
 
-/// (waiting, dropped for endpoints no longer configured).
-pub(super) async fn backlog(client: &mut Object, endpoints: &[String]) -> Result<(u64, u64), StoreError> {
-    let tx = client.transaction().await?;
-    let dropped = tx.execute("DELETE FROM webhook_deliveries WHERE NOT (endpoint = ANY($1))", &[&endpoints]).await?;
-    let deliveries: i64 = tx.query_one("SELECT COUNT(*) FROM webhook_deliveries", &[]).await?.try_get(0)?;
-    let events: i64 = tx.query_one("SELECT COUNT(*) FROM webhook_events", &[]).await?.try_get(0)?;
-    tx.commit().await?;
-    Ok(((deliveries + events) as u64, dropped))
+/// Deliveries and events waiting.
+pub(super) async fn backlog(client: &Object) -> Result<u64, StoreError> {
+    let waiting: i64 = client
+        .query_one("SELECT (SELECT COUNT(*) FROM webhook_deliveries) + (SELECT COUNT(*) FROM webhook_events)", &[])
+        .await?
+        .try_get(0)?;
+    Ok(waiting as u64)
+}
+
+/// Drops deliveries for endpoints not in `endpoints`; returns how many.
+pub(super) async fn drop_except(client: &Object, endpoints: &[String]) -> Result<u64, StoreError> {
+    Ok(client.execute("DELETE FROM webhook_deliveries WHERE NOT (endpoint = ANY($1))", &[&endpoints]).await?)
 }

@@ -309,8 +309,12 @@ impl Store for SqliteStore {
         let conv = conversation_key(user, conversation);
         let (project, user, conversation) = (project.clone(), user.clone(), conversation.clone());
         self.write(move |conn| {
+            // Clamped to the conversation's newest message: a marker beyond
+            // it (a timestamp sent as an id, say) would keep every later
+            // message from ever counting as unread.
             conn.prepare_cached(
-                "INSERT INTO read_markers (project, user, conv, up_to) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO read_markers (project, user, conv, up_to)
+                 SELECT ?1, ?2, ?3, MIN(?4, COALESCE(MAX(id), 0)) FROM messages WHERE project = ?1 AND conv = ?3
                  ON CONFLICT (project, user, conv) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
             )?
             .execute(params![project.as_str(), user.as_str(), conv, sql_id(up_to)])?;
@@ -452,9 +456,13 @@ impl Store for SqliteStore {
         self.write(move |conn| Ok(webhooks::settle(conn, outcomes)?)).await
     }
 
-    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError> {
+    async fn webhook_backlog(&self) -> Result<u64, StoreError> {
+        self.read(move |conn| Ok(webhooks::backlog(conn)?)).await
+    }
+
+    async fn drop_deliveries_except(&self, endpoints: &[String]) -> Result<u64, StoreError> {
         let endpoints = endpoints.to_vec();
-        self.write(move |conn| Ok(webhooks::backlog(conn, &endpoints)?)).await
+        self.write(move |conn| Ok(webhooks::drop_except(conn, &endpoints)?)).await
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {
