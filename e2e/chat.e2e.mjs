@@ -3,6 +3,7 @@
 // Chromium sessions (two guests, then a host-token user) through joining,
 // presence, direct and room messages, an XSS attempt, a server restart and a
 // lost network they must survive, history paging and a phone-sized layout.
+// (The README screenshots are ux.e2e.mjs's; --screenshot takes one here too.)
 //
 //   node e2e/chat.e2e.mjs --server target/release/server --dist dist \
 //        [--screenshot docs/screenshot.png] [--phone-screenshot /tmp/phone.png]
@@ -22,7 +23,8 @@ const args = Object.fromEntries(
 );
 const SERVER = resolve(args.server ?? 'target/release/server');
 const DIST = resolve(args.dist ?? 'dist');
-const SCREENSHOT = resolve(args.screenshot ?? 'docs/screenshot.png');
+// The README screenshots are taken by ux.e2e.mjs; this one only on request.
+const SCREENSHOT = args.screenshot && resolve(args.screenshot);
 const PHONE_SCREENSHOT = args['phone-screenshot'] && resolve(args['phone-screenshot']);
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const TIMEOUT = 15_000;
@@ -217,7 +219,7 @@ try {
     }
   });
 
-  await check('the screenshot: the room after the restart', async () => {
+  if (SCREENSHOT) await check('the screenshot: the room after the restart', async () => {
     mkdirSync(resolve(SCREENSHOT, '..'), { recursive: true });
     await open(alice, 'conv-room');
     await alice.locator('.body.sent').last().waitFor();
@@ -227,19 +229,23 @@ try {
     console.log(`     screenshot: ${SCREENSHOT}`);
   });
 
-  await check('the layout fits a phone', async () => {
+  await check('the layout fits a phone: conversation first, the others in a drawer', async () => {
     await alice.setViewportSize({ width: 360, height: 640 });
     await sleep(100);
     const overflow = await alice.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 0) throw new Error(`${overflow}px wider than the screen`);
-    for (const selector of ['#composer-input', '[data-testid="conv-room"]', '[data-testid="status"]']) {
+    for (const selector of ['#composer-input', '[data-testid="drawer-toggle"]', '[data-testid="status"]']) {
       if (!(await alice.locator(selector).isVisible())) throw new Error(`${selector} is not visible`);
     }
+    if (await alice.getByTestId('conv-room').isVisible()) throw new Error('the conversation list covers the conversation');
     const box = await alice.locator('#composer-input').boundingBox();
     if (!box || box.y + box.height > 640) throw new Error('the composer is below the fold');
+    await alice.getByTestId('drawer-toggle').click();
+    await alice.getByTestId('conv-room').waitFor();
+    await alice.keyboard.press('Escape');
+    await alice.getByTestId('conv-room').waitFor({ state: 'hidden' });
     if (PHONE_SCREENSHOT) await alice.screenshot({ path: PHONE_SCREENSHOT });
-    await alice.setViewportSize({ width: 1100, height: 700 });
-  });
+  }).finally(() => alice.setViewportSize({ width: 1100, height: 700 }));
 
   await check('the offline user gets the stored DM when back, with an unread badge', async () => {
     carol = await newUser('carol (back)');

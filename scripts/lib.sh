@@ -70,7 +70,7 @@ ensure_php() {
 }
 
 ensure_e2e_deps() {
-  if [ ! -d "$ROOT/e2e/node_modules/playwright-core" ]; then
+  if [ ! -d "$ROOT/e2e/node_modules/playwright-core" ] || [ ! -f "$ROOT/e2e/node_modules/axe-core/axe.min.js" ]; then
     say "installing the e2e test's npm packages"
     npm ci --silent --no-audit --no-fund --prefix "$ROOT/e2e"
   fi

@@ -51,6 +51,15 @@ cargo build --release -p server -p bench
 say "end-to-end: two browsers against the real server"
 node e2e/chat.e2e.mjs --server target/release/server --dist dist
 
+say "end-to-end: 100 messages at full typing speed stay in order, with no rate refusal"
+node e2e/order.e2e.mjs --server target/release/server --dist dist
+
+say "end-to-end: phone layout, reading cues, links, notifications, keyboard, axe-core scans, README screenshots"
+node e2e/ux.e2e.mjs --server target/release/server --dist dist
+
+say "end-to-end: catch-up of 10,000 missed messages in the browser (figures for BENCHMARKS.md)"
+node e2e/catchup.e2e.mjs --server target/release/server --dist dist
+
 say "end-to-end: the web app on a static host and embedded in a host page"
 node e2e/embed.e2e.mjs --server target/release/server --dist dist
 

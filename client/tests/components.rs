@@ -68,7 +68,16 @@ fn entry(id: u64, from: &str, body: &str, delivery: Delivery) -> Entry {
 }
 
 fn list_props(entries: Vec<Entry>, has_more: bool, on_load_older: Callback<()>) -> MessageListProps {
-    MessageListProps { entries, has_more, loading: false, me: Some(UserId::new("me").unwrap()), on_load_older }
+    MessageListProps {
+        entries: entries.into(),
+        has_more,
+        loading: false,
+        at_start: !has_more,
+        me: Some(UserId::new("me").unwrap()),
+        unread: 0,
+        on_load_older,
+        on_scrolled_up: Callback::noop(),
+    }
 }
 
 fn key(target: &Element, key: &str, shift: bool) {
@@ -110,7 +119,74 @@ async fn a_hostile_colour_never_reaches_a_style_attribute() {
         .render();
     settle().await;
     let name: HtmlElement = find(&el, ".name");
-    assert_eq!(name.get_attribute("style").unwrap(), "color: inherit");
+    assert_eq!(name.get_attribute("style").unwrap_or_default(), "");
+}
+
+#[wasm_bindgen_test]
+async fn names_get_a_colour_per_theme() {
+    let el = root();
+    yew::Renderer::<MessageList>::with_root_and_props(
+        el.clone(),
+        list_props(vec![entry(1, "ann", "hi", Delivery::Sent)], false, Callback::noop()),
+    )
+    .render();
+    settle().await;
+    let style = find::<HtmlElement>(&el, ".name").get_attribute("style").unwrap();
+    assert!(style.contains("--name-light: #") && style.contains("--name-dark: #"), "{style}");
+}
+
+#[wasm_bindgen_test]
+async fn urls_are_links_to_a_new_tab_and_nothing_else_is() {
+    let el = root();
+    let body = "see https://example.org/a?b=<b>x</b> or javascript:alert(1) (http://x.y/z).";
+    yew::Renderer::<MessageList>::with_root_and_props(
+        el.clone(),
+        list_props(vec![entry(1, "ann", body, Delivery::Sent)], false, Callback::noop()),
+    )
+    .render();
+    settle().await;
+    let links = el.query_selector_all(".body a").unwrap();
+    assert_eq!(links.length(), 2);
+    let hrefs: Vec<String> =
+        (0..2).map(|i| links.item(i).unwrap().dyn_into::<Element>().unwrap().get_attribute("href").unwrap()).collect();
+    assert_eq!(hrefs, vec!["https://example.org/a?b=", "http://x.y/z"]);
+    for i in 0..2 {
+        let a: Element = links.item(i).unwrap().dyn_into().unwrap();
+        assert_eq!(a.get_attribute("target").as_deref(), Some("_blank"));
+        assert_eq!(a.get_attribute("rel").as_deref(), Some("noopener noreferrer"));
+    }
+    assert_eq!(count(&el, ".body b"), 0, "no HTML from the body");
+    assert!(text(&el).contains(body), "the text reads as written");
+}
+
+#[wasm_bindgen_test]
+async fn ten_thousand_messages_render_no_more_than_the_window() {
+    let el = root();
+    let entries: Vec<Entry> =
+        (1..=10_000).map(|i| entry(i, if i % 3 == 0 { "ann" } else { "bob" }, "m", Delivery::Sent)).collect();
+    yew::Renderer::<MessageList>::with_root_and_props(el.clone(), list_props(entries, true, Callback::noop())).render();
+    settle().await;
+    assert_eq!(count(&el, "[data-testid=message]") as usize, client::components::message_list::RENDER_WINDOW);
+    let last = el.query_selector_all("[data-testid=message]").unwrap();
+    let newest = last.item(last.length() - 1).unwrap();
+    assert_eq!(newest.text_content().unwrap(), "m", "the newest is rendered");
+    assert_eq!(count(&el, ".older button"), 1, "older ones are one scroll away");
+}
+
+#[wasm_bindgen_test]
+async fn the_new_divider_sits_before_the_first_unread_and_the_start_is_marked() {
+    let el = root();
+    let entries: Vec<Entry> =
+        (1..=6).map(|i| entry(i, if i == 5 { "me" } else { "ann" }, &format!("m{i}"), Delivery::Sent)).collect();
+    let mut props = list_props(entries, false, Callback::noop());
+    props.unread = 2; // m4 and m6 (m5 is mine)
+    yew::Renderer::<MessageList>::with_root_and_props(el.clone(), props).render();
+    settle().await;
+    let divider: Element = find(&el, "[data-testid=new-divider]");
+    let next = divider.next_element_sibling().unwrap();
+    assert!(text(&next).starts_with("ann") && text(&next).contains("m4"), "{}", text(&next));
+    assert_eq!(count(&el, "[data-testid=history-start]"), 1);
+    assert_eq!(count(&el, ".day"), 1, "one day separator");
 }
 
 #[wasm_bindgen_test]
@@ -187,7 +263,9 @@ async fn join_form_shows_why_the_user_is_back() {
     };
     yew::Renderer::<JoinForm>::with_root_and_props(el.clone(), props).render();
     settle().await;
-    assert!(text(&el).contains("token expired (4002)"));
+    let shown = text(&el);
+    assert!(shown.contains("Your sign-in link has expired"), "{shown}");
+    assert!(!shown.contains("4002"), "no developer codes: {shown}");
 }
 
 #[wasm_bindgen_test]
@@ -306,6 +384,7 @@ async fn sidebar_shows_presence_unread_counts_and_offline_people() {
         ],
         active: Conversation::Room,
         on_select,
+        find_ref: Default::default(),
     };
     yew::Renderer::<Sidebar>::with_root_and_props(el.clone(), props).render();
     settle().await;
@@ -319,4 +398,35 @@ async fn sidebar_shows_presence_unread_counts_and_offline_people() {
     bob.click();
     settle().await;
     assert_eq!(*selected.borrow(), vec![Conversation::Direct { user: UserId::new("bob").unwrap() }]);
+}
+
+#[wasm_bindgen_test]
+async fn the_find_box_filters_people_and_enter_opens_the_first() {
+    let el = root();
+    let (selected, on_select) = recorder::<Conversation>();
+    let props = SidebarProps {
+        project: "lobby".into(),
+        room_unread: 0,
+        contacts: vec![
+            Contact { profile: profile("ann"), online: true, unread: 0 },
+            Contact { profile: profile("bob"), online: false, unread: 0 },
+            Contact { profile: profile("joanna"), online: false, unread: 0 },
+        ],
+        active: Conversation::Room,
+        on_select,
+        find_ref: Default::default(),
+    };
+    yew::Renderer::<Sidebar>::with_root_and_props(el.clone(), props).render();
+    settle().await;
+    let find_box: HtmlInputElement = find(&el, "[data-testid=find]");
+    find_box.set_value("AN");
+    let init = web_sys::InputEventInit::new();
+    init.set_bubbles(true);
+    find_box.dispatch_event(&web_sys::InputEvent::new_with_event_init_dict("input", &init).unwrap()).unwrap();
+    settle().await;
+    assert_eq!(count(&el, "[data-testid^=person-]"), 2, "ann and joanna match");
+    assert_eq!(count(&el, "[data-testid=person-bob]"), 0);
+    key(&find_box, "Enter", false);
+    settle().await;
+    assert_eq!(*selected.borrow(), vec![Conversation::Direct { user: UserId::new("ann").unwrap() }]);
 }

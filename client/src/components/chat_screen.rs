@@ -1,9 +1,11 @@
 use crate::components::composer::Composer;
-use crate::components::css_color;
 use crate::components::message_list::MessageList;
+use crate::components::name_color;
 use crate::components::sidebar::{Contact, Sidebar};
 use crate::components::status_banner::StatusBanner;
 use crate::hooks::use_chat::Chat;
+use crate::hooks::use_notifications::{use_notifications, Permission};
+use crate::hooks::use_shortcuts::{use_shortcuts, Shortcut};
 use crate::hooks::use_typing::use_typing;
 use protocol::Conversation;
 use yew::prelude::*;
@@ -19,6 +21,14 @@ pub fn typing_text(names: &[String]) -> String {
         [] => String::new(),
         [one] => format!("{one} is typing…"),
         many => format!("{} are typing…", many.join(", ")),
+    }
+}
+
+/// Back to writing after choosing a conversation (or closing the drawer).
+fn focus_composer() {
+    let input = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("composer-input"));
+    if let Some(el) = input.and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok()) {
+        let _ = el.focus();
     }
 }
 
@@ -49,10 +59,58 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
         })
         .collect();
     let room_unread = s.conversation(&Conversation::Room).map_or(0, |c| c.unread);
+    let total_unread = s.total_unread();
+    // On a phone the conversations are a drawer over the conversation.
+    let drawer_open = use_state_eq(|| false);
+    let find_ref = use_node_ref();
     let on_select = {
-        let chat = chat.clone();
-        Callback::from(move |c| chat.select(c))
+        let (chat, drawer_open) = (chat.clone(), drawer_open.clone());
+        Callback::from(move |c| {
+            chat.select(c);
+            drawer_open.set(false);
+            focus_composer();
+        })
     };
+    let notifications = use_notifications(&s, on_select.clone());
+    let enable_notifications = {
+        let request = notifications.request.clone();
+        Callback::from(move |_: MouseEvent| request.emit(()))
+    };
+    let toggle_drawer = {
+        let drawer_open = drawer_open.clone();
+        Callback::from(move |_: MouseEvent| drawer_open.set(!*drawer_open))
+    };
+    // The sidebar's order, for Alt+Up/Down.
+    let order: Vec<Conversation> = std::iter::once(Conversation::Room)
+        .chain(contacts.iter().map(|c| Conversation::Direct { user: c.profile.id.clone() }))
+        .collect();
+    {
+        let (on_select, drawer_open, find_ref, active) =
+            (on_select.clone(), drawer_open.clone(), find_ref.clone(), active.clone());
+        use_shortcuts(Callback::from(move |shortcut| match shortcut {
+            Shortcut::Escape => {
+                if *drawer_open {
+                    drawer_open.set(false);
+                    focus_composer();
+                }
+            }
+            Shortcut::Previous | Shortcut::Next => {
+                let at = order.iter().position(|c| *c == active).unwrap_or(0);
+                let to = if shortcut == Shortcut::Next {
+                    (at + 1) % order.len()
+                } else {
+                    (at + order.len() - 1) % order.len()
+                };
+                on_select.emit(order[to].clone());
+            }
+            Shortcut::Find => {
+                drawer_open.set(true);
+                if let Some(input) = find_ref.cast::<web_sys::HtmlElement>() {
+                    let _ = input.focus();
+                }
+            }
+        }));
+    }
     let on_retry = {
         let chat = chat.clone();
         Callback::from(move |()| chat.retry_now())
@@ -68,6 +126,10 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
         let (chat, c) = (chat.clone(), active.clone());
         Callback::from(move |()| chat.load_older(&c))
     };
+    let on_scrolled_up = {
+        let chat = chat.clone();
+        Callback::from(move |up| chat.scrolled_up(up))
+    };
     let sign_out = {
         let chat = chat.clone();
         Callback::from(move |_| chat.sign_out())
@@ -78,16 +140,29 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
         Conversation::Direct { user } => format!("dm-{user}"),
     };
     html! {
-        <div class="app">
+        <div class={classes!("app", drawer_open.then_some("drawer-open"))}>
             <header class="topbar">
+                <button type="button" class="link drawer-toggle" onclick={toggle_drawer} aria-expanded={drawer_open.to_string()}
+                    aria-controls="sidebar" data-testid="drawer-toggle">
+                    { "☰ Conversations" }
+                    if total_unread > 0 {
+                        <span class="badge" aria-label={format!("{total_unread} unread")}>{ total_unread }</span>
+                    }
+                </button>
                 <StatusBanner status={s.status.clone()} {on_retry} />
-                if let Some(me) = &s.me {
-                    <span class="me">{ "Signed in as " }<strong style={format!("color: {}", css_color(&me.color))}>{ me.name.clone() }</strong></span>
+                if notifications.permission == Permission::Ask {
+                    <button type="button" class="link" onclick={enable_notifications} data-testid="enable-notifications"
+                        title="Get a desktop notification for direct messages while this tab is in the background">
+                        { "Enable notifications" }
+                    </button>
                 }
-                <button type="button" class="link" onclick={sign_out}>{ "Sign out" }</button>
+                if let Some(me) = &s.me {
+                    <span class="me">{ "Signed in as " }<strong class="name" style={name_color(&me.color)}>{ me.name.clone() }</strong></span>
+                }
+                <button type="button" class="link sign-out" onclick={sign_out}>{ "Sign out" }</button>
             </header>
             <div class="main">
-                <Sidebar {project} {room_unread} {contacts} active={active.clone()} {on_select} />
+                <Sidebar {project} {room_unread} {contacts} active={active.clone()} {on_select} {find_ref} />
                 <main class="conversation" aria-labelledby="conversation-title">
                     <h1 class="title" id="conversation-title" data-testid="title">
                         { title.clone() }
@@ -99,7 +174,8 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
                         { for s.notices.iter().map(|n| html! { <li key={n.id}>{ n.text.clone() }</li> }) }
                     </ul>
                     <MessageList key={conv_key.clone()} entries={conv.entries.clone()} has_more={conv.has_more}
-                        loading={conv.history_requested} me={s.me.as_ref().map(|m| m.id.clone())} {on_load_older} />
+                        loading={conv.history_requested} at_start={conv.at_start()} unread={conv.unread}
+                        me={s.me.as_ref().map(|m| m.id.clone())} {on_load_older} {on_scrolled_up} />
                     <p class="typing" aria-live="polite" data-testid="typing">{ typing_text(&typing_names) }</p>
                     <Composer key={conv_key} max_chars={s.limits.max_body_chars} conversation_label={title}
                         disabled={s.me.is_none()} {on_send} on_input={typing.on_input.clone()} />

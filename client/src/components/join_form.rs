@@ -54,7 +54,7 @@ pub fn join_form(props: &JoinFormProps) -> Html {
             <form class="join-card" {onsubmit} novalidate=true aria-labelledby="join-title">
                 <h1 id="join-title">{ "Join the chat" }</h1>
                 if let Some(reason) = &props.reason {
-                    <p class="notice" role="status">{ reason }</p>
+                    <p class="notice" role="status" data-testid="signin-reason">{ explain_refusal(reason) }</p>
                 }
                 <label for="join-name">{ "Your name" }</label>
                 <input id="join-name" ref={name} type="text" maxlength="32" autocomplete="nickname"
@@ -74,5 +74,51 @@ pub fn join_form(props: &JoinFormProps) -> Html {
                 <button type="submit">{ "Join" }</button>
             </form>
         </main>
+    }
+}
+
+/// Why the user is back at the form, in words they can act on. The socket
+/// reports the server's text followed by the close code in brackets
+/// ("invalid token: Base64 error … (4001)"); the code decides the sentence,
+/// and the server's text is kept only where it says something to the user.
+pub fn explain_refusal(reason: &str) -> String {
+    let code = reason
+        .trim_end()
+        .strip_suffix(')')
+        .and_then(|r| r.rsplit_once('('))
+        .and_then(|(_, code)| code.parse::<u16>().ok());
+    match code {
+        Some(4001) => "This sign-in link is not valid (it may be incomplete or from another server). \
+            Open the chat again from the app that sent you here, or join as a guest below."
+            .into(),
+        Some(4002) => "Your sign-in link has expired. Open the chat again from the app that sent you here \
+            to get a new one, or join as a guest below."
+            .into(),
+        Some(4003) => "Your sign-in link is for another project. Open the chat from that project, \
+            or join this one as a guest below."
+            .into(),
+        Some(4004) => "This page is older than the server. Reload the page to get the new version.".into(),
+        Some(4005) => "Guests cannot join this chat. Open it from the app that manages your account \
+            to sign in with your account."
+            .into(),
+        Some(4000) => "The chat could not sign you in. Reload the page and try again.".into(),
+        Some(4012) => "You were sending too fast and were disconnected. Wait a moment and join again.".into(),
+        _ if reason.is_empty() => "You were signed out. Join again below.".into(),
+        _ => format!("You were signed out ({}). Join again below.", reason.trim()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain_refusal;
+
+    #[test]
+    fn refusals_are_sentences_about_what_to_do() {
+        let bad = explain_refusal("invalid token: Base64 error: Invalid last symbol 116, offset 2. (4001)");
+        assert!(bad.starts_with("This sign-in link is not valid") && !bad.contains("Base64"), "{bad}");
+        assert!(explain_refusal("token expired (4002)").contains("expired"));
+        assert!(explain_refusal("token is for another project (4003)").contains("another project"));
+        assert!(explain_refusal("guest sign-in disabled (4005)").contains("Guests cannot join"));
+        assert!(explain_refusal("hello refused: name taken").contains("name taken"), "an unknown reason is kept");
     }
 }

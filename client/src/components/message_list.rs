@@ -1,5 +1,6 @@
-use crate::components::css_color;
-use crate::state::{Delivery, Entry};
+use crate::components::message_view::{group_view, Group};
+use crate::components::when;
+use crate::state::{Delivery, Entries, Entry};
 use protocol::{ClientMsgId, MessageId, UserId};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -7,36 +8,36 @@ use yew::prelude::*;
 
 #[derive(Properties, PartialEq)]
 pub struct MessageListProps {
-    pub entries: Vec<Entry>,
+    pub entries: Entries,
     pub has_more: bool,
     pub loading: bool,
+    /// The whole history is loaded: a start-of-history marker shows.
+    #[prop_or_default]
+    pub at_start: bool,
     /// Delivery marks (sending, sent, not sent) show on my own messages.
     #[prop_or_default]
     pub me: Option<UserId>,
-    /// Asked when the list is scrolled to the top (or the button is used).
+    /// The conversation's unread count: places the "New" divider, and while
+    /// scrolled up shows as the "N new messages" bar.
+    #[prop_or_default]
+    pub unread: u32,
+    /// Asked when the list is scrolled to the top (or the button is used)
+    /// and every loaded message is already rendered.
     pub on_load_older: Callback<()>,
+    /// The reader left (true) or came back to (false) the newest message.
+    #[prop_or_default]
+    pub on_scrolled_up: Callback<bool>,
 }
 
 /// A new group starts when the sender changes or after this pause, in ms.
 const GROUP_GAP_MS: f64 = 5.0 * 60_000.0;
 /// Within this many pixels of an edge counts as being at it.
 const EDGE_PX: i32 = 24;
-
-/// `HH:MM` today, `YYYY-MM-DD HH:MM` on other days (local time).
-fn clock(ts: f64) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts));
-    let today = js_sys::Date::new_0();
-    let time = format!("{:02}:{:02}", d.get_hours(), d.get_minutes());
-    if d.to_date_string() == today.to_date_string() {
-        time
-    } else {
-        format!("{}-{:02}-{:02} {time}", d.get_full_year(), d.get_month() + 1, d.get_date())
-    }
-}
-
-fn iso(ts: f64) -> String {
-    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts)).to_iso_string().into()
-}
+/// Messages rendered at the bottom: a backlog of thousands costs no more DOM
+/// than this many.
+pub const RENDER_WINDOW: usize = 200;
+/// Older loaded messages put above per scroll to the top.
+const RENDER_PAGE: usize = 200;
 
 type EntryKey = (Option<MessageId>, Option<ClientMsgId>);
 
@@ -44,17 +45,8 @@ fn key(e: &Entry) -> EntryKey {
     (e.id, e.client_id.clone())
 }
 
-/// A stable element key: the message id, or our client id while pending.
-fn dom_key(e: &Entry) -> String {
-    match (e.id, &e.client_id) {
-        (Some(id), _) => format!("m{id}"),
-        (None, Some(c)) => format!("c{c}"),
-        (None, None) => String::new(),
-    }
-}
-
 /// What the list looked like after the last render or scroll, to keep the
-/// reader's place when older messages are put above.
+/// reader's place when older messages are put above (or dropped from above).
 #[derive(Default)]
 struct Place {
     first: Option<EntryKey>,
@@ -72,25 +64,65 @@ impl Place {
     }
 }
 
-/// Messages grouped by sender; all text is rendered as text.
+/// Where rendering starts: the newest [`RENDER_WINDOW`] (`None`), or from a
+/// message id on (after the reader scrolled up for older ones).
+fn render_from(entries: &Entries, start: Option<MessageId>) -> usize {
+    match start {
+        None => entries.len().saturating_sub(RENDER_WINDOW),
+        Some(id) => entries.index_from(id).min(entries.stored_len()),
+    }
+}
+
+/// The id of the oldest of the newest `unread` messages from others: where
+/// the "New" divider goes.
+fn first_unread(entries: &Entries, me: Option<&UserId>, unread: u32) -> Option<MessageId> {
+    if unread == 0 {
+        return None;
+    }
+    entries[..entries.stored_len()]
+        .iter()
+        .rev()
+        .filter(|e| Some(&e.from.id) != me)
+        .nth(unread as usize - 1)
+        .and_then(|e| e.id)
+}
+
+/// Messages grouped by sender under day separators, newest at the bottom;
+/// only a window near the bottom is in the DOM.
 #[function_component(MessageList)]
 pub fn message_list(props: &MessageListProps) -> Html {
     let list = use_node_ref();
     let place: Rc<RefCell<Place>> = use_mut_ref(|| Place { at_bottom: true, ..Place::default() });
+    let start = use_state_eq(|| None::<MessageId>);
+    // Before the first unread message when the conversation opens, and
+    // again whenever unread ones start arriving (while scrolled up); it
+    // stays put once they are read.
+    let divider = use_mut_ref(|| None::<MessageId>);
+    let unread_before = use_mut_ref(|| 0u32);
+    let scrolled_up = use_state_eq(|| false);
+    if props.unread > 0 && (*unread_before.borrow() == 0 || divider.borrow().is_none()) {
+        *divider.borrow_mut() = first_unread(&props.entries, props.me.as_ref(), props.unread);
+    }
+    *unread_before.borrow_mut() = props.unread;
+    let from = render_from(&props.entries, *start);
+    let shown = &props.entries[from..];
     {
-        let (list, place) = (list.clone(), place.clone());
-        let first = props.entries.first().map(key);
-        let last = props.entries.last().map(key);
-        let own_new = props.entries.last().is_some_and(|e| e.delivery == Delivery::Pending);
+        let (list, place, start) = (list.clone(), place.clone(), start.clone());
+        let first = shown.first().map(|e| key(e));
+        let last = shown.last().map(|e| key(e));
+        let own_new = shown.last().is_some_and(|e| e.delivery == Delivery::Pending);
         use_effect_with((first, last), move |(first, last)| {
             if let Some(el) = list.cast::<web_sys::Element>() {
                 let mut p = place.borrow_mut();
                 if p.last != *last && (p.at_bottom || own_new) {
                     // A new message at the bottom: follow it, unless the
-                    // reader had scrolled up to read older ones.
+                    // reader had scrolled up to read older ones; back at the
+                    // bottom, the window shrinks to the newest again.
                     el.set_scroll_top(el.scroll_height());
+                    start.set(None);
                 } else if p.first != *first && p.last == *last {
-                    // Older messages were put above: keep what was on screen.
+                    // Older messages were put above (or dropped from above):
+                    // keep what was on screen.
                     el.set_scroll_top(p.top + el.scroll_height() - p.height);
                 }
                 p.first = first.clone();
@@ -99,66 +131,110 @@ pub fn message_list(props: &MessageListProps) -> Html {
             }
         });
     }
-    let onscroll = {
-        let (on_load_older, list, place) = (props.on_load_older.clone(), list.clone(), place.clone());
+    let older = {
+        let (on_load_older, start, entries) = (props.on_load_older.clone(), start.clone(), props.entries.clone());
         let can_load = props.has_more && !props.loading;
-        Callback::from(move |_: Event| {
-            let Some(el) = list.cast::<web_sys::Element>() else { return };
-            place.borrow_mut().measure(&el);
-            if can_load && el.scroll_top() <= EDGE_PX {
+        Callback::from(move |()| {
+            if from > 0 {
+                start.set(entries[from.saturating_sub(RENDER_PAGE)].id);
+            } else if can_load {
+                // Everything loaded is rendered: render whatever arrives too.
+                start.set(Some(MessageId(0)));
                 on_load_older.emit(());
             }
         })
     };
+    let onscroll = {
+        let (older, list, place, scrolled_up, on_scrolled_up) =
+            (older.clone(), list.clone(), place.clone(), scrolled_up.clone(), props.on_scrolled_up.clone());
+        Callback::from(move |_: Event| {
+            let Some(el) = list.cast::<web_sys::Element>() else { return };
+            let at_bottom = {
+                let mut p = place.borrow_mut();
+                p.measure(&el);
+                p.at_bottom
+            };
+            if *scrolled_up == at_bottom {
+                scrolled_up.set(!at_bottom);
+                on_scrolled_up.emit(!at_bottom);
+            }
+            if el.scroll_top() <= EDGE_PX {
+                older.emit(());
+            }
+        })
+    };
     let load_older = {
-        let on_load_older = props.on_load_older.clone();
-        Callback::from(move |_: MouseEvent| on_load_older.emit(()))
+        let older = older.clone();
+        Callback::from(move |_: MouseEvent| older.emit(()))
+    };
+    let to_latest = {
+        let list = list.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(el) = list.cast::<web_sys::Element>() {
+                el.set_scroll_top(el.scroll_height());
+            }
+        })
     };
 
-    let mut groups: Vec<Vec<&Entry>> = Vec::new();
-    for e in &props.entries {
-        match groups.last_mut() {
-            Some(g) if g[0].from.id == e.from.id && e.ts - g[g.len() - 1].ts < GROUP_GAP_MS => g.push(e),
-            _ => groups.push(vec![e]),
+    let now = js_sys::Date::now();
+    let divider_id = *divider.borrow();
+    let mut items: Vec<Html> = Vec::new();
+    let mut group: Option<Group> = None;
+    let mut last_day = None;
+    let flush = |group: &mut Option<Group>, items: &mut Vec<Html>| {
+        if let Some(g) = group.take() {
+            items.push(group_view(&g, props.me.as_ref()));
+        }
+    };
+    for e in shown {
+        let day = when::day(e.ts);
+        if last_day != Some(day) {
+            flush(&mut group, &mut items);
+            last_day = Some(day);
+            items.push(html! {
+                <div class="day" role="separator" key={format!("day-{day:?}")}><span>{ when::day_label(e.ts, now) }</span></div>
+            });
+        }
+        if e.id.is_some() && e.id == divider_id {
+            flush(&mut group, &mut items);
+            items.push(html! {
+                <div class="new-divider" role="separator" key="new" data-testid="new-divider"><span>{ "New" }</span></div>
+            });
+        }
+        match &mut group {
+            Some(g) if g.entries[0].from.id == e.from.id && e.ts - g.entries[g.entries.len() - 1].ts < GROUP_GAP_MS => {
+                g.entries.push(e.clone())
+            }
+            _ => {
+                flush(&mut group, &mut items);
+                group = Some(Group { entries: vec![e.clone()] });
+            }
         }
     }
+    flush(&mut group, &mut items);
+    let reading_back = *scrolled_up;
     html! {
-        <div class="messages" ref={list} {onscroll} role="log" aria-label="Messages" tabindex="0">
-            if props.has_more || props.loading {
-                <div class="older">
-                    <button type="button" class="link" onclick={load_older} disabled={props.loading}>
-                        { if props.loading { "Loading older messages…" } else { "Load older messages" } }
-                    </button>
-                </div>
-            }
-            if props.entries.is_empty() && !props.loading {
-                <p class="hint">{ "No messages yet. Say hello!" }</p>
-            }
-            { for groups.into_iter().map(|group| {
-                let from = &group[0].from;
-                html! {
-                    <section class="group" key={dom_key(group[0])}>
-                        <header>
-                            <span class="name" style={format!("color: {}", css_color(&from.color))}>{ from.name.clone() }</span>
-                            <time datetime={iso(group[0].ts)}>{ clock(group[0].ts) }</time>
-                        </header>
-                        { for group.iter().map(|e| {
-                            let mine = props.me.as_ref() == Some(&e.from.id) || e.delivery != Delivery::Sent;
-                            let (class, mark) = match &e.delivery {
-                                _ if !mine => ("", html! {}),
-                                Delivery::Pending => ("pending", html! { <span class="mark" title="Sending" aria-label="sending">{ "…" }</span> }),
-                                Delivery::Sent => ("sent", html! { <span class="mark" title="Sent" aria-label="sent">{ "✓" }</span> }),
-                                Delivery::Failed(why) => ("failed", html! { <span class="mark" title={why.clone()}>{ format!("Not sent: {why}") }</span> }),
-                            };
-                            html! {
-                                <p class={classes!("body", class)} data-testid="message" title={clock(e.ts)} key={dom_key(e)}>
-                                    { e.body.clone() }{ mark }
-                                </p>
-                            }
-                        }) }
-                    </section>
+        <div class="messages-wrap">
+            <div class="messages" ref={list} {onscroll} role="log" aria-label="Messages" tabindex="0">
+                if from > 0 || props.has_more || props.loading {
+                    <div class="older">
+                        <button type="button" class="link" onclick={load_older} disabled={props.loading}>
+                            { if props.loading { "Loading older messages…" } else { "Load older messages" } }
+                        </button>
+                    </div>
+                } else if props.at_start && !props.entries.is_empty() {
+                    <p class="hint start" data-testid="history-start">{ "This is the start of the conversation." }</p>
                 }
-            }) }
+                if props.entries.is_empty() && !props.loading {
+                    <p class="hint">{ "No messages yet. Say hello!" }</p>
+                }
+                { for items }
+            </div>
+            if reading_back && props.unread > 0 {
+                <button type="button" class="new-bar" data-testid="new-bar" onclick={to_latest}>
+                    { format!("{} new message{} ↓", props.unread, if props.unread == 1 { "" } else { "s" }) }
+                </button>
+            }
         </div>
     }
 }

@@ -1,4 +1,4 @@
-use crate::components::css_color;
+use crate::components::name_color;
 use protocol::{Conversation, Profile};
 use yew::prelude::*;
 
@@ -18,11 +18,49 @@ pub struct SidebarProps {
     pub contacts: Vec<Contact>,
     pub active: Conversation,
     pub on_select: Callback<Conversation>,
+    /// The find box (Ctrl+K focuses it).
+    #[prop_or_default]
+    pub find_ref: NodeRef,
+}
+
+/// Whether a person matches what was typed in the find box.
+pub fn matches_filter(name: &str, filter: &str) -> bool {
+    name.to_lowercase().contains(&filter.trim().to_lowercase())
 }
 
 /// The project room and the people, with presence and unread counts.
 #[function_component(Sidebar)]
 pub fn sidebar(props: &SidebarProps) -> Html {
+    let filter = use_state(String::new);
+    let oninput = {
+        let filter = filter.clone();
+        Callback::from(move |e: InputEvent| filter.set(e.target_unchecked_into::<web_sys::HtmlInputElement>().value()))
+    };
+    let shown: Vec<&Contact> = props.contacts.iter().filter(|c| matches_filter(&c.profile.name, &filter)).collect();
+    // Enter opens the first match; Esc clears the box.
+    let onkeydown = {
+        let (filter, on_select) = (filter.clone(), props.on_select.clone());
+        let first = shown.first().map(|c| Conversation::Direct { user: c.profile.id.clone() });
+        Callback::from(move |e: KeyboardEvent| match e.key().as_str() {
+            "Enter" => {
+                if let Some(c) = first.clone() {
+                    e.prevent_default();
+                    filter.set(String::new());
+                    if let Some(input) = e.target_dyn_into::<web_sys::HtmlInputElement>() {
+                        input.set_value("");
+                    }
+                    on_select.emit(c);
+                }
+            }
+            "Escape" => {
+                filter.set(String::new());
+                if let Some(input) = e.target_dyn_into::<web_sys::HtmlInputElement>() {
+                    input.set_value("");
+                }
+            }
+            _ => {}
+        })
+    };
     let item = |conv: Conversation, label: Html, aria: String, online: Option<bool>, unread: u32, testid: String| {
         let current = props.active == conv;
         let onclick = {
@@ -50,18 +88,23 @@ pub fn sidebar(props: &SidebarProps) -> Html {
         }
     };
     html! {
-        <nav class="sidebar" aria-label="Conversations">
+        <nav class="sidebar" id="sidebar" aria-label="Conversations">
+            <div class="find">
+                <label for="find-conversation" class="visually-hidden">{ "Find a person" }</label>
+                <input id="find-conversation" ref={props.find_ref.clone()} type="search" placeholder="Find a person (Ctrl+K)"
+                    autocomplete="off" {oninput} {onkeydown} data-testid="find" />
+            </div>
             <ul>
                 { item(Conversation::Room, html! { <>{ "# " }{ props.project.clone() }</> },
                     format!("Room {}", props.project), None, props.room_unread, "conv-room".into()) }
             </ul>
             <h2 id="people-title">{ "People" }</h2>
             <ul data-testid="people" aria-labelledby="people-title">
-                { for props.contacts.iter().map(|c| {
+                { for shown.iter().map(|c| {
                     let p = &c.profile;
                     let label = html! {
                         <>
-                            <span style={format!("color: {}", css_color(&p.color))}>{ p.name.clone() }</span>
+                            <span class="name" style={name_color(&p.color)}>{ p.name.clone() }</span>
                             if !c.online {
                                 <span class="state">{ " (offline)" }</span>
                             }
@@ -73,6 +116,8 @@ pub fn sidebar(props: &SidebarProps) -> Html {
             </ul>
             if props.contacts.is_empty() {
                 <p class="hint">{ "Nobody else is here yet." }</p>
+            } else if shown.is_empty() {
+                <p class="hint">{ "Nobody by that name." }</p>
             }
         </nav>
     }

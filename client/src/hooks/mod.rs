@@ -3,6 +3,8 @@
 
 pub mod use_chat;
 pub mod use_embed;
+pub mod use_notifications;
 pub mod use_now;
 pub mod use_page_visible;
+pub mod use_shortcuts;
 pub mod use_typing;

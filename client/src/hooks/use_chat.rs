@@ -12,6 +12,8 @@ use yew::prelude::*;
 
 /// Messages asked for per history page.
 pub const HISTORY_PAGE: u32 = 50;
+/// People asked for per directory page (the server caps it too).
+pub const DIRECTORY_PAGE: u32 = 200;
 /// The project offered on the join form when neither the URL nor the last
 /// session names one.
 pub const DEFAULT_PROJECT: &str = "lobby";
@@ -35,8 +37,7 @@ impl Chat {
         if let Some(old) = self.handle.borrow_mut().take() {
             old.command(Command::SignOut);
         }
-        let dispatcher = self.state.dispatcher();
-        let dispatch = Callback::from(move |a: Action| dispatcher.dispatch(a));
+        let dispatch = coalescing(self.state.dispatcher());
         *self.handle.borrow_mut() = Some(socket::start(auth, dispatch));
     }
 
@@ -64,6 +65,11 @@ impl Chat {
         self.command(Command::RetryNow);
     }
 
+    /// The reader scrolled away from (or back to) the newest message.
+    pub fn scrolled_up(&self, up: bool) {
+        self.state.dispatch(Action::ScrolledUp(up));
+    }
+
     pub fn select(&self, c: Conversation) {
         self.state.dispatch(Action::Select(c));
     }
@@ -78,6 +84,36 @@ impl Chat {
         self.state.dispatch(Action::HistoryRequested(c.clone()));
         self.command(Command::Frame(ClientMsg::History { conversation: c.clone(), before, limit: Some(HISTORY_PAGE) }));
     }
+}
+
+/// A dispatch that collects what the socket emits and hands it to the
+/// reducer as one [`Action::Batch`] once the burst is over: a replay of
+/// thousands of messages is a few state changes and renders, not thousands.
+///
+/// The flush is a zero-delay timeout, queued behind the socket frames that
+/// already arrived, so the busier the page the bigger the batch, and a lone
+/// live message waits one timer tick. (Not an animation frame: background
+/// tabs get none, even when the page reports itself visible.)
+fn coalescing(dispatcher: UseReducerDispatcher<State>) -> Callback<Action> {
+    let buffer: Rc<RefCell<Vec<Action>>> = Rc::default();
+    let flush_queued = Rc::new(std::cell::Cell::new(false));
+    Callback::from(move |a: Action| {
+        buffer.borrow_mut().push(a);
+        if flush_queued.replace(true) {
+            return;
+        }
+        let (buffer, flush_queued, dispatcher) = (buffer.clone(), flush_queued.clone(), dispatcher.clone());
+        gloo_timers::callback::Timeout::new(0, move || {
+            flush_queued.set(false);
+            let mut actions = std::mem::take(&mut *buffer.borrow_mut());
+            match actions.len() {
+                0 => {}
+                1 => dispatcher.dispatch(actions.remove(0)),
+                _ => dispatcher.dispatch(Action::Batch(actions)),
+            }
+        })
+        .forget();
+    })
 }
 
 #[hook]
@@ -153,6 +189,19 @@ pub fn use_chat() -> Chat {
         });
     }
 
+    // The people directory: every user of the project, a page at a time
+    // after each welcome, so anyone can be found and messaged.
+    {
+        let chat = chat.clone();
+        let online = state.status == Status::Online;
+        use_effect_with((online, state.directory_next.clone()), move |(online, next)| {
+            if let (true, Some(after)) = (*online, next.clone()) {
+                chat.state.dispatch(Action::DirectoryRequested);
+                chat.command(Command::Frame(ClientMsg::Users { query: None, after, limit: Some(DIRECTORY_PAGE) }));
+            }
+        });
+    }
+
     // The tab title shows how many messages are unread.
     {
         let unread = state.total_unread();
@@ -170,7 +219,7 @@ pub fn use_chat() -> Chat {
         let online = state.status == Status::Online;
         let conv = state.conversation(&active).cloned().unwrap_or_default();
         let newest = conv.newest_id();
-        let seen = online && state.visible;
+        let seen = online && state.visible && !state.reading_back;
         use_effect_with((active.clone(), online, seen, newest, conv.loaded, conv.history_requested), move |_| {
             if online && !conv.loaded && !conv.history_requested {
                 chat.state.dispatch(Action::HistoryRequested(active.clone()));

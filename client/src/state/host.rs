@@ -16,9 +16,7 @@ impl State {
             *online = user.clone();
         }
         for conversation in self.conversations.values_mut() {
-            for entry in conversation.entries.iter_mut().filter(|e| e.from.id == user.id) {
-                entry.from = user.clone();
-            }
+            conversation.entries.update_where(|e| e.from.id == user.id, |e| e.from = user.clone());
         }
         self.people.insert(user.id.clone(), user);
     }
@@ -42,6 +40,8 @@ impl State {
 mod tests {
     use super::super::*;
     use protocol::{ChatMessage, Welcome};
+    use std::rc::Rc;
+    use yew::Reducible;
 
     fn uid(s: &str) -> UserId {
         UserId::new(s).unwrap()

@@ -1,5 +1,7 @@
 use super::*;
-use protocol::{ChatMessage, UnreadCount};
+use protocol::{ChatMessage, Member, UnreadCount};
+use std::rc::Rc;
+use yew::Reducible;
 
 fn uid(s: &str) -> UserId {
     UserId::new(s).unwrap()
@@ -280,7 +282,7 @@ fn presence_is_the_truth_about_who_someone_is() {
 }
 
 #[test]
-fn no_presence_notice_about_myself_and_reconnects_are_named() {
+fn no_presence_notice_about_myself_and_the_connection_is_the_status_not_a_notice() {
     let s = run(vec![
         Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
         Action::Status(Status::Online),
@@ -288,9 +290,27 @@ fn no_presence_notice_about_myself_and_reconnects_are_named() {
         Action::Status(Status::Reconnecting { at_ms: 0.0 }),
         Action::Status(Status::Connecting),
         Action::Status(Status::Online),
+        Action::Presence { user: profile("ann"), online: true },
     ]);
     let texts: Vec<&str> = s.notices.iter().map(|n| n.text.as_str()).collect();
-    assert_eq!(texts, vec!["Connected", "Connection lost; reconnecting", "Reconnected"]);
+    assert_eq!(texts, vec!["user ann joined"]);
+    assert_eq!(s.status, Status::Online);
+}
+
+#[test]
+fn notices_expire_and_only_a_few_show() {
+    let mut actions = vec![Action::Welcome { welcome: welcome("me", &["me"]), resumed: false }];
+    for u in ["a", "b", "c", "d", "e"] {
+        actions.push(Action::Presence { user: profile(u), online: true });
+    }
+    actions.push(Action::Tick { now: 1_000.0 });
+    let s = run(actions);
+    let texts: Vec<&str> = s.notices.iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(texts, vec!["user c joined", "user d joined", "user e joined"]);
+    let s = s.reduce(Action::Tick { now: 1_000.0 + NOTICE_TTL_MS - 1.0 });
+    assert_eq!(s.notices.len(), 3);
+    let s = s.reduce(Action::Tick { now: 1_000.0 + NOTICE_TTL_MS });
+    assert!(s.notices.is_empty());
 }
 
 #[test]
@@ -314,4 +334,111 @@ fn replayed_messages_are_not_counted_twice() {
     ]);
     assert_eq!(ids(&s, &dm("ann")), vec![Some(5), Some(6), Some(7)]);
     assert_eq!(s.conversation(&dm("ann")).unwrap().unread, 3, "two from the welcome, one live");
+}
+
+/// Messages 1..=n from ann in the room out of order (even ids newest first,
+/// then odd ids oldest first), then a few repeats (a replay overlapping
+/// what history brought).
+fn burst(n: u64) -> Vec<Action> {
+    let evens = (1..=n).filter(|i| i % 2 == 0).rev();
+    let odds = (1..=n).filter(|i| i % 2 == 1);
+    let repeats = 1..=5;
+    evens.chain(odds).chain(repeats).map(|i| Action::Replayed(msg(i, "ann", Conversation::Room, None))).collect()
+}
+
+#[test]
+fn a_batch_lands_like_its_actions_one_by_one() {
+    let start = vec![
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: true },
+        Action::Queued { client_id: cid("c1"), to: Conversation::Room, body: "mine".into(), now: 5.0 },
+    ];
+    let mut one_by_one = start.clone();
+    one_by_one.extend(burst(300));
+    one_by_one.push(Action::Replayed(msg(301, "me", Conversation::Room, Some("c1"))));
+    let mut batched = start;
+    let mut inner = burst(300);
+    inner.push(Action::Replayed(msg(301, "me", Conversation::Room, Some("c1"))));
+    batched.push(Action::Batch(inner));
+    let (a, b) = (run(one_by_one), run(batched));
+    let expected: Vec<Option<u64>> = (1..=301).map(Some).collect();
+    assert_eq!(ids(&a, &Conversation::Room), expected);
+    assert_eq!(ids(&b, &Conversation::Room), expected);
+    let room = b.conversation(&Conversation::Room).unwrap();
+    assert_eq!(room.entries.last().unwrap().delivery, Delivery::Sent, "our pending send merged with its copy");
+    assert_eq!(room.unread, 0, "replayed messages were counted by the welcome");
+}
+
+#[test]
+fn a_batch_copies_each_conversation_once_and_leaves_others_shared() {
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: true },
+        Action::Replayed(msg(1, "ann", dm("me"), None)),
+        Action::Replayed(msg(2, "ann", Conversation::Room, None)),
+    ]);
+    let before = s.clone();
+    let s = s
+        .reduce(Action::Batch((3..1_000).map(|i| Action::Replayed(msg(i, "ann", Conversation::Room, None))).collect()));
+    // The untouched conversation shares its entries with the old state.
+    let dm_before = &before.conversation(&dm("ann")).unwrap().entries;
+    assert_eq!(*dm_before, s.conversation(&dm("ann")).unwrap().entries, "same list (identity)");
+    // The old snapshot is unchanged: the room was copied, not edited in place.
+    assert_eq!(before.conversation(&Conversation::Room).unwrap().entries.len(), 1);
+    assert_eq!(s.conversation(&Conversation::Room).unwrap().entries.len(), 998);
+}
+
+#[test]
+fn an_action_that_changes_nothing_keeps_the_state() {
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: true },
+        Action::Replayed(msg(1, "ann", Conversation::Room, None)),
+    ]);
+    for a in [
+        Action::Replayed(msg(1, "ann", Conversation::Room, None)),
+        Action::Batch(vec![Action::Message(msg(1, "ann", Conversation::Room, None)), Action::Visible(true)]),
+        Action::Tick { now: 0.0 },
+        Action::Select(Conversation::Room),
+        Action::ScrolledUp(false),
+        Action::Ack { client_id: cid("nobody"), id: MessageId(9), ts: 1 },
+    ] {
+        let next = s.clone().reduce(a.clone());
+        assert!(Rc::ptr_eq(&s, &next), "{a:?} made a new state");
+    }
+    let next = s.clone().reduce(Action::Batch(vec![
+        Action::Tick { now: 0.0 },
+        Action::Replayed(msg(2, "ann", Conversation::Room, None)),
+    ]));
+    assert!(!Rc::ptr_eq(&s, &next), "a batch with one change is a change");
+}
+
+#[test]
+fn messages_that_arrive_while_scrolled_up_are_unread_until_back_at_the_bottom() {
+    let s = run(vec![
+        Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
+        Action::Message(msg(1, "ann", Conversation::Room, None)),
+        Action::ScrolledUp(true),
+        Action::Message(msg(2, "ann", Conversation::Room, None)),
+        Action::Message(msg(3, "ann", Conversation::Room, None)),
+    ]);
+    assert_eq!(s.conversation(&Conversation::Room).unwrap().unread, 2);
+    assert!(s.reading_back);
+    // Opening another conversation starts it at its newest message.
+    let s = s.reduce(Action::Presence { user: profile("ann"), online: true }).reduce(Action::Select(dm("ann")));
+    assert!(!s.reading_back);
+}
+
+#[test]
+fn the_directory_adds_everyone_page_by_page() {
+    let s = run(vec![Action::Welcome { welcome: welcome("me", &["me"]), resumed: false }]);
+    assert_eq!(s.directory_next, Some(None), "the first page is wanted after a welcome");
+    let s = s.reduce(Action::DirectoryRequested);
+    assert_eq!(s.directory_next, None, "asked once");
+    let page = |ids: &[&str], online: bool| ids.iter().map(|id| Member { user: profile(id), online }).collect();
+    let s = s.reduce(Action::Directory { members: page(&["ann", "me", "bob"], false), has_more: true });
+    assert_eq!(s.directory_next, Some(Some(uid("bob"))), "the next page starts after the last one");
+    let s = s
+        .reduce(Action::DirectoryRequested)
+        .reduce(Action::Directory { members: page(&["cat"], true), has_more: false });
+    assert_eq!(s.directory_next, None, "complete");
+    let names: Vec<(&str, bool)> = s.contacts().into_iter().map(|(p, on)| (p.id.as_str(), on)).collect();
+    assert_eq!(names, vec![("cat", true), ("ann", false), ("bob", false)], "everyone but me, online first");
 }

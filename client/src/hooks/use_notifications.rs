@@ -1,0 +1,109 @@
+//! Desktop notifications for direct messages while the tab is hidden:
+//! offered from a button (never asked on load), raised for live messages
+//! from others, and a click brings the tab to that conversation.
+
+use crate::state::State;
+use protocol::{Conversation, MessageId};
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use yew::prelude::*;
+
+/// Whether the browser can show notifications, and what the user said.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Permission {
+    Unsupported,
+    /// Not asked yet: the button shows.
+    Ask,
+    Granted,
+    Denied,
+}
+
+fn permission() -> Permission {
+    let supported =
+        web_sys::window().is_some_and(|w| js_sys::Reflect::has(&w, &"Notification".into()).unwrap_or(false));
+    if !supported {
+        return Permission::Unsupported;
+    }
+    match web_sys::Notification::permission() {
+        web_sys::NotificationPermission::Granted => Permission::Granted,
+        web_sys::NotificationPermission::Denied => Permission::Denied,
+        _ => Permission::Ask,
+    }
+}
+
+/// The most body characters put in a notification.
+const PREVIEW_CHARS: usize = 120;
+
+pub struct Notifications {
+    pub permission: Permission,
+    /// Asks the browser for permission (from a click).
+    pub request: Callback<()>,
+}
+
+/// `select` opens a conversation (when a notification is clicked).
+#[hook]
+pub fn use_notifications(state: &State, select: Callback<Conversation>) -> Notifications {
+    let permission_state = use_state_eq(permission);
+    let request = {
+        let permission_state = permission_state.clone();
+        Callback::from(move |()| {
+            let Ok(promise) = web_sys::Notification::request_permission() else { return };
+            let permission_state = permission_state.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+                permission_state.set(permission());
+            });
+        })
+    };
+    // The newest message per direct conversation already considered: only
+    // what arrives after it can notify (not what history or replay loads).
+    let seen = use_mut_ref(HashMap::<Conversation, MessageId>::new);
+    let granted = *permission_state == Permission::Granted;
+    let me = state.me.as_ref().map(|m| m.id.clone());
+    let hidden = !state.visible;
+    let mut fresh = Vec::new();
+    for (conv, c) in &state.conversations {
+        if !matches!(conv, Conversation::Direct { .. }) {
+            continue;
+        }
+        let Some(newest) = c.newest_id() else { continue };
+        let before = seen.borrow_mut().insert(conv.clone(), newest);
+        // Something new and unread while the page is hidden.
+        if before.is_none_or(|b| b < newest) && granted && hidden && c.unread > 0 {
+            {
+                let entries = &c.entries[..c.entries.stored_len()];
+                let new = entries.iter().rev().take_while(|e| e.id > before);
+                if let Some(e) = new.filter(|e| Some(&e.from.id) != me.as_ref()).last() {
+                    fresh.push((
+                        conv.clone(),
+                        e.from.name.clone(),
+                        e.body.chars().take(PREVIEW_CHARS).collect::<String>(),
+                    ));
+                }
+            }
+        }
+    }
+    for (conv, name, body) in fresh {
+        show(&conv, &name, &body, select.clone());
+    }
+    Notifications { permission: *permission_state, request }
+}
+
+fn show(conv: &Conversation, name: &str, body: &str, select: Callback<Conversation>) {
+    let options = web_sys::NotificationOptions::new();
+    options.set_body(body);
+    // One notification per conversation: a newer one replaces it.
+    options.set_tag(&format!("chat-{conv:?}"));
+    let Ok(n) = web_sys::Notification::new_with_options(&format!("{name} (direct message)"), &options) else { return };
+    let conv = conv.clone();
+    let onclick = Closure::<dyn FnMut()>::new(move || {
+        if let Some(w) = web_sys::window() {
+            let _ = w.focus();
+        }
+        select.emit(conv.clone());
+    });
+    n.set_onclick(Some(onclick.as_ref().unchecked_ref()));
+    // Lives as long as the notification may be clicked (the page's life).
+    onclick.forget();
+}
