@@ -80,3 +80,63 @@ build_client() {
   say "building the web client (trunk build --release)"
   trunk build --release
 }
+
+# A free TCP port on 127.0.0.1 (the kernel's choice; free when this returns).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Redis: the bus between nodes (the tests start private servers of their own).
+ensure_redis() {
+  ensure_apt redis-server redis-server
+}
+
+# --- PostgreSQL (the shared store for several nodes) ----------------------
+# Debian's PostgreSQL refuses to run as root, so as root initdb and the
+# server run as the `postgres` user, on a data directory it owns.
+
+postgres_bindir() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$bin" ] && [ -x "$bin/initdb" ] && echo "$bin"
+}
+
+ensure_postgres() {
+  if ! postgres_bindir >/dev/null; then
+    say "installing postgresql (apt)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  fi
+}
+
+as_postgres() { # as_postgres COMMAND...: as the postgres user when root
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres DIR PORT: a private server on 127.0.0.1:PORT with its data
+# in DIR (created and initialised on first use, kept afterwards). The
+# database URL is postgres://postgres@127.0.0.1:PORT/postgres.
+start_postgres() {
+  local dir=$1 port=$2 bin
+  bin=$(postgres_bindir)
+  mkdir -p "$dir"
+  [ "$(id -u)" -ne 0 ] || chown postgres:postgres "$dir"
+  chmod 700 "$dir"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    as_postgres "$bin/initdb" -D "$dir" -A trust -U postgres -E UTF8 >/dev/null
+  fi
+  say "starting PostgreSQL on 127.0.0.1:$port (data in $dir)"
+  as_postgres "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -h 127.0.0.1 -k $dir -c max_connections=300" start >/dev/null
+}
+
+# stop_postgres DIR: a fast shutdown (committed data is kept); quiet when
+# it is not running.
+stop_postgres() {
+  local dir=$1 bin
+  bin=$(postgres_bindir) || return 0
+  [ -f "$dir/postmaster.pid" ] || return 0
+  as_postgres "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null || true
+}

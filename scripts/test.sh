@@ -7,6 +7,24 @@ ensure_client_toolchain
 ensure_chromium
 ensure_e2e_deps
 ensure_php
+ensure_postgres
+ensure_redis
+ensure_apt curl curl
+
+# One PostgreSQL for every test binary (each test creates its own database;
+# tests that restart PostgreSQL start private servers of their own).
+PG_TEST_DIR=$(mktemp -d)
+chmod 755 "$PG_TEST_DIR" # the postgres user must reach its data directory
+CLUSTER_PID=""
+cleanup() {
+  if [ -n "$CLUSTER_PID" ]; then kill -TERM "$CLUSTER_PID" 2>/dev/null || true; wait "$CLUSTER_PID" 2>/dev/null || true; fi
+  stop_postgres "$PG_TEST_DIR/data"
+  rm -rf "$PG_TEST_DIR"
+}
+trap cleanup EXIT
+PG_TEST_PORT=$(free_port)
+start_postgres "$PG_TEST_DIR/data" "$PG_TEST_PORT"
+export CHAT_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_TEST_PORT/postgres"
 
 # Formatting is checked where rustfmt is installed (rustup's default
 # profile has it); it is not worth failing a machine without it.
@@ -47,6 +65,22 @@ node e2e/embed.e2e.mjs --server target/release/server --dist dist
 
 say "the PHP host examples against the real server"
 bash examples/php/test.sh target/release/server
+
+say "end-to-end: browsers on different nodes of a local cluster (scripts/cluster.sh)"
+bash scripts/cluster.sh --no-build >"$PG_TEST_DIR/cluster.log" 2>&1 &
+CLUSTER_PID=$!
+for url in http://127.0.0.1:8080 http://127.0.0.1:8081 http://127.0.0.1:8082; do
+  for _ in $(seq 1 240); do
+    curl -sf "$url/healthz" >/dev/null && break
+    kill -0 "$CLUSTER_PID" 2>/dev/null || { cat "$PG_TEST_DIR/cluster.log"; exit 1; }
+    sleep 0.5
+  done
+done
+node e2e/cluster.e2e.mjs --lb http://127.0.0.1:8080 --nodes http://127.0.0.1:8081,http://127.0.0.1:8082 \
+  || { tail -n 40 "$PG_TEST_DIR/cluster.log"; exit 1; }
+kill -TERM "$CLUSTER_PID"
+wait "$CLUSTER_PID" || true
+CLUSTER_PID=""
 
 say "benchmark smoke run"
 target/release/bench --smoke --server target/release/server

@@ -56,6 +56,14 @@ struct Cli {
     /// default: the server's own).
     #[arg(long)]
     outbox_capacity: Option<usize>,
+    /// Projects the durable scenario's clients are spread over (at least
+    /// one client each); 1 is one busy project.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    durable_projects: u32,
+    /// An extra argument for every chat server started, repeatable, e.g.
+    /// `--server-arg=--database-url=postgres://…` to measure on PostgreSQL.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Record a `perf` profile of each chat server process into this directory.
     #[arg(long)]
     perf: Option<PathBuf>,
@@ -183,6 +191,7 @@ async fn run(cli: &Cli) -> Result<bool> {
     let opts = ServerOptions {
         binary: cli.server.clone(),
         outbox_capacity: cli.outbox_capacity,
+        extra_args: cli.server_args.clone(),
         perf_dir: cli.perf.clone(),
         perf_args: cli.perf_args.clone(),
     };
@@ -223,7 +232,8 @@ async fn run(cli: &Cli) -> Result<bool> {
     }
     if wants(Scenario::Durable) {
         let result = on_chat_server(&opts, "4-durable", async |chat| {
-            scenarios::durable::run(chat, sz.durable_clients, sz.durable_time, sz.settle).await
+            scenarios::durable::run(chat, sz.durable_clients, cli.durable_projects as usize, sz.durable_time, sz.settle)
+                .await
         });
         out.durable(result.await);
     }

@@ -13,6 +13,8 @@ pub struct ServerOptions {
     pub binary: PathBuf,
     /// `--outbox-capacity` for the server, if not its default.
     pub outbox_capacity: Option<usize>,
+    /// Passed to the server as they are (`--server-arg`).
+    pub extra_args: Vec<String>,
     /// Record a profile of every server started into this directory.
     pub perf_dir: Option<PathBuf>,
     pub perf_args: String,
@@ -80,6 +82,7 @@ impl Proc {
         }
         // 15,000 hellos queue behind one another while connecting.
         command.extend(["--hello-timeout".into(), "60".into()]);
+        command.extend(opts.extra_args.iter().map(Into::into));
         let child = spawn(&command)?;
         let mut proc = Self { child, port, perf: None, command, dir: Some(dir) };
         proc.wait_up().await?;

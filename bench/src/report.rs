@@ -296,7 +296,10 @@ impl Report {
             Ok(r) => r,
             Err(e) => return self.failure(scenario, target, e),
         };
-        let scenario = format!("4. durable DMs, {} clients", r.clients);
+        let scenario = match r.projects {
+            1 => format!("4. durable DMs, {} clients", r.clients),
+            p => format!("4. durable DMs, {} clients in {p} projects", r.clients),
+        };
         let commits = r.commits.map_or(String::new(), |c| {
             format!(", {} group commits of {:.0} on average", n(c as f64), r.acked as f64 / c.max(1) as f64)
         });

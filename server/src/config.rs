@@ -126,6 +126,45 @@ pub struct Config {
     #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// PostgreSQL to keep messages in instead of the embedded SQLite file
+    /// (`postgres://user:password@host:port/database`): the store several
+    /// nodes share. Requires `--token-secret`.
+    #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most connections this node opens to PostgreSQL.
+    #[arg(long, env = "CHAT_DATABASE_POOL", default_value_t = 16, value_parser = count)]
+    pub database_pool: usize,
+
+    /// Seconds a store call waits for a PostgreSQL connection (opened or
+    /// free) before it fails (a send then gets `unavailable`).
+    #[arg(long, env = "CHAT_DATABASE_TIMEOUT", default_value = "5", value_parser = secs)]
+    pub database_timeout: Duration,
+
+    /// Redis for live delivery between nodes (`redis://host:port`); needs
+    /// `--database-url` (the shared store fills what pub/sub loses).
+    #[arg(long, env = "CHAT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Redis pub/sub channel of this cluster (several clusters can share one Redis).
+    #[arg(long, env = "CHAT_REDIS_CHANNEL", default_value = "chat")]
+    pub redis_channel: String,
+
+    /// Events waiting for Redis before new ones are dropped (the other nodes
+    /// then read missed messages from the store).
+    #[arg(long, env = "CHAT_REDIS_QUEUE", default_value_t = 10_000, value_parser = count)]
+    pub redis_queue: usize,
+
+    /// Seconds between a node's heartbeats in Redis (and its checks of the
+    /// other nodes' heartbeats).
+    #[arg(long, env = "CHAT_NODE_HEARTBEAT", default_value = "3", value_parser = secs)]
+    pub node_heartbeat: Duration,
+
+    /// Seconds after its last heartbeat at which a node counts as dead: its
+    /// users go offline on the other nodes (within this plus two heartbeats).
+    #[arg(long, env = "CHAT_NODE_TTL", default_value = "10", value_parser = secs)]
+    pub node_ttl: Duration,
+
     /// Secret shared with the host application to sign tokens (HMAC-SHA256).
     /// When unset, one is generated once and kept in `<data-dir>/token.secret`.
     #[arg(long, env = "CHAT_TOKEN_SECRET", hide_env_values = true)]

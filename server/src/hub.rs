@@ -15,7 +15,11 @@ use crate::webhooks::{PresenceChange, PresenceQueue};
 use protocol::{ChatMessage, CloseCode, Conversation, Profile, ProjectId, ServerMsg, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+mod cluster;
+
+pub(crate) use cluster::{NodeId, PresenceSink};
 
 #[derive(Default)]
 struct OnlineUser {
@@ -26,15 +30,22 @@ struct OnlineUser {
 #[derive(Default)]
 struct ProjectState {
     users: HashMap<UserId, OnlineUser>,
+    /// Users online on other nodes (several nodes only; see `cluster.rs`).
+    remote: HashMap<UserId, cluster::RemoteUser>,
     /// Every connection of the project; `None` after a change, rebuilt on
     /// the next broadcast.
     snapshot: Option<Arc<[OutboxSender]>>,
 }
 
 impl ProjectState {
-    /// Everyone online in the project.
+    /// Everyone online in the project, on this node or another.
     fn online(&self) -> Vec<Profile> {
-        self.users.values().filter_map(|u| u.profile.clone()).collect()
+        let remote_only = self.remote.iter().filter(|(id, _)| !self.users.contains_key(*id)).map(|(_, r)| &r.profile);
+        self.users.values().filter_map(|u| u.profile.clone()).chain(remote_only.cloned()).collect()
+    }
+
+    fn is_online(&self, user: &UserId) -> bool {
+        self.users.contains_key(user) || self.remote.contains_key(user)
     }
 
     fn snapshot(&mut self) -> Arc<[OutboxSender]> {
@@ -48,6 +59,9 @@ pub(crate) struct Hub {
     // than a tokio Mutex's bookkeeping would be.
     projects: Mutex<HashMap<ProjectId, ProjectState>>,
     metrics: Arc<Metrics>,
+    /// Told when a user's first connection here opens or their last closes
+    /// (a bus across nodes shares it); called under the lock, never blocks.
+    presence_sink: OnceLock<PresenceSink>,
     /// Bumped whenever the host application changes an online user's
     /// profile: a connection compares it (one atomic load per frame) to
     /// know when to take its user's new profile from the hub.
@@ -73,6 +87,7 @@ impl Hub {
         Self {
             projects: Mutex::new(HashMap::new()),
             metrics,
+            presence_sink: OnceLock::new(),
             profile_generation: AtomicU64::new(0),
             presence_webhooks: std::sync::OnceLock::new(),
         }
@@ -126,9 +141,15 @@ impl Hub {
         let mut projects = self.lock();
         let state = projects.entry(project.clone()).or_default();
         if !state.users.contains_key(&profile.id) {
-            let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
-            self.push_all(state.snapshot().iter(), &out, Priority::Presence);
-            self.report_presence(project, profile, true);
+            // Online elsewhere in the cluster already: no transition.
+            if !state.remote.contains_key(&profile.id) {
+                let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
+                self.push_all(state.snapshot().iter(), &out, Priority::Presence);
+                self.report_presence(project, profile, true);
+            }
+            if let Some(sink) = self.presence_sink.get() {
+                sink(project, profile, true);
+            }
         }
         let user = state.users.entry(profile.id.clone()).or_default();
         user.profile = Some(profile.clone());
@@ -149,14 +170,19 @@ impl Hub {
             return;
         }
         let profile = state.users.remove(user).and_then(|u| u.profile);
-        if let Some(profile) = &profile {
+        if let (Some(sink), Some(profile)) = (self.presence_sink.get(), &profile) {
+            sink(project, profile, false);
+        }
+        if let Some(profile) = profile.as_ref().filter(|p| !state.remote.contains_key(&p.id)) {
             self.report_presence(project, profile, false);
         }
         if state.users.is_empty() {
-            projects.remove(project);
+            if state.remote.is_empty() {
+                projects.remove(project);
+            }
             return;
         }
-        if let Some(profile) = profile {
+        if let Some(profile) = profile.filter(|p| !state.remote.contains_key(&p.id)) {
             let out = frame(&ServerMsg::Presence { user: profile, online: false });
             self.push_all(state.snapshot().iter(), &out, Priority::Presence);
         }
@@ -175,11 +201,11 @@ impl Hub {
     pub(crate) fn online_flags(&self, project: &ProjectId, users: &[Profile]) -> Vec<bool> {
         let projects = self.lock();
         let state = projects.get(project);
-        users.iter().map(|u| state.is_some_and(|s| s.users.contains_key(&u.id))).collect()
+        users.iter().map(|u| state.is_some_and(|s| s.is_online(&u.id))).collect()
     }
 
     pub(crate) fn is_online(&self, project: &ProjectId, user: &UserId) -> bool {
-        self.lock().get(project).is_some_and(|s| s.users.contains_key(user))
+        self.lock().get(project).is_some_and(|s| s.is_online(user))
     }
 
     /// Delivers a stored message to everyone it concerns except the

@@ -7,7 +7,8 @@
 //!
 //! Public are only what the binary, the integration tests and a second
 //! [`store::Store`] or [`bus::Bus`] implementation need; test helpers
-//! (`Config::for_tests`, `store::conformance`, `bus::conformance`) are
+//! (`Config::for_tests`, `store::conformance`, `bus::conformance`, the
+//! `testing` services) are
 //! behind the `test-support` feature, which the crate's own tests enable.
 
 mod addressees;
@@ -27,6 +28,8 @@ mod routes;
 mod sequencer;
 mod server;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 mod trim;
 mod upgrade;
 mod webhooks;

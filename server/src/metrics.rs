@@ -50,6 +50,10 @@ metrics! {
     messages_stored: "counter",
     /// Group commits made.
     store_commits: "counter",
+    /// Events for other nodes dropped because the Redis queue was full.
+    bus_dropped: "counter",
+    /// Gaps in a project's ids filled from the store (Redis bus).
+    bus_gap_fills: "counter",
     /// Webhook events and deliveries waiting in the store's outbox.
     webhook_queued: "gauge",
     /// Webhook deliveries an endpoint accepted.

@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{OutboxSender, Priority};
 use crate::store::{Appended, NewMessage, Store};
 use crate::webhooks::MessagePolicy;
-use protocol::{ClientMsgId, ErrorCode, ProjectId, ServerMsg};
+use protocol::{ClientMsgId, ErrorCode, MessageId, ProjectId, ServerMsg};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
@@ -73,6 +73,7 @@ pub(crate) fn spawn(
     let (committed_tx, mut committed_rx) = mpsc::channel::<Committed>(COMMITTED_QUEUE);
     let deliverer = tokio::spawn(async move {
         while let Some(batch) = committed_rx.recv().await {
+            catch_up(&*bus, &batch).await;
             deliver(&*bus, &metrics, batch);
         }
     });
@@ -125,6 +126,21 @@ async fn commit(store: &dyn Store, batch: Vec<SendRequest>, webhooks: Option<&Me
         client_ids
     });
     Committed { origins, projects, outcome }
+}
+
+/// Lets the bus deliver what other nodes stored before this batch (in each
+/// project it touches) before the batch is published and acked.
+async fn catch_up(bus: &dyn Bus, batch: &Committed) {
+    let Ok(appended) = &batch.outcome else { return };
+    let mut first: Vec<(&ProjectId, MessageId)> = Vec::new();
+    for (result, project) in appended.iter().zip(&batch.projects) {
+        if !result.duplicate && !first.iter().any(|(p, _)| *p == project) {
+            first.push((project, result.message.id));
+        }
+    }
+    for (project, id) in first {
+        bus.catch_up(project, id).await;
+    }
 }
 
 fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {

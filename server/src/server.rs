@@ -2,11 +2,11 @@
 
 use crate::app::App;
 use crate::auth::{load_or_create_secret, Authenticator};
-use crate::bus::{Bus, LocalBus};
+use crate::bus::{Bus, LocalBus, RedisBus, RedisOptions};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::store::{Retention, SqliteStore, Store, StoreError};
+use crate::store::{PostgresOptions, PostgresStore, Retention, SqliteStore, Store, StoreError};
 use crate::{retention, routes, sequencer, trim, webhooks};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -24,6 +24,19 @@ pub enum ServerError {
     /// The token secret could not be read or created.
     #[error("token secret: {0}")]
     Secret(std::io::Error),
+    /// A shared database without an explicit token secret: each node would
+    /// generate its own and refuse the others' tokens.
+    #[error("--database-url needs --token-secret (CHAT_TOKEN_SECRET): every node must share the token secret")]
+    SecretRequired,
+    /// A Redis bus without a shared database: gaps could not be filled.
+    #[error("--redis-url needs --database-url: nodes fill what Redis loses from the shared database")]
+    RedisNeedsDatabase,
+    /// Nodes would count each other dead between two heartbeats.
+    #[error("--node-ttl must be longer than --node-heartbeat")]
+    NodeTtl,
+    /// The Redis URL does not parse.
+    #[error("--redis-url: {0}")]
+    Redis(String),
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -32,19 +45,40 @@ pub enum ServerError {
     Config(String),
 }
 
-/// Opens the embedded store in the data directory.
-pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+/// Opens the store: PostgreSQL when `--database-url` is given, else the
+/// embedded SQLite file in the data directory.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    if let Some(url) = &config.database_url {
+        let options = PostgresOptions { pool_size: config.database_pool, timeout: config.database_timeout };
+        return Ok(Arc::new(PostgresStore::connect(url, options).await?));
+    }
     Ok(Arc::new(SqliteStore::open_with_wal_limit(
         config.data_dir.join("chat.db"),
         config.wal_limit_mib.saturating_mul(1024 * 1024),
     )?))
 }
 
+/// Refuses settings that would let nodes disagree: nodes sharing a database
+/// must verify each other's tokens, so none may generate a secret of its own.
+fn check_shared_settings(config: &Config) -> Result<(), ServerError> {
+    if config.database_url.is_some() && config.token_secret.is_none() {
+        return Err(ServerError::SecretRequired);
+    }
+    if config.redis_url.is_some() && config.database_url.is_none() {
+        return Err(ServerError::RedisNeedsDatabase);
+    }
+    if config.node_ttl <= config.node_heartbeat {
+        return Err(ServerError::NodeTtl);
+    }
+    Ok(())
+}
+
 /// Serves on an already-bound listener until `shutdown` resolves, then
 /// closes every socket with 1012 and waits (at most `shutdown_grace`) for
 /// queues to drain and every accepted message to be stored.
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-    let store = open_store(&config)?;
+    check_shared_settings(&config)?;
+    let store = open_store(&config).await?;
     run_with_store(listener, config, store, shutdown).await
 }
 
@@ -58,7 +92,21 @@ pub async fn run_with_store(
         load_or_create_secret(config.token_secret.as_deref(), &config.data_dir).map_err(ServerError::Secret)?;
     let metrics = Arc::new(Metrics::default());
     let hub = Arc::new(Hub::new(metrics.clone()));
-    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
+    let bus: Arc<dyn Bus> = match &config.redis_url {
+        Some(url) => {
+            let options = RedisOptions {
+                url: url.clone(),
+                channel: config.redis_channel.clone(),
+                queue: config.redis_queue,
+                heartbeat: config.node_heartbeat,
+                node_ttl: config.node_ttl,
+            };
+            let bus = RedisBus::start(options, hub.clone(), store.clone(), metrics.clone())
+                .map_err(|e| ServerError::Redis(e.to_string()))?;
+            Arc::new(bus)
+        }
+        None => Arc::new(LocalBus::new(hub.clone())),
+    };
     let stop_sequencer = CancellationToken::new();
     let stop_webhooks = CancellationToken::new();
     let webhook_settings = config.webhooks().map_err(ServerError::Config)?;
@@ -216,5 +264,27 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => info!("SIGINT received"),
         () = term => info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_settings_that_would_let_nodes_disagree_are_refused() {
+        let mut config = Config::for_tests("unused".into());
+        assert!(check_shared_settings(&config).is_ok(), "the defaults (one node, SQLite) pass");
+        config.database_url = Some("postgres://db/chat".into());
+        config.token_secret = None;
+        assert!(matches!(check_shared_settings(&config), Err(ServerError::SecretRequired)));
+        config.token_secret = Some("shared".into());
+        assert!(check_shared_settings(&config).is_ok());
+        config.database_url = None;
+        config.redis_url = Some("redis://cache".into());
+        assert!(matches!(check_shared_settings(&config), Err(ServerError::RedisNeedsDatabase)));
+        config.database_url = Some("postgres://db/chat".into());
+        config.node_ttl = config.node_heartbeat;
+        assert!(matches!(check_shared_settings(&config), Err(ServerError::NodeTtl)));
     }
 }

@@ -83,6 +83,14 @@ impl Store for FaultyStore {
         }
         rows
     }
+    async fn project_messages_after(
+        &self,
+        project: &ProjectId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.inner.project_messages_after(project, after, limit).await
+    }
     async fn history(
         &self,
         project: &ProjectId,

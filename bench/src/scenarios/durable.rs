@@ -16,6 +16,8 @@ pub const WINDOW: u64 = 256;
 
 pub struct DurableResult {
     pub clients: usize,
+    /// Projects the clients are spread over (each has its own offline addressee).
+    pub projects: usize,
     pub acked: u64,
     pub secs: f64,
     pub per_sec: f64,
@@ -26,14 +28,29 @@ pub struct DurableResult {
 }
 
 /// `settle`: the pause after the clients close before the "after" RSS.
-pub async fn run(server: &mut Proc, clients: usize, duration: Duration, settle: Duration) -> Result<DurableResult> {
+/// With `projects` > 1 there are at least as many clients as projects,
+/// client `c` writing in project `c % projects`.
+pub async fn run(
+    server: &mut Proc,
+    clients: usize,
+    projects: usize,
+    duration: Duration,
+    settle: Duration,
+) -> Result<DurableResult> {
     let url = server.url();
-    let (ws, sink) = conn::guest(&url, "sink", "durable").await?;
-    drop(ws);
-    let to = sink.me.id;
+    let projects = projects.max(1);
+    let clients = clients.max(projects);
+    let project = |p: usize| if projects == 1 { "durable".to_string() } else { format!("durable-{p}") };
+    let mut sinks = Vec::new();
+    for p in 0..projects {
+        let (ws, sink) = conn::guest(&url, "sink", &project(p)).await?;
+        drop(ws);
+        sinks.push(sink.me.id);
+    }
     let mut writers = Vec::new();
     for c in 0..clients {
-        writers.push(conn::guest(&url, &format!("w{c}"), "durable").await?.0);
+        writers
+            .push((conn::guest(&url, &format!("w{c}"), &project(c % projects)).await?.0, sinks[c % projects].clone()));
     }
     let before = server.rss_kib();
     let commits_before = server.metric("chat_store_commits").await;
@@ -43,8 +60,7 @@ pub async fn run(server: &mut Proc, clients: usize, duration: Duration, settle: 
     let deadline = start + duration;
     let tasks: Vec<_> = writers
         .into_iter()
-        .map(|mut ws| {
-            let to = to.clone();
+        .map(|(mut ws, to)| {
             tokio::spawn(async move {
                 let ids = pipeline(&mut ws, "d", &to, u64::MAX, WINDOW, Some(deadline)).await?;
                 anyhow::Ok((ids.len() as u64, start.elapsed()))
@@ -67,5 +83,5 @@ pub async fn run(server: &mut Proc, clients: usize, duration: Duration, settle: 
     tokio::time::sleep(settle).await;
     let memory = watch.finish(server.rss_kib());
     let secs = took.as_secs_f64();
-    Ok(DurableResult { clients, acked, secs, per_sec: acked as f64 / secs, commits, memory, cpu })
+    Ok(DurableResult { clients, projects, acked, secs, per_sec: acked as f64 / secs, commits, memory, cpu })
 }

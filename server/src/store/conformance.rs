@@ -190,6 +190,10 @@ async fn messages_after_sees_only_what_concerns_the_user(store: &dyn Store) {
     assert_eq!(ids(for_c), ["d3", "r2"]);
     let limited = store.messages_after(&pid("after"), &uid("a"), MessageId(0), 2).await.unwrap();
     assert_eq!(ids(limited), ["r1", "d1"]);
+    let whole = store.project_messages_after(&pid("after"), MessageId(0), 100).await.unwrap();
+    assert_eq!(ids(whole), ["r1", "d1", "d2", "d3", "r2"], "every conversation of the project, nothing else");
+    let rest = store.project_messages_after(&pid("after"), out[2].message.id, 1).await.unwrap();
+    assert_eq!(ids(rest), ["d3"]);
 }
 
 async fn history_pages_back_through_a_conversation(store: &dyn Store) {

@@ -10,8 +10,11 @@ use protocol::{ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profil
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
+mod postgres;
 mod sqlite;
+mod webhook_events;
 
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,16 @@ pub enum StoreError {
     /// Creating the data directory or opening the file failed.
     #[error("cannot open store: {0}")]
     Open(#[from] std::io::Error),
+    /// PostgreSQL refused or failed an operation, or the connection broke.
+    #[error("postgres error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had in time (database down or
+    /// unreachable, or every pooled connection busy).
+    #[error("no database connection: {0}")]
+    Pool(String),
+    /// The database URL or pool settings are invalid.
+    #[error("database settings: {0}")]
+    Config(String),
 }
 
 /// A message accepted from a client, not yet stored.
@@ -146,8 +159,11 @@ pub struct Retention {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a batch in order, in one transaction: all or nothing, durable
-    /// when this returns. Ids are strictly increasing in batch order and
-    /// across calls.
+    /// when this returns. Within a project, ids are strictly increasing in
+    /// batch order and across calls, and never reused; and once a message
+    /// with id N of a project can be read, so can every stored message of
+    /// that project with a smaller id (the resume cursor relies on it, also
+    /// when several nodes write). Ids of different projects are unrelated.
     async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError>;
 
     /// Records that `profile` exists in `project` (first sight starts their
@@ -175,6 +191,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         project: &ProjectId,
         user: &UserId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// Up to `limit` messages of `project` with id > `after`, of every
+    /// conversation, oldest first: what a node that missed some of the
+    /// project's messages on the bus reads to fill the gap.
+    async fn project_messages_after(
+        &self,
+        project: &ProjectId,
         after: MessageId,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, StoreError>;

@@ -1,6 +1,8 @@
 //! A real server on an ephemeral port and real WebSocket clients.
 #![allow(dead_code, clippy::large_enum_variant)]
 
+pub mod postgres;
+
 use futures_util::{SinkExt, StreamExt};
 use protocol::{Auth, ClientMsg, ClientMsgId, Conversation, Hello, MessageId, ProjectId, ServerMsg, UserId, Welcome};
 use server::Config;

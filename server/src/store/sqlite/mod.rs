@@ -256,6 +256,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn project_messages_after(
+        &self,
+        project: &ProjectId,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let project = project.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![project.as_str(), sql_id(after), limit], message_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     async fn history(
         &self,
         project: &ProjectId,

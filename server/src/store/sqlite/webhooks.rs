@@ -2,43 +2,25 @@
 //! expanded into one delivery per endpoint once due, settled per attempt.
 
 use super::{message_from_row, COLUMNS};
-use crate::store::{conversation_key, Delivery, NewEvent, NewMessage, Settle};
-use protocol::{ChatMessage, Conversation, MessageId, Millis, Profile};
+use crate::store::webhook_events::{caused_by, DueEvent};
+use crate::store::{Delivery, NewEvent, NewMessage, Settle};
+use protocol::{ChatMessage, MessageId, Millis};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::json;
 
 /// Events expanded per transaction; the rest wait for the next pass.
 const EXPAND_BATCH: u32 = 500;
 
 /// Writes the events of message `id` (just inserted, in `conn`'s transaction).
 pub(super) fn record_message_events(conn: &Connection, m: &NewMessage, id: MessageId) -> rusqlite::Result<()> {
-    let events = &m.webhooks;
-    let recipient = match &m.to {
-        Conversation::Direct { user } if *user != m.from.id => Some(user.as_str()),
-        _ => None,
-    };
     let mut insert = conn.prepare_cached(
         "INSERT INTO webhook_events (kind, project, message_id, recipient, created_at, due_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    let project = m.project.as_str();
-    if events.created {
-        insert.execute(params![MESSAGE_CREATED, project, id.0 as i64, recipient, m.ts, m.ts])?;
-    }
-    if let Some(recipient) = recipient {
-        if events.missed {
-            insert.execute(params![MESSAGE_MISSED, project, id.0 as i64, recipient, m.ts, m.ts])?;
-        } else if let Some(at) = events.unread_check_at {
-            insert.execute(params![UNREAD_CHECK, project, id.0 as i64, recipient, m.ts, at])?;
-        }
+    for e in caused_by(m) {
+        insert.execute(params![e.kind, m.project.as_str(), id.0 as i64, e.recipient, m.ts, e.due_at])?;
     }
     Ok(())
 }
-
-pub(crate) const MESSAGE_CREATED: &str = "message.created";
-pub(crate) const MESSAGE_MISSED: &str = "message.missed";
-/// Becomes `message.missed` (reason `unread`) when due, unless read by then.
-const UNREAD_CHECK: &str = "message.unread";
 
 pub(super) fn add_events(conn: &mut Connection, events: Vec<NewEvent>) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
@@ -54,36 +36,18 @@ pub(super) fn add_events(conn: &mut Connection, events: Vec<NewEvent>) -> rusqli
     tx.commit()
 }
 
-/// A `webhook_events` row.
-struct DueEvent {
-    seq: i64,
-    kind: String,
-    project: String,
-    message_id: Option<i64>,
-    recipient: Option<String>,
-    payload: Option<String>,
-    created_at: Millis,
-}
-
 pub(super) fn expand_due(conn: &mut Connection, now: Millis, endpoints: &[String]) -> rusqlite::Result<u64> {
     let tx = conn.transaction()?;
     let mut made = 0;
     {
-        let due: Vec<DueEvent> = tx
+        type Row = (i64, String, String, Option<i64>, Option<String>, Option<String>, Millis);
+        let due: Vec<Row> = tx
             .prepare_cached(
                 "SELECT seq, kind, project, message_id, recipient, payload, created_at FROM webhook_events
                  WHERE due_at <= ?1 ORDER BY seq LIMIT ?2",
             )?
             .query_map(params![now, EXPAND_BATCH], |r| {
-                Ok(DueEvent {
-                    seq: r.get(0)?,
-                    kind: r.get(1)?,
-                    project: r.get(2)?,
-                    message_id: r.get(3)?,
-                    recipient: r.get(4)?,
-                    payload: r.get(5)?,
-                    created_at: r.get(6)?,
-                })
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
             })?
             .collect::<Result<_, _>>()?;
         let mut message = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"))?;
@@ -94,46 +58,20 @@ pub(super) fn expand_due(conn: &mut Connection, now: Millis, endpoints: &[String
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut forget = tx.prepare_cached("DELETE FROM webhook_events WHERE seq = ?1")?;
-        for DueEvent { seq, kind, project, message_id, recipient, payload, created_at } in due {
+        for (seq, kind, project, message_id, recipient, payload, created_at) in due {
             forget.execute(params![seq])?;
             let found: Option<ChatMessage> = match message_id {
                 Some(id) => message.query_row(params![id], message_from_row).optional()?,
                 None => None,
             };
-            let (kind, payload) = match (kind.as_str(), found, payload) {
-                (MESSAGE_CREATED, Some(m), _) => (MESSAGE_CREATED, json!({ "message": m })),
-                (MESSAGE_MISSED, Some(m), _) => {
-                    (MESSAGE_MISSED, json!({ "message": m, "recipient": recipient, "reason": "offline" }))
+            let event = DueEvent { seq, kind, project, message: found, recipient, payload, created_at };
+            let read_up_to: Option<i64> = match event.marker() {
+                Some((reader, conv)) => {
+                    marker.query_row(params![event.project, reader.as_str(), conv], |r| r.get(0)).optional()?
                 }
-                (UNREAD_CHECK, Some(m), _) => {
-                    let Some(reader) = recipient.as_deref().and_then(|r| protocol::UserId::new(r).ok()) else {
-                        continue;
-                    };
-                    let conv = conversation_key(&reader, &m.conversation_for(&reader));
-                    let read: Option<i64> =
-                        marker.query_row(params![project, reader.as_str(), conv], |r| r.get(0)).optional()?;
-                    if read.is_some_and(|up_to| up_to >= m.id.0 as i64) {
-                        continue;
-                    }
-                    (MESSAGE_MISSED, json!({ "message": m, "recipient": reader, "reason": "unread" }))
-                }
-                // A presence event carries its user.
-                (kind @ ("user.online" | "user.offline"), None, Some(user)) => {
-                    let Ok(user) = serde_json::from_str::<Profile>(&user) else { continue };
-                    (if kind == "user.online" { "user.online" } else { "user.offline" }, json!({ "user": user }))
-                }
-                // The message was deleted meanwhile (erasure, retention): nothing to say.
-                _ => continue,
+                None => None,
             };
-            let event_id = format!("evt_{seq}");
-            let body = json!({
-                "id": event_id,
-                "type": kind,
-                "project": project,
-                "time": created_at,
-                "payload": payload,
-            })
-            .to_string();
+            let Some((event_id, kind, body)) = event.body(read_up_to) else { continue };
             for endpoint in endpoints {
                 deliver.execute(params![endpoint, event_id, kind, body, created_at, now])?;
                 made += 1;

@@ -1,0 +1,135 @@
+//! The PostgreSQL schema and its migrations.
+//!
+//! Several nodes may start at once against one database: each migrates
+//! inside one transaction that first takes an advisory lock, so exactly one
+//! of them applies a migration and the others find it done.
+
+use super::StoreError;
+use tokio_postgres::Client;
+
+/// Schema migrations, applied in order; `chat_schema.version` says how many ran.
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
+-- The id counter of each project. The row is updated inside every
+-- transaction that stores messages of the project and stays locked until it
+-- commits: a project's commits are serial, in id order, with no gap, so a
+-- reader that has seen id N has seen every id below N (the resume cursor).
+CREATE TABLE project_counters (
+    project TEXT PRIMARY KEY,
+    last_id BIGINT NOT NULL
+);
+CREATE TABLE messages (
+    project      TEXT NOT NULL,
+    id           BIGINT NOT NULL,
+    conv         TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    sender_name  TEXT NOT NULL,
+    sender_color TEXT NOT NULL,
+    recipient    TEXT,
+    body         TEXT NOT NULL,
+    ts           BIGINT NOT NULL,
+    client_id    TEXT NOT NULL,
+    PRIMARY KEY (project, id)
+);
+CREATE UNIQUE INDEX messages_dedupe ON messages (project, sender, client_id);
+CREATE INDEX messages_conv ON messages (project, conv, id);
+CREATE INDEX messages_ts ON messages (ts);
+CREATE TABLE users (
+    project TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    color   TEXT NOT NULL,
+    -- When the host application's API last set the profile (ms): it wins
+    -- over the profile in any token issued before then.
+    profile_at BIGINT,
+    PRIMARY KEY (project, id)
+);
+-- Session tokens issued before `not_before` (ms) are refused: sign-out
+-- everywhere and erasure. Apart from `users` so that it outlives erasure.
+CREATE TABLE sign_outs (
+    project    TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    PRIMARY KEY (project, user_id)
+);
+-- Erased users, with the project's newest id when they were erased: a
+-- client resuming from a cursor at or below it is told to forget them.
+CREATE TABLE erasures (
+    project TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    at_id   BIGINT NOT NULL,
+    PRIMARY KEY (project, at_id, user_id)
+);
+-- The people directory pages through a project's users by name, folded to
+-- lower case and compared byte-wise (the same order on every node).
+CREATE INDEX users_by_name ON users (project, (lower(name) COLLATE "C"), id);
+CREATE TABLE read_markers (
+    project TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    conv    TEXT NOT NULL,
+    up_to   BIGINT NOT NULL,
+    PRIMARY KEY (project, user_id, conv)
+);
+-- The webhook outbox (as SQLite's): an event is written in the transaction
+-- of what caused it (a message's in `append`), then, once due, turned into
+-- one delivery per endpoint with its body fixed; a delivery row lives until
+-- the endpoint accepts it or its retries run out.
+CREATE TABLE webhook_events (
+    seq        BIGSERIAL PRIMARY KEY, -- the event id, never reused
+    kind       TEXT NOT NULL,
+    project    TEXT NOT NULL,
+    message_id BIGINT,
+    recipient  TEXT,
+    payload    TEXT,
+    created_at BIGINT NOT NULL,
+    due_at     BIGINT NOT NULL
+);
+CREATE INDEX webhook_events_due ON webhook_events (due_at);
+CREATE TABLE webhook_deliveries (
+    id         BIGSERIAL PRIMARY KEY,
+    endpoint   TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    next_at    BIGINT NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint, next_at, id);
+-- Who is in which direct conversation (written once per pair).
+CREATE TABLE conversations (
+    project TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    conv    TEXT NOT NULL,
+    PRIMARY KEY (project, user_id, conv)
+);
+"#];
+
+/// Any constant works; it only has to be the same on every node.
+const MIGRATION_LOCK: i64 = 0x6368_6174_5f6d_6967; // "chat_mig"
+
+/// Applies the migrations that have not run yet; returns the schema version.
+pub(crate) async fn migrate(client: &mut Client) -> Result<usize, StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS chat_schema (version INTEGER NOT NULL)").await?;
+    let version: i32 = match tx.query_opt("SELECT version FROM chat_schema", &[]).await? {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("INSERT INTO chat_schema (version) VALUES (0)", &[]).await?;
+            0
+        }
+    };
+    let done = usize::try_from(version).map_err(|_| StoreError::Corrupt(format!("schema version {version}")))?;
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {done}, newer than this server's {}",
+            MIGRATIONS.len()
+        )));
+    }
+    for sql in &MIGRATIONS[done..] {
+        tx.batch_execute(sql).await?;
+    }
+    tx.execute("UPDATE chat_schema SET version = $1", &[&(MIGRATIONS.len() as i32)]).await?;
+    tx.commit().await?;
+    Ok(MIGRATIONS.len())
+}
