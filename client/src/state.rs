@@ -171,12 +171,24 @@ pub enum Action {
         client_id: ClientMsgId,
         reason: String,
     },
+    /// A failed send was queued again (Retry): pending once more.
+    Resending {
+        client_id: ClientMsgId,
+    },
+    /// A failed send was given up (Delete): it goes from the list.
+    Discarded {
+        client_id: ClientMsgId,
+    },
     Presence {
         user: Profile,
         online: bool,
     },
     /// The whole online list (after the server had to drop presence events).
     Online(Vec<Profile>),
+    /// The host application changed this user's profile (`user_updated`).
+    UserUpdated(Profile),
+    /// The host application erased this user (`user_erased`).
+    UserErased(UserId),
     Typing {
         from: UserId,
         to: Conversation,
@@ -431,6 +443,20 @@ impl Reducible for State {
                     }
                 }
             }
+            Action::Resending { client_id } => {
+                for conv in s.conversations.values_mut() {
+                    for e in
+                        conv.entries.iter_mut().filter(|e| e.client_id.as_ref() == Some(&client_id) && e.id.is_none())
+                    {
+                        e.delivery = Delivery::Pending;
+                    }
+                }
+            }
+            Action::Discarded { client_id } => {
+                for conv in s.conversations.values_mut() {
+                    conv.entries.retain(|e| !(e.client_id.as_ref() == Some(&client_id) && e.id.is_none()));
+                }
+            }
             Action::Presence { user, online } => {
                 s.people.insert(user.id.clone(), user.clone());
                 if s.me.as_ref().is_some_and(|me| me.id == user.id) {
@@ -453,6 +479,8 @@ impl Reducible for State {
                 let online = &s.online;
                 s.typing.retain(|(who, _), _| online.contains_key(who));
             }
+            Action::UserUpdated(user) => s.user_updated(user),
+            Action::UserErased(user) => s.user_erased(&user),
             Action::Typing { from, to, active, now } => {
                 // `to` is as the typist named it: a direct one names me.
                 let key = match to {
@@ -516,5 +544,6 @@ impl Reducible for State {
     }
 }
 
+mod host;
 #[cfg(test)]
 mod tests;

@@ -422,6 +422,18 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The configuration the flags `args` give, or clap's error.
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
+            .map(|w| w.config)
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn a_commit_batch_and_the_sends_in_flight_fit_in_half_an_outbox() {
         let mut config = Config::for_tests(PathBuf::from("unused"));
@@ -439,16 +451,6 @@ mod tests {
 
     #[test]
     fn zero_durations_and_counts_are_refused_with_a_clear_error() {
-        #[derive(clap::Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            config: Config,
-        }
-        let parse = |args: &[&str]| {
-            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
-                .map(|w| w.config)
-                .map_err(|e| e.to_string())
-        };
         for bad in [
             ["--ping-interval", "0"],
             ["--retention-interval", "0"],
@@ -466,16 +468,7 @@ mod tests {
 
     #[test]
     fn api_keys_are_global_or_for_one_project() {
-        #[derive(clap::Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            config: Config,
-        }
-        let parse = |args: &[&str]| {
-            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
-                .map(|w| w.config.api_keys)
-                .map_err(|e| e.to_string())
-        };
+        let parse = |args: &[&str]| parse(args).map(|c| c.api_keys);
         let keys = parse(&["--api-key", "0123456789abcdef,p:1:fedcba9876543210", "--api-key", "x@y:zzzzzzzzzzzzzzzz"])
             .unwrap();
         assert_eq!(keys.len(), 3);
@@ -490,16 +483,6 @@ mod tests {
 
     #[test]
     fn frame_ancestors_are_origins() {
-        #[derive(clap::Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            config: Config,
-        }
-        let parse = |args: &[&str]| {
-            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
-                .map(|w| w.config)
-                .map_err(|e| e.to_string())
-        };
         let config = parse(&["--frame-ancestors", "https://app.example/,http://127.0.0.1:8000"]).unwrap();
         assert_eq!(
             config.content_security_policy(),

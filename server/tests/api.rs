@@ -102,6 +102,22 @@ async fn unknown_routes_methods_and_bodies_get_json_errors() {
     )
     .await;
     assert_eq!((status, code(&body)), (404, "unknown_user"), "a sender the project never saw");
+    // Without Content-Length: an empty body (where one is optional), or 411 when chunked.
+    let (status, _) = api(&server, "PUT", "/projects/p/users/u1", Some(json!({"name": "U"}))).await;
+    assert_eq!(status, 200);
+    let raw = |request: String| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    let head = format!("POST /api/v1/projects/p/users/u1/tokens HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {KEY}\r\n");
+    let bare = raw(format!("{head}\r\n")).await;
+    assert!(bare.starts_with("HTTP/1.1 201"), "no body at all: {bare}");
+    let chunked = raw(format!("{head}Transfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n")).await;
+    assert!(chunked.starts_with("HTTP/1.1 411") && chunked.contains("length_required"), "{chunked}");
 }
 
 #[tokio::test]

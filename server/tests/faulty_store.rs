@@ -134,8 +134,11 @@ impl Store for FaultyStore {
     async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError> {
         self.inner.settle_deliveries(outcomes).await
     }
-    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError> {
-        self.inner.webhook_backlog(endpoints).await
+    async fn webhook_backlog(&self) -> Result<u64, StoreError> {
+        self.inner.webhook_backlog().await
+    }
+    async fn drop_deliveries_except(&self, endpoints: &[String]) -> Result<u64, StoreError> {
+        self.inner.drop_deliveries_except(endpoints).await
     }
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {
         self.inner.prune(retention).await

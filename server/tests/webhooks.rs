@@ -247,36 +247,24 @@ async fn a_receiver_that_never_answers_does_not_hold_up_chat_fan_out() {
         c.rate_per_sec = 10_000;
     })
     .await;
-    let without = fan_out(&baseline, MESSAGES).await;
-    let (mut ann, _) = server.guest("ann", "stuck").await;
-    let (mut bob, _) = server.guest("bob", "stuck").await;
+    let (mut a, mut b) = (baseline.guest("ann", "base").await.0, baseline.guest("bob", "base").await.0);
+    let without = fan_out(&mut a, &mut b, "base", MESSAGES).await;
+    let (mut ann, mut bob) = (server.guest("ann", "stuck").await.0, server.guest("bob", "stuck").await.0);
     // The first event's delivery gets stuck in the receiver.
     ann.say("first", Conversation::Room, "first").await;
     bob.recv_chat().await;
     receiver.until("a first, unanswered delivery", |got| !got.is_empty()).await;
-    let started = Instant::now();
-    for i in 0..MESSAGES {
-        ann.say(&format!("s{i}"), Conversation::Room, &format!("message {i}")).await;
-    }
-    let mut seen = 0;
-    while seen < MESSAGES {
-        if let ServerMsg::Message(_) = bob.recv_chat().await {
-            seen += 1;
-        }
-    }
-    let elapsed = started.elapsed();
+    let elapsed = fan_out(&mut ann, &mut bob, "stuck", MESSAGES).await;
     eprintln!("fan-out of {MESSAGES} room messages: {without:?} without webhooks, {elapsed:?} with the endpoint stuck");
     assert_eq!(receiver.received().len(), 1, "the stuck endpoint holds its one delivery, in order");
     assert!(metric(server.addr, "chat_webhook_queued").await > 0, "the rest waits in the store");
 }
 
 /// Sends `n` room messages from one client and waits until another has them all.
-async fn fan_out(server: &TestServer, n: usize) -> Duration {
-    let (mut ann, _) = server.guest("ann", "base").await;
-    let (mut bob, _) = server.guest("bob", "base").await;
+async fn fan_out(ann: &mut Client, bob: &mut Client, tag: &str, n: usize) -> Duration {
     let started = Instant::now();
     for i in 0..n {
-        ann.say(&format!("s{i}"), Conversation::Room, &format!("message {i}")).await;
+        ann.say(&format!("{tag}-{i}"), Conversation::Room, &format!("message {i}")).await;
     }
     let mut seen = 0;
     while seen < n {
@@ -285,16 +273,6 @@ async fn fan_out(server: &TestServer, n: usize) -> Duration {
         }
     }
     started.elapsed()
-}
-
-/// The server binary, killed when dropped.
-struct ServerProcess(std::process::Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill(); // SIGKILL on Unix
-        let _ = self.0.wait();
-    }
 }
 
 fn spawn_server(port: u16, data_dir: &std::path::Path, hook: &str) -> ServerProcess {
@@ -312,26 +290,15 @@ fn spawn_server(port: u16, data_dir: &std::path::Path, hook: &str) -> ServerProc
     )
 }
 
-async fn connect_when_up(port: u16) -> Client {
-    let url = format!("ws://127.0.0.1:{port}/ws");
-    for _ in 0..400 {
-        if let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await {
-            return Client { ws };
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server did not come up on {port}");
-}
-
 /// The event is committed with its message; the server is SIGKILLed while
 /// the endpoint is down (nothing could be delivered), and the restarted
 /// server delivers it.
 #[tokio::test]
 async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // The receiver's port, reserved and closed: connections are refused until it starts.
-    let hook_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
+    // The receiver's port, free: connections are refused until it starts.
+    let hook_port = free_port();
     let hook = format!("http://127.0.0.1:{hook_port}/hook");
     let child = spawn_server(port, dir.path(), &hook);
     let mut ann = connect_when_up(port).await;
@@ -357,4 +324,35 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
     assert_eq!(event["type"], "message.missed");
     assert_eq!(event["payload"]["message"]["id"], id.0);
     assert!(signature_verifies(&got[0].headers["chat-signature"], &got[0].body));
+}
+
+/// A DM its online recipient has not read after `--webhook-unread-delay`
+/// is reported (reason `unread`); one they read in time is not.
+#[tokio::test]
+async fn a_dm_left_unread_is_reported_after_the_delay_and_a_read_one_is_not() {
+    let receiver = Receiver::start(Behaviour::FailFirst(0)).await;
+    let server = TestServer::start_with(|c| {
+        hooks_to(&receiver.url(), c);
+        c.webhook_events = vec!["message.missed".into()];
+        // Generous: bob's read marker (a few ms) must be stored before the
+        // first check is due.
+        c.webhook_unread_delay = Duration::from_secs(3);
+    })
+    .await;
+    let (mut ann, _) = server.guest("ann", "unread").await;
+    let (mut bob, wb) = server.guest("bob", "unread").await;
+    ann.say("m1", dm(&wb.me.id), "read me").await;
+    let ServerMsg::Message(first) = bob.recv_chat().await else { panic!("bob gets the first DM") };
+    bob.send(&protocol::ClientMsg::Read { conversation: dm(&first.from.id), up_to: first.id }).await;
+    let ServerMsg::Read { up_to, .. } = bob.recv_chat().await else { panic!("the read marker is stored") };
+    assert_eq!(up_to, first.id);
+    ann.say("m2", dm(&wb.me.id), "ignore me").await;
+    let ServerMsg::Message(second) = bob.recv_chat().await else { panic!("bob gets the second DM") };
+    let got = receiver.until("the unread report", |got| !got.is_empty()).await;
+    // Checks are due in id order and one endpoint gets them in order: had
+    // the first been reported, it would have come first.
+    let event = got[0].json();
+    assert_eq!((event["type"].as_str(), event["payload"]["reason"].as_str()), (Some("message.missed"), Some("unread")));
+    assert_eq!(event["payload"]["message"]["id"], second.id.0, "only the unread one: {got:#?}");
+    assert_eq!(event["payload"]["recipient"], wb.me.id.as_str());
 }

@@ -67,10 +67,32 @@ fn with_ctx(app: Arc<App>) -> impl Filter<Extract = (Ctx,), Error = Rejection> +
 }
 
 /// The request body, as raw bytes under `--api-max-body-bytes` (parsed by
-/// the handler, so a bad body is a JSON error, not a rejection).
+/// the handler, so a bad body is a JSON error, not a rejection). A request
+/// with neither `Content-Length` nor a chunked body (`curl -X POST` of a
+/// route whose body is optional) has an empty one; a chunked body, whose
+/// size is unknown up front, is refused (411).
 fn body(app: &App) -> impl Filter<Extract = (bytes::Bytes,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(app.config.api_max_body_bytes as u64).and(warp::body::bytes())
+    let sized = warp::header::header::<u64>("content-length")
+        .and(warp::body::content_length_limit(app.config.api_max_body_bytes as u64))
+        .and(warp::body::bytes())
+        .map(|_: u64, body: bytes::Bytes| body);
+    let absent = warp::header::optional::<String>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .and_then(|length: Option<String>, encoding: Option<String>| async move {
+            match (length, encoding) {
+                (None, None) => Ok(bytes::Bytes::new()),
+                (None, Some(_)) => Err(warp::reject::custom(Unsized)),
+                // Sized: the other branch answered (or refused its size).
+                (Some(_), _) => Err(warp::reject::not_found()),
+            }
+        });
+    sized.or(absent).unify()
 }
+
+/// A body without a `Content-Length`.
+#[derive(Debug)]
+struct Unsized;
+impl warp::reject::Reject for Unsized {}
 
 /// Turns a handler's outcome into the response.
 pub(crate) fn respond<T: Serialize>(outcome: Result<(StatusCode, T), ApiError>) -> Response {
@@ -87,8 +109,12 @@ async fn answer_rejection(rejection: Rejection) -> Result<Response, std::convert
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() || rejection.find::<Unsized>().is_some() {
         ApiError::new(StatusCode::LENGTH_REQUIRED, "length_required", "send a Content-Length")
+    } else if rejection.find::<warp::reject::MissingHeader>().is_some()
+        || rejection.find::<warp::reject::InvalidHeader>().is_some()
+    {
+        ApiError::invalid("a header is missing or malformed")
     } else {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see API.md")
     };

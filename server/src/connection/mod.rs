@@ -93,8 +93,9 @@ struct Conn<S> {
     /// Permits for unacknowledged sends (`--max-in-flight-sends`).
     in_flight: Arc<tokio::sync::Semaphore>,
     /// Addressees this connection already found in the store. Users are
-    /// never deleted, so a hit stays true; it spares a store read for every
-    /// DM of a conversation after the first.
+    /// deleted only by the host's erasure, so a hit stays true (see
+    /// `addressees.rs`); it spares a store read for every DM of a
+    /// conversation after the first.
     known_addressees: KnownAddressees,
     /// The hub's profile generation when this connection last took its
     /// user's profile (see `Conn::refresh_profile`).

@@ -243,9 +243,12 @@ pub trait Store: Send + Sync + 'static {
     /// not queue one fsync per delivery in front of the chat's commits.
     async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError>;
 
-    /// Deliveries (and events not yet due) waiting, for `/metrics`; and
-    /// drops deliveries for endpoints no longer configured (returns how many).
-    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError>;
+    /// Deliveries and events waiting, for `/metrics`.
+    async fn webhook_backlog(&self) -> Result<u64, StoreError>;
+
+    /// Drops deliveries for endpoints no longer configured (at start);
+    /// returns how many.
+    async fn drop_deliveries_except(&self, endpoints: &[String]) -> Result<u64, StoreError>;
 
     /// Deletes what the policy no longer keeps; returns how many messages.
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError>;

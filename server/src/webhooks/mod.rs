@@ -209,20 +209,22 @@ async fn expand(
     stop: CancellationToken,
 ) {
     let names = settings.endpoint_names();
+    match store.drop_deliveries_except(&names).await {
+        Ok(0) => {}
+        Ok(dropped) => {
+            warn!(dropped, "dropped webhook deliveries for endpoints no longer configured");
+            metrics.add(&metrics.webhook_dropped, dropped);
+        }
+        Err(e) => warn!(error = %e, "dropping deliveries of removed webhook endpoints failed"),
+    }
     loop {
         match store.expand_due_events(now_millis(), &names).await {
             Ok(made) if made > 0 => ready.iter().for_each(|r| r.notify_one()),
             Ok(_) => {}
             Err(e) => warn!(error = %e, "expanding webhook events failed"),
         }
-        match store.webhook_backlog(&names).await {
-            Ok((waiting, dropped)) => {
-                metrics.webhook_queued.store(waiting, std::sync::atomic::Ordering::Relaxed);
-                if dropped > 0 {
-                    warn!(dropped, "dropped webhook deliveries for endpoints no longer configured");
-                    metrics.add(&metrics.webhook_dropped, dropped);
-                }
-            }
+        match store.webhook_backlog().await {
+            Ok(waiting) => metrics.webhook_queued.store(waiting, std::sync::atomic::Ordering::Relaxed),
             Err(e) => warn!(error = %e, "reading the webhook backlog failed"),
         }
         tokio::select! {

@@ -254,3 +254,37 @@ pub async fn http_json(
     };
     (status, json)
 }
+
+/// A port free a moment ago (for a server binary to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A server binary started by a test, SIGKILLed when dropped (so a failing
+/// test leaves none behind).
+pub struct ServerProcess(pub std::process::Child);
+
+impl ServerProcess {
+    pub fn sigkill(&mut self) {
+        let _ = self.0.kill(); // SIGKILL on Unix
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
+}
+
+/// Connects once the server on `port` accepts WebSockets.
+pub async fn connect_when_up(port: u16) -> Client {
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    for _ in 0..400 {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await {
+            return Client { ws };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("server did not come up on {port}");
+}

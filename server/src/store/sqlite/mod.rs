@@ -439,9 +439,13 @@ impl Store for SqliteStore {
         self.write(move |conn| Ok(webhooks::settle(conn, outcomes)?)).await
     }
 
-    async fn webhook_backlog(&self, endpoints: &[String]) -> Result<(u64, u64), StoreError> {
+    async fn webhook_backlog(&self) -> Result<u64, StoreError> {
+        self.read(move |conn| Ok(webhooks::backlog(conn)?)).await
+    }
+
+    async fn drop_deliveries_except(&self, endpoints: &[String]) -> Result<u64, StoreError> {
         let endpoints = endpoints.to_vec();
-        self.write(move |conn| Ok(webhooks::backlog(conn, &endpoints)?)).await
+        self.write(move |conn| Ok(webhooks::drop_except(conn, &endpoints)?)).await
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {

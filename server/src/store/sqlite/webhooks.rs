@@ -183,16 +183,20 @@ pub(super) fn settle(conn: &mut Connection, outcomes: Vec<(i64, Settle)>) -> rus
     tx.commit()
 }
 
-/// (waiting, dropped for endpoints no longer configured).
-pub(super) fn backlog(conn: &mut Connection, endpoints: &[String]) -> rusqlite::Result<(u64, u64)> {
-    let tx = conn.transaction()?;
+pub(super) fn backlog(conn: &Connection) -> rusqlite::Result<u64> {
+    let waiting: i64 = conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM webhook_deliveries) + (SELECT COUNT(*) FROM webhook_events)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(waiting as u64)
+}
+
+pub(super) fn drop_except(conn: &Connection, endpoints: &[String]) -> rusqlite::Result<u64> {
     let known = serde_json::to_string(endpoints).unwrap_or_else(|_| "[]".into());
-    let dropped = tx.execute(
+    let dropped = conn.execute(
         "DELETE FROM webhook_deliveries WHERE endpoint NOT IN (SELECT value FROM json_each(?1))",
         params![known],
-    )? as u64;
-    let deliveries: i64 = tx.query_row("SELECT COUNT(*) FROM webhook_deliveries", [], |r| r.get(0))?;
-    let events: i64 = tx.query_row("SELECT COUNT(*) FROM webhook_events", [], |r| r.get(0))?;
-    tx.commit()?;
-    Ok(((deliveries + events) as u64, dropped))
+    )?;
+    Ok(dropped as u64)
 }
