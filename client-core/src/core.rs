@@ -336,12 +336,15 @@ impl ClientCore {
             self.refusal = None;
             return self.lost(at);
         }
-        let reason = self
-            .refusal
-            .take()
-            .or_else(|| (!reason.is_empty()).then(|| reason.to_owned()))
-            .or_else(|| CloseCode::from_code(code).map(|c| c.reason().to_owned()))
-            .unwrap_or_else(|| "refused by the server".into());
+        let refusal = self.refusal.take();
+        let reason = if CloseCode::from_code(code) == Some(CloseCode::NotOpenToGuests) {
+            "This project is not open to guests: sign in through its own application".to_owned()
+        } else {
+            refusal
+                .or_else(|| (!reason.is_empty()).then(|| reason.to_owned()))
+                .or_else(|| CloseCode::from_code(code).map(|c| c.reason().to_owned()))
+                .unwrap_or_else(|| "refused by the server".into())
+        };
         if matches!(
             CloseCode::from_code(code),
             Some(

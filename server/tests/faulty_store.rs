@@ -301,7 +301,8 @@ fn talk(mut alice: Client, pause: Duration, stop: Arc<std::sync::atomic::AtomicB
     })
 }
 
-/// Found in review: a caught-up client (its cursor is the newest message)
+/// Found in review (driven through the store's replay gate, not by sleeps):
+/// a caught-up client (its cursor is the newest message)
 /// resumes while someone posts in the room. The message is stored after the
 /// replay's read took its snapshot but reaches the outbox before the read
 /// returns, so it is set aside while the page comes back empty; the replay
@@ -309,17 +310,25 @@ fn talk(mut alice: Client, pause: Duration, stop: Arc<std::sync::atomic::AtomicB
 #[tokio::test]
 async fn a_caught_up_client_resuming_while_the_room_talks_gets_the_message() {
     let dir = tempfile::tempdir().unwrap();
-    let url = serve_slow_replay(dir.path(), Duration::from_millis(300)).await;
+    let mut config = server::Config::for_tests(dir.path().to_path_buf());
+    config.rate_per_sec = 1_000_000;
+    config.rate_burst = 1_000_000;
+    let (read_started, mut reads) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(Semaphore::new(0));
+    let store = FaultyStore { replay_gate: Some((read_started, release.clone())), ..FaultyStore::open(dir.path()) };
+    let (_, url) = serve(config, store).await;
     let (mut alice, bob_welcome) = alice_and_absent_bob(&url).await;
     alice.say("a-1", Conversation::Room, "before").await;
     let head = ack_id(&mut alice).await;
 
     let mut bob = Client::connect(&url).await;
     bob.hello(token(&bob_welcome.session_token), Some(head)).await;
-    // The replay's (empty) page is being read; alice talks meanwhile.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The replay's (empty) page has been read and not yet returned; alice
+    // talks meanwhile (acked: so queued to bob).
+    reads.recv().await.expect("a replay read");
     alice.say("a-2", Conversation::Room, "during the replay").await;
     let live = ack_id(&mut alice).await;
+    release.add_permits(1_000);
 
     let mut seen = Vec::new();
     loop {
