@@ -33,6 +33,9 @@ cargo build --release -p server -p bench
 say "end-to-end: two browsers against the real server"
 node e2e/chat.e2e.mjs --server target/release/server --dist dist
 
+say "end-to-end: 100 messages at full typing speed stay in order, with no rate refusal"
+node e2e/order.e2e.mjs --server target/release/server --dist dist
+
 say "end-to-end: phone layout, reading cues, links, notifications, keyboard, axe-core scans, README screenshots"
 node e2e/ux.e2e.mjs --server target/release/server --dist dist
 

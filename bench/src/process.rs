@@ -63,7 +63,19 @@ impl Proc {
         }
         command.extend(["--listen".into(), format!("127.0.0.1:{port}").into(), "--log".into(), "warn".into()]);
         command.extend(["--data-dir".into(), dir.path().as_os_str().to_owned()]);
-        for arg in ["--rate-per-sec", "1000000", "--rate-burst", "1000000", "--max-connections", "20000"] {
+        for arg in [
+            "--rate-per-sec",
+            "1000000",
+            "--rate-burst",
+            "1000000",
+            "--max-connections",
+            "20000",
+            // The scenarios sign guests into projects of their own.
+            "--guest-projects",
+            "*",
+            "--guest-history",
+            "*",
+        ] {
             command.push(arg.into());
         }
         // 15,000 hellos queue behind one another while connecting.

@@ -159,6 +159,14 @@ pub enum Action {
         client_id: ClientMsgId,
         reason: String,
     },
+    /// A failed send was queued again (Retry): pending once more.
+    Resending {
+        client_id: ClientMsgId,
+    },
+    /// A failed send was given up (Delete): it goes from the list.
+    Discarded {
+        client_id: ClientMsgId,
+    },
     Presence {
         user: Profile,
         online: bool,

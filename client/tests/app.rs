@@ -53,6 +53,7 @@ async fn a_first_visit_shows_the_join_form_with_the_project_from_the_url() {
 #[wasm_bindgen_test]
 async fn an_expired_stored_token_is_not_tried() {
     reset("/");
+    // Saved by the unversioned (v1) app: migrated to the v2 keys first.
     storage().set_item("chat.session_token", "old").unwrap();
     storage().set_item("chat.session_expires", "1000").unwrap();
     storage().set_item("chat.project", "lastproject").unwrap();
@@ -60,7 +61,9 @@ async fn an_expired_stored_token_is_not_tried() {
     let app = yew::Renderer::<App>::with_root(el.clone()).render();
     settle().await;
     assert!(el.query_selector("form.join-card").unwrap().is_some(), "the form, not a doomed attempt");
-    assert_eq!(storage().get_item("chat.session_token").unwrap(), None, "forgotten");
+    assert_eq!(storage().get_item("chat.session_token").unwrap(), None, "the v1 key is migrated away");
+    assert_eq!(storage().get_item("chat.v2.session_token").unwrap(), None, "forgotten");
+    assert_eq!(storage().get_item("chat.v2.project").unwrap().as_deref(), Some("lastproject"), "migrated");
     let project: HtmlInputElement = el.query_selector("#join-project").unwrap().unwrap().dyn_into().unwrap();
     assert_eq!(project.value(), "lastproject", "the last project is the default");
     app.destroy();

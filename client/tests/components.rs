@@ -77,6 +77,8 @@ fn list_props(entries: Vec<Entry>, has_more: bool, on_load_older: Callback<()>) 
         unread: 0,
         on_load_older,
         on_scrolled_up: Callback::noop(),
+        on_retry: Callback::noop(),
+        on_discard: Callback::noop(),
     }
 }
 
@@ -108,6 +110,29 @@ async fn message_text_is_rendered_as_text_never_as_html() {
     assert_eq!(count(&el, "img"), 0, "no element was created from the body");
     assert_eq!(count(&el, "script"), 0);
     assert!(text(&el).contains(payload), "the payload is visible literally");
+}
+
+#[wasm_bindgen_test]
+async fn a_send_that_failed_offers_retry_and_delete_with_its_client_id() {
+    let el = root();
+    let mut failed = entry(2, "me", "too long", Delivery::Failed("too long to send".into()));
+    failed.id = None;
+    let (retried, on_retry) = recorder::<ClientMsgId>();
+    let (discarded, on_discard) = recorder::<ClientMsgId>();
+    let props = MessageListProps {
+        on_retry,
+        on_discard,
+        ..list_props(vec![entry(1, "me", "fine", Delivery::Sent), failed], false, Callback::noop())
+    };
+    yew::Renderer::<MessageList>::with_root_and_props(el.clone(), props).render();
+    settle().await;
+    assert_eq!(count(&el, "[data-testid=retry-send]"), 1, "only the failed message offers it");
+    assert!(text(&el).contains("Not sent: too long to send"));
+    find::<HtmlElement>(&el, "[data-testid=retry-send]").click();
+    find::<HtmlElement>(&el, "[data-testid=discard-send]").click();
+    let c2 = ClientMsgId::new("c2").unwrap();
+    assert_eq!(*retried.borrow(), vec![c2.clone()]);
+    assert_eq!(*discarded.borrow(), vec![c2]);
 }
 
 #[wasm_bindgen_test]

@@ -9,6 +9,13 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum CloseCode {
+    /// The client broke the WebSocket protocol (RFC 6455): an unmasked
+    /// frame, reserved bits or opcodes, a fragmented or oversized control
+    /// frame, a continuation without a start, an invalid close code.
+    /// Reconnect (it is a client bug; backoff keeps it from spinning).
+    ProtocolError = 1002,
+    /// A text frame was not valid UTF-8. Reconnect.
+    InvalidPayload = 1007,
     /// A frame or message exceeded `max_frame_bytes`. Reconnect (and do not
     /// send it again).
     MessageTooBig = 1009,
@@ -32,6 +39,9 @@ pub enum CloseCode {
     /// them): every session token issued before is refused. Do not
     /// reconnect; forget the token and sign in again.
     SignedOut = 4006,
+    /// The project is not open to guests (`--guest-projects`): sign in
+    /// with a token from the project's application. Do not reconnect.
+    NotOpenToGuests = 4007,
     /// No hello arrived in time. Reconnect.
     HelloTimeout = 4010,
     /// The client did not read its messages fast enough and its queue
@@ -44,7 +54,9 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 14] = [
+    pub const ALL: [CloseCode; 17] = [
+        Self::ProtocolError,
+        Self::InvalidPayload,
         Self::MessageTooBig,
         Self::InternalError,
         Self::ServerRestart,
@@ -55,6 +67,7 @@ impl CloseCode {
         Self::UnsupportedVersion,
         Self::GuestsDisabled,
         Self::SignedOut,
+        Self::NotOpenToGuests,
         Self::HelloTimeout,
         Self::SlowConsumer,
         Self::RateLimited,
@@ -77,6 +90,8 @@ impl CloseCode {
     /// The short reason sent in the close frame.
     pub fn reason(self) -> &'static str {
         match self {
+            Self::ProtocolError => "protocol error",
+            Self::InvalidPayload => "invalid UTF-8",
             Self::MessageTooBig => "message too big",
             Self::InternalError => "internal error",
             Self::ServerRestart => "server restarting, reconnect",
@@ -87,6 +102,7 @@ impl CloseCode {
             Self::UnsupportedVersion => "unsupported protocol version",
             Self::GuestsDisabled => "guest sign-in disabled",
             Self::SignedOut => "signed out",
+            Self::NotOpenToGuests => "project not open to guests",
             Self::HelloTimeout => "no hello in time",
             Self::SlowConsumer => "too slow reading, reconnect",
             Self::RateLimited => "rate limit exceeded",
@@ -118,7 +134,9 @@ mod tests {
         assert!(!CloseCode::AuthFailed.should_reconnect());
         assert!(!CloseCode::UnsupportedVersion.should_reconnect());
         assert!(should_reconnect(1006));
+        assert!(CloseCode::ProtocolError.should_reconnect() && CloseCode::InvalidPayload.should_reconnect());
         assert!(!should_reconnect(4002));
         assert!(!CloseCode::SignedOut.should_reconnect());
+        assert!(!CloseCode::NotOpenToGuests.should_reconnect());
     }
 }

@@ -2,7 +2,7 @@
 //! application, and the session tokens this server issues) and guest ids.
 
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use protocol::{validate, CloseCode, Profile, ProjectId, UserId, BOT_ID_PREFIX};
+use protocol::{validate, CloseCode, MessageId, Profile, ProjectId, UserId, BOT_ID_PREFIX};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -59,9 +59,23 @@ pub struct Claims {
     /// issued before the sign-out, are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<f64>,
+    /// The holder sees no message with this id or an older one (history,
+    /// replay): a guest's session token carries the newest message of the
+    /// room when it joined, unless the project lets guests read history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_after: Option<u64>,
     /// Not before, seconds since the epoch (optional; 5 s leeway).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+}
+
+/// A token that verified: who it is for, when it was issued (ms, when it
+/// says) and the history floor it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub identity: Identity,
+    pub issued_at: Option<i64>,
+    pub history_after: Option<MessageId>,
 }
 
 /// An authenticated identity.
@@ -99,6 +113,11 @@ impl Authenticator {
 
     /// As [`verify`](Self::verify), with the token's `iat` in milliseconds.
     pub fn verify_issued(&self, token: &str, asked: Option<&ProjectId>) -> Result<(Identity, Option<i64>), AuthError> {
+        self.verify_session(token, asked).map(|v| (v.identity, v.issued_at))
+    }
+
+    /// As [`verify`](Self::verify), with what else the token says.
+    pub fn verify_session(&self, token: &str, asked: Option<&ProjectId>) -> Result<Verified, AuthError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -132,11 +151,26 @@ impl Authenticator {
         }
         // A float-to-int `as` saturates (and maps NaN to 0: "issued at the epoch").
         let issued_at = claims.iat.map(|s| (s * 1000.0) as i64);
-        Ok((Identity { project, profile: Profile { id, name, color } }, issued_at))
+        Ok(Verified {
+            identity: Identity { project, profile: Profile { id, name, color } },
+            issued_at,
+            history_after: claims.history_after.map(MessageId),
+        })
     }
 
     /// Signs a token for `identity` valid for `ttl`; returns it and its expiry (ms).
     pub fn mint(&self, identity: &Identity, ttl: Duration) -> Result<(String, i64), AuthError> {
+        self.mint_after(identity, ttl, None)
+    }
+
+    /// As [`mint`](Self::mint), for a holder who sees no message with id
+    /// `history_after` or older.
+    pub fn mint_after(
+        &self,
+        identity: &Identity,
+        ttl: Duration,
+        history_after: Option<MessageId>,
+    ) -> Result<(String, i64), AuthError> {
         if identity.profile.id.is_bot() {
             return Err(AuthError::Invalid(format!("ids starting with {BOT_ID_PREFIX} are reserved")));
         }
@@ -150,6 +184,7 @@ impl Authenticator {
             color: Some(identity.profile.color.clone()),
             exp,
             nbf: None,
+            history_after: history_after.map(|id| id.0),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
@@ -159,6 +194,15 @@ impl Authenticator {
     /// The session token returned in `welcome`.
     pub fn session_token(&self, identity: &Identity) -> Result<(String, i64), AuthError> {
         self.mint(identity, self.session_ttl)
+    }
+
+    /// A session token that keeps the history floor of the connection.
+    pub fn session_token_after(
+        &self,
+        identity: &Identity,
+        history_after: Option<MessageId>,
+    ) -> Result<(String, i64), AuthError> {
+        self.mint_after(identity, self.session_ttl, history_after)
     }
 }
 
@@ -254,6 +298,7 @@ mod tests {
             exp: unix_now().as_secs() - 60,
             iat: None,
             nbf: None,
+            history_after: None,
         };
         let expired = jsonwebtoken::encode(&Header::default(), &expired, &EncodingKey::from_secret(b"secret")).unwrap();
         assert_eq!(auth.verify(&expired, None).unwrap_err().close_code(), CloseCode::TokenExpired);
@@ -274,6 +319,7 @@ mod tests {
             exp: unix_now().as_secs() + 60,
             iat: None,
             nbf: None,
+            history_after: None,
         };
         let forged = jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(b"secret")).unwrap();
         assert_eq!(auth.verify(&forged, None).unwrap_err().close_code(), CloseCode::AuthFailed);

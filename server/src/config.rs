@@ -66,6 +66,11 @@ fn frame_ancestor(s: &str) -> Result<String, String> {
     }
 }
 
+/// Whether a project list (`*` for all) names `project`.
+fn listed(list: &[String], project: &protocol::ProjectId) -> bool {
+    list.iter().any(|p| p.trim() == "*" || p.trim() == project.as_str())
+}
+
 /// A size or count of at least one.
 fn count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -292,6 +297,18 @@ pub struct Config {
     #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value = "10", value_parser = secs)]
     pub header_read_timeout: Duration,
 
+    /// Projects guests may join, comma-separated; `*` opens every project
+    /// to guests (unsafe: anyone who knows or guesses a project's name can
+    /// then read it and reach its members). Others close 4007.
+    #[arg(long, env = "CHAT_GUEST_PROJECTS", value_delimiter = ',', default_value = "lobby")]
+    pub guest_projects: Vec<String>,
+
+    /// Projects (comma-separated, `*` for all) whose history guests may
+    /// read from before they joined; elsewhere a guest sees only messages
+    /// newer than its join.
+    #[arg(long, env = "CHAT_GUEST_HISTORY", value_delimiter = ',')]
+    pub guest_history: Vec<String>,
+
     /// Largest HTTP API request body, in bytes (413 above).
     #[arg(long, env = "CHAT_API_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = count)]
     pub api_max_body_bytes: usize,
@@ -340,6 +357,17 @@ impl Config {
         }
     }
 
+    /// Whether guests may join `project` (`--guest-projects`).
+    pub(crate) fn open_to_guests(&self, project: &protocol::ProjectId) -> bool {
+        listed(&self.guest_projects, project)
+    }
+
+    /// Whether guests of `project` may read its history from before they
+    /// joined (`--guest-history`).
+    pub(crate) fn guest_history(&self, project: &protocol::ProjectId) -> bool {
+        listed(&self.guest_history, project)
+    }
+
     /// The `Content-Security-Policy` the web app is served with.
     pub(crate) fn content_security_policy(&self) -> String {
         let mut policy = String::from("frame-ancestors 'self'");
@@ -382,6 +410,10 @@ impl Config {
         let mut config = <Wrapper as clap::Parser>::parse_from(["server"]).config;
         config.data_dir = data_dir;
         config.token_secret = Some("test-secret".into());
+        // The suites use many projects, guests in each, and read their
+        // history; the guest rules have tests of their own.
+        config.guest_projects = vec!["*".into()];
+        config.guest_history = vec!["*".into()];
         config
     }
 }

@@ -15,7 +15,7 @@ fn spawn_server(port: u16, data_dir: &std::path::Path) -> ServerProcess {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--rate-per-sec", "100000", "--rate-burst", "100000", "--log", "warn"])
+            .args(["--rate-per-sec", "100000", "--rate-burst", "100000", "--log", "warn", "--guest-projects", "crash"])
             .env_remove("CHAT_TOKEN_SECRET")
             .stdout(Stdio::null())
             .spawn()

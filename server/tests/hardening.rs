@@ -4,6 +4,7 @@
 
 mod support;
 
+use protocol::{ClientMsg, Conversation, ErrorCode, ServerMsg};
 use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -82,4 +83,104 @@ async fn slow_request_heads_are_cut_off_and_do_not_lock_clients_out() {
     }
     assert!(started.elapsed() >= timeout, "none was cut before its time");
     alice.alive().await;
+}
+
+fn host_token(user: &str, project: &str) -> protocol::Auth {
+    let auth = server::auth::Authenticator::new(b"test-secret", Duration::from_secs(60));
+    let identity = server::auth::Identity {
+        project: protocol::ProjectId::new(project).unwrap(),
+        profile: protocol::Profile {
+            id: protocol::UserId::new(user).unwrap(),
+            name: user.into(),
+            color: "#123456".into(),
+        },
+    };
+    token(&auth.mint(&identity, Duration::from_secs(60)).unwrap().0)
+}
+
+/// The guest rules as a deployment gets them by default.
+fn default_guest_rules(c: &mut server::Config) {
+    c.guest_projects = vec!["lobby".into()];
+    c.guest_history = vec![];
+}
+
+async fn room_history(c: &mut Client) -> (Vec<String>, bool) {
+    c.send(&ClientMsg::History { conversation: Conversation::Room, before: None, limit: None }).await;
+    loop {
+        if let ServerMsg::History { messages, has_more, .. } = c.recv_chat().await {
+            return (messages.into_iter().map(|m| m.body).collect(), has_more);
+        }
+    }
+}
+
+/// Replays from cursor 0 and returns the bodies until `synced`.
+async fn replayed(server: &TestServer, auth: protocol::Auth) -> Vec<String> {
+    let mut c = server.connect().await;
+    c.hello(auth, Some(protocol::MessageId(0))).await;
+    let mut bodies = Vec::new();
+    loop {
+        match c.recv_chat().await {
+            ServerMsg::Message(m) => bodies.push(m.body),
+            ServerMsg::Synced { .. } => return bodies,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn guests_join_only_invited_projects_and_see_no_history_before_their_join() {
+    let server = TestServer::start_with(default_guest_rules).await;
+    // A project not opened to guests: refused with its own code.
+    let mut stranger = server.connect().await;
+    stranger.send(&ClientMsg::Hello(protocol::Hello { protocol: 1, auth: guest("eve", "acme"), cursor: None })).await;
+    assert!(matches!(stranger.recv().await, ServerMsg::Error { code: ErrorCode::HelloRefused, .. }));
+    assert_eq!(stranger.closed().await, Some(4007));
+    // Token users are unaffected, in any project.
+    let mut member = server.connect().await;
+    member.hello(host_token("7", "acme"), None).await;
+    member.say("a-1", Conversation::Room, "acme only").await;
+    assert!(matches!(member.recv_chat().await, ServerMsg::Ack { .. }));
+
+    let mut alice = server.connect().await;
+    alice.hello(host_token("alice", "lobby"), None).await;
+    alice.say("l-1", Conversation::Room, "before the guest").await;
+    assert!(matches!(alice.recv_chat().await, ServerMsg::Ack { .. }));
+    let (mut bob, bob_welcome) = server.guest("bob", "lobby").await;
+    assert_eq!(room_history(&mut bob).await, (vec![], false), "nothing from before the join");
+    alice.say("l-2", Conversation::Room, "after the guest").await;
+    assert!(matches!(bob.recv_chat().await, ServerMsg::Message(m) if m.body == "after the guest"));
+    assert_eq!(room_history(&mut bob).await, (vec!["after the guest".to_string()], false));
+    // The floor holds across reconnects with the session token, and resume.
+    assert_eq!(replayed(&server, token(&bob_welcome.session_token)).await, ["after the guest"]);
+    let (mut tab, _) = server.tab(&bob_welcome).await;
+    assert_eq!(room_history(&mut tab).await.0, ["after the guest"]);
+    // A token user of the project sees everything.
+    assert_eq!(room_history(&mut alice).await.0, ["before the guest", "after the guest"]);
+}
+
+#[tokio::test]
+async fn a_project_can_open_its_history_to_guests() {
+    let server = TestServer::start_with(|c| {
+        default_guest_rules(c);
+        c.guest_projects.push("open".into());
+        c.guest_history = vec!["open".into()];
+    })
+    .await;
+    let (mut alice, _) = server.guest("alice", "open").await;
+    alice.say("o-1", Conversation::Room, "old news").await;
+    assert!(matches!(alice.recv_chat().await, ServerMsg::Ack { .. }));
+    let (mut bob, _) = server.guest("bob", "open").await;
+    assert_eq!(room_history(&mut bob).await.0, ["old news"]);
+}
+
+#[test]
+fn by_default_only_the_lobby_is_open_to_guests_without_history() {
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        config: server::Config,
+    }
+    let config = <Wrapper as clap::Parser>::parse_from(["server"]).config;
+    assert_eq!(config.guest_projects, ["lobby"]);
+    assert!(config.guest_history.is_empty());
 }

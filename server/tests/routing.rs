@@ -170,6 +170,7 @@ async fn host_tokens_sign_in_and_bad_tokens_are_refused_with_their_codes() {
         exp: 1_000,
         iat: None,
         nbf: None,
+        history_after: None,
     };
     let expired =
         jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(b"test-secret"))

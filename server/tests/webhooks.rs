@@ -278,7 +278,7 @@ async fn fan_out(ann: &mut Client, bob: &mut Client, tag: &str, n: usize) -> Dur
 fn spawn_server(port: u16, data_dir: &std::path::Path, hook: &str) -> ServerProcess {
     ServerProcess(
         std::process::Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn", "--guest-projects", "crash"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--webhook-url", hook, "--webhook-secret", SECRET, "--webhook-events", "message.missed"])

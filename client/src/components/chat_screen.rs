@@ -130,6 +130,14 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
         let chat = chat.clone();
         Callback::from(move |up| chat.scrolled_up(up))
     };
+    let retry_send = {
+        let chat = chat.clone();
+        Callback::from(move |id| chat.retry_send(id))
+    };
+    let discard_send = {
+        let chat = chat.clone();
+        Callback::from(move |id| chat.discard_send(id))
+    };
     let sign_out = {
         let chat = chat.clone();
         Callback::from(move |_| chat.sign_out())
@@ -175,7 +183,8 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
                     </ul>
                     <MessageList key={conv_key.clone()} entries={conv.entries.clone()} has_more={conv.has_more}
                         loading={conv.history_requested} at_start={conv.at_start()} unread={conv.unread}
-                        me={s.me.as_ref().map(|m| m.id.clone())} {on_load_older} {on_scrolled_up} />
+                        me={s.me.as_ref().map(|m| m.id.clone())} {on_load_older} {on_scrolled_up}
+                        on_retry={retry_send} on_discard={discard_send} />
                     <p class="typing" aria-live="polite" data-testid="typing">{ typing_text(&typing_names) }</p>
                     <Composer key={conv_key} max_chars={s.limits.max_body_chars} conversation_label={title}
                         disabled={s.me.is_none()} {on_send} on_input={typing.on_input.clone()} />

@@ -101,6 +101,12 @@ pub fn explain_refusal(reason: &str) -> String {
         Some(4005) => "Guests cannot join this chat. Open it from the app that manages your account \
             to sign in with your account."
             .into(),
+        Some(4006) => {
+            "You were signed out on all your devices. Open the chat again from the app to sign back in.".into()
+        }
+        Some(4007) => "This project is not open to guests. Sign in through its own application, \
+            or join an open project below."
+            .into(),
         Some(4000) => "The chat could not sign you in. Reload the page and try again.".into(),
         Some(4012) => "You were sending too fast and were disconnected. Wait a moment and join again.".into(),
         _ if reason.is_empty() => "You were signed out. Join again below.".into(),
@@ -119,6 +125,7 @@ mod tests {
         assert!(explain_refusal("token expired (4002)").contains("expired"));
         assert!(explain_refusal("token is for another project (4003)").contains("another project"));
         assert!(explain_refusal("guest sign-in disabled (4005)").contains("Guests cannot join"));
+        assert!(explain_refusal("project not open to guests (4007)").contains("not open to guests"));
         assert!(explain_refusal("hello refused: name taken").contains("name taken"), "an unknown reason is kept");
     }
 }

@@ -1,4 +1,4 @@
-use crate::components::message_view::{group_view, Group};
+use crate::components::message_view::{group_view, FailedActions, Group};
 use crate::components::when;
 use crate::state::{Delivery, Entries, Entry};
 use protocol::{ClientMsgId, MessageId, UserId};
@@ -27,6 +27,11 @@ pub struct MessageListProps {
     /// The reader left (true) or came back to (false) the newest message.
     #[prop_or_default]
     pub on_scrolled_up: Callback<bool>,
+    /// Retry and Delete on a message that could not be sent.
+    #[prop_or_default]
+    pub on_retry: Callback<ClientMsgId>,
+    #[prop_or_default]
+    pub on_discard: Callback<ClientMsgId>,
 }
 
 /// A new group starts when the sender changes or after this pause, in ms.
@@ -183,7 +188,11 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let mut last_day = None;
     let flush = |group: &mut Option<Group>, items: &mut Vec<Html>| {
         if let Some(g) = group.take() {
-            items.push(group_view(&g, props.me.as_ref()));
+            items.push(group_view(
+                &g,
+                props.me.as_ref(),
+                &FailedActions { retry: &props.on_retry, discard: &props.on_discard },
+            ));
         }
     };
     for e in shown {

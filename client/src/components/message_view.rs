@@ -4,7 +4,7 @@
 use crate::components::linkify::{pieces, Piece};
 use crate::components::{name_color, when};
 use crate::state::{Delivery, Entry};
-use protocol::UserId;
+use protocol::{ClientMsgId, UserId};
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -34,7 +34,32 @@ pub fn body_view(body: &str) -> Html {
     }
 }
 
-pub fn group_view(group: &Group, me: Option<&UserId>) -> Html {
+/// What a message that could not be sent offers: send it again, or give it up.
+pub struct FailedActions<'a> {
+    pub retry: &'a Callback<ClientMsgId>,
+    pub discard: &'a Callback<ClientMsgId>,
+}
+
+fn failed_view(why: &str, client_id: Option<&ClientMsgId>, actions: &FailedActions<'_>) -> Html {
+    let Some(client_id) = client_id else { return html! { <span class="mark">{ format!("Not sent: {why}") }</span> } };
+    let retry = {
+        let (cb, id) = (actions.retry.clone(), client_id.clone());
+        Callback::from(move |_| cb.emit(id.clone()))
+    };
+    let discard = {
+        let (cb, id) = (actions.discard.clone(), client_id.clone());
+        Callback::from(move |_| cb.emit(id.clone()))
+    };
+    html! {
+        <span class="mark failed-actions" title={why.to_owned()}>
+            { format!("Not sent: {why}") }
+            <button type="button" class="link" data-testid="retry-send" onclick={retry}>{ "Retry" }</button>
+            <button type="button" class="link" data-testid="discard-send" onclick={discard}>{ "Delete" }</button>
+        </span>
+    }
+}
+
+pub fn group_view(group: &Group, me: Option<&UserId>, failed: &FailedActions<'_>) -> Html {
     let first = &group.entries[0];
     let from = &first.from;
     html! {
@@ -49,7 +74,7 @@ pub fn group_view(group: &Group, me: Option<&UserId>) -> Html {
                     _ if !mine => ("", html! {}),
                     Delivery::Pending => ("pending", html! { <span class="mark" title="Sending" aria-label="sending">{ "…" }</span> }),
                     Delivery::Sent => ("sent", html! { <span class="mark" title="Sent" aria-label="sent">{ "✓" }</span> }),
-                    Delivery::Failed(why) => ("failed", html! { <span class="mark" title={why.clone()}>{ format!("Not sent: {why}") }</span> }),
+                    Delivery::Failed(why) => ("failed", failed_view(why, e.client_id.as_ref(), failed)),
                 };
                 html! {
                     <p class={classes!("body", class)} data-testid="message" title={when::full(e.ts)} key={dom_key(e)}>

@@ -5,7 +5,7 @@ use crate::hooks::use_page_visible::use_page_visible;
 use crate::services::socket::{self, ChatHandle, Command};
 use crate::services::storage;
 use crate::state::{Action, State, Status};
-use protocol::{Auth, ClientMsg, Conversation, ProjectId};
+use protocol::{Auth, ClientMsg, ClientMsgId, Conversation, ProjectId};
 use std::cell::RefCell;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -63,6 +63,16 @@ impl Chat {
 
     pub fn retry_now(&self) {
         self.command(Command::RetryNow);
+    }
+
+    /// Sends a failed message again (it keeps its place and client id).
+    pub fn retry_send(&self, client_id: ClientMsgId) {
+        self.command(Command::Retry(client_id));
+    }
+
+    /// Gives up a failed message.
+    pub fn discard_send(&self, client_id: ClientMsgId) {
+        self.command(Command::Discard(client_id));
     }
 
     /// The reader scrolled away from (or back to) the newest message.

@@ -1,28 +1,18 @@
-//! The chat connection: connects, says hello, keeps the identity, reconnects
-//! with exponential backoff and jitter, resends unacknowledged messages, and
-//! turns server frames into [`Action`]s. It speaks only `protocol` types.
+//! The chat connection's driver: owns the socket (gloo-net), the one timer
+//! and the browser's online/offline events, feeds what happens to the pure
+//! [`ClientCore`] and performs what it decides, turning its UI events into
+//! [`Action`]s. Every decision (when to send, resend, reconnect or give up)
+//! is the core's, tested natively in `client-core`.
 
 use crate::services::storage;
 use crate::state::{Action, Status};
+use client_core::{ClientCore, Command as CoreCommand, Effect, Event, Input, Moment};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, SinkExt, StreamExt};
-use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
-use protocol::close::should_reconnect;
-use protocol::session::{ClientSession, Received};
-use protocol::{Auth, ClientMsg, ClientMsgId, CloseCode, Conversation, ErrorCode, Limits, ServerMsg};
+use gloo_net::websocket::{futures::WebSocket, Message, State as SocketState, WebSocketError};
+use protocol::{Auth, ClientMsg, ClientMsgId, Conversation, ServerMsg};
+use std::collections::VecDeque;
 use yew::Callback;
-
-/// First retry delay; doubles per failed attempt up to [`MAX_BACKOFF_MS`].
-const BASE_BACKOFF_MS: f64 = 500.0;
-const MAX_BACKOFF_MS: f64 = 30_000.0;
-/// Application pings (browsers cannot send WebSocket pings). A ping still
-/// unanswered, with no other frame either, when the next one is due means
-/// the link is dead: detected within two intervals.
-const PING_EVERY_MS: u32 = 20_000;
-/// Wait before resending a send the server asked us to retry.
-const RESEND_AFTER_MS: u32 = 1_500;
-/// A socket that has not opened by then (an unanswered SYN, say) is given up.
-const CONNECT_TIMEOUT_MS: u32 = 10_000;
 
 pub enum Command {
     /// A new chat message from the composer.
@@ -37,8 +27,12 @@ pub enum Command {
     /// The browser says the network is gone: drop the link now rather than
     /// wait for pings to go unanswered.
     NetworkLost,
-    /// Resend every unacknowledged message.
+    /// Kept for callers: the core resends what is unacknowledged by itself.
     ResendPending,
+    /// Queue a failed send again (same client id).
+    Retry(ClientMsgId),
+    /// Give up a failed send.
+    Discard(ClientMsgId),
     SignOut,
 }
 
@@ -72,11 +66,8 @@ fn now() -> f64 {
     js_sys::Date::now()
 }
 
-/// Exponential backoff with "equal jitter": half fixed, half random, so a
-/// server restart is not met by every client at the same instant.
-pub fn backoff_ms(attempt: u32, random: f64) -> f64 {
-    let cap = (BASE_BACKOFF_MS * 2f64.powi(attempt.min(16) as i32)).min(MAX_BACKOFF_MS);
-    cap / 2.0 + cap / 2.0 * random.clamp(0.0, 1.0)
+fn moment() -> Moment {
+    Moment { now_ms: now(), random: js_sys::Math::random() }
 }
 
 /// The socket is on the page's own origin: `ws://host/ws`, or `wss://` when
@@ -116,289 +107,218 @@ fn network_listeners(tx: &UnboundedSender<Command>) -> Option<[gloo_events::Even
     Some([on, off])
 }
 
-enum Outcome {
-    Retry,
-    Stop,
-}
+/// What the socket task and the timer report, tagged with the socket's
+/// generation so a socket the core gave up on is not heard from again.
+type Report = (u64, Input);
 
-struct Connection {
-    auth: Auth,
+/// The timer's reports carry no socket.
+const TIMER: u64 = 0;
+
+struct Driver {
+    core: ClientCore,
     dispatch: Callback<Action>,
-    tx: UnboundedSender<Command>,
-    session: ClientSession,
-    limits: Limits,
-    attempt: u32,
-    /// The server's explanation of a refused hello, shown with the close.
-    refusal: Option<String>,
-    /// Between a resumed welcome and `synced`: messages are the replay of
-    /// what we missed, already counted in the welcome's unread counts.
-    replaying: bool,
-    /// Project and user id from the first welcome: whose saved outbox
-    /// (`storage::save_outbox`) this connection keeps up to date.
-    owner: Option<(String, String)>,
+    reports: UnboundedSender<Report>,
+    /// Frames for the current socket's task; dropping it closes the socket.
+    socket: Option<UnboundedSender<ClientMsg>>,
+    generation: u64,
+    timer: Option<gloo_timers::callback::Timeout>,
+    stopped: bool,
 }
 
 async fn run(auth: Auth, dispatch: Callback<Action>, tx: UnboundedSender<Command>, mut rx: UnboundedReceiver<Command>) {
     let _network = network_listeners(&tx);
     let prefix = format!("{:x}{:x}", now() as u64, (js_sys::Math::random() * 1e9) as u64);
-    let mut conn = Connection {
-        auth,
+    let (reports, mut reported) = unbounded::<Report>();
+    let mut driver = Driver {
+        core: ClientCore::new(auth, prefix),
         dispatch,
-        tx,
-        session: ClientSession::new(prefix),
-        limits: Limits::default(),
-        attempt: 0,
-        refusal: None,
-        replaying: false,
-        owner: None,
+        reports,
+        socket: None,
+        generation: TIMER,
+        timer: None,
+        stopped: false,
     };
-    loop {
-        conn.dispatch.emit(Action::Status(Status::Connecting));
-        if let Outcome::Stop = conn.connect_once(&mut rx).await {
-            return;
-        }
-        let delay = backoff_ms(conn.attempt, js_sys::Math::random());
-        conn.attempt += 1;
-        conn.dispatch.emit(Action::Status(if browser_online() {
-            Status::Reconnecting { at_ms: now() + delay }
-        } else {
-            // The `online` event will end the wait early.
-            Status::Offline { reason: "no network connection".into() }
-        }));
-        let mut wait = gloo_timers::future::TimeoutFuture::new(delay as u32).fuse();
-        loop {
-            futures::select! {
-                _ = wait => break,
-                command = rx.next() => match command {
-                    Some(Command::RetryNow) => break,
-                    Some(Command::Send { to, body }) => {
-                        conn.queue(to, body);
+    driver.feed(Input::Start);
+    while !driver.stopped {
+        futures::select! {
+            command = rx.next() => match command {
+                Some(command) => {
+                    if let Some(command) = core_command(command) {
+                        driver.feed(Input::Command(command));
                     }
-                    Some(Command::SignOut) | None => return,
-                    Some(_) => {} // typing, history, read: meaningless offline
-                },
+                }
+                None => driver.feed(Input::Command(CoreCommand::SignOut)),
+            },
+            report = reported.next() => {
+                if let Some((generation, input)) = report {
+                    if generation == TIMER || generation == driver.generation {
+                        driver.feed(input);
+                    }
+                }
             }
         }
     }
 }
 
-impl Connection {
-    /// Queues a message (shown as pending at once); returns the frame to
-    /// send, or `None` if it can never be sent.
-    fn queue(&mut self, to: Conversation, body: String) -> Option<ClientMsg> {
-        let frame = self.session.send(to.clone(), body.clone());
-        let ClientMsg::Send { client_id, .. } = &frame else { return None };
-        let client_id = client_id.clone();
-        self.dispatch.emit(Action::Queued { client_id: client_id.clone(), to, body, now: now() });
-        if !self.fits(&frame, &client_id) {
-            return None;
+fn core_command(command: Command) -> Option<CoreCommand> {
+    Some(match command {
+        Command::Send { to, body } => CoreCommand::Send { to, body },
+        Command::Frame(ClientMsg::Typing { to, active }) => CoreCommand::Typing { to, active },
+        Command::Frame(ClientMsg::History { conversation, before, limit }) => {
+            CoreCommand::History { conversation, before, limit }
         }
-        self.save_outbox(&[]);
-        Some(frame)
+        Command::Frame(ClientMsg::Read { conversation, up_to }) => CoreCommand::Read { conversation, up_to },
+        Command::Frame(_) | Command::ResendPending => return None,
+        Command::RetryNow => CoreCommand::RetryNow,
+        Command::NetworkLost => CoreCommand::NetworkLost,
+        Command::Retry(client_id) => CoreCommand::Retry(client_id),
+        Command::Discard(client_id) => CoreCommand::Discard(client_id),
+        Command::SignOut => CoreCommand::SignOut,
+    })
+}
+
+impl Driver {
+    /// Gives the core one input and performs its effects, feeding back the
+    /// answers they produce at once (a loaded outbox).
+    fn feed(&mut self, input: Input) {
+        let mut inputs = VecDeque::from([input]);
+        while let Some(input) = inputs.pop_front() {
+            for effect in self.core.handle(input, moment()) {
+                if let Some(answer) = self.perform(effect) {
+                    inputs.push_back(answer);
+                }
+            }
+        }
     }
 
-    /// Escaping can make a body within the character limit too big for a
-    /// frame, and the limit may have shrunk since a saved send was queued;
-    /// the server would close the socket (1009) on every resend. Such a
-    /// send fails at once instead.
-    fn fits(&mut self, frame: &ClientMsg, client_id: &ClientMsgId) -> bool {
-        if to_json(frame).len() <= self.limits.max_frame_bytes {
-            return true;
+    fn perform(&mut self, effect: Effect) -> Option<Input> {
+        match effect {
+            Effect::Connect => {
+                self.generation += 1;
+                let (frames, outgoing) = unbounded();
+                self.socket = Some(frames);
+                wasm_bindgen_futures::spawn_local(socket_task(self.generation, self.reports.clone(), outgoing));
+            }
+            Effect::Send(msg) => {
+                if let Some(socket) = &self.socket {
+                    let _ = socket.unbounded_send(msg);
+                }
+            }
+            Effect::CloseSocket => self.socket = None,
+            Effect::WakeAfter(ms) => {
+                let reports = self.reports.clone();
+                // Replacing the timer cancels the earlier one.
+                self.timer = Some(gloo_timers::callback::Timeout::new(ms.ceil() as u32, move || {
+                    let _ = reports.unbounded_send((TIMER, Input::Tick));
+                }));
+            }
+            Effect::SaveSession { token, expires, project } => storage::save_session(&token, expires, &project),
+            Effect::ForgetSession => storage::clear_session(),
+            Effect::LoadOutbox { project, me } => {
+                return Some(Input::OutboxLoaded(storage::load_outbox(&project, &me)))
+            }
+            Effect::SaveOutbox { project, me, pending, settled } => {
+                storage::save_outbox(&project, &me, &pending, &settled)
+            }
+            Effect::Ui(event) => self.show(event),
+            Effect::Stop => {
+                self.socket = None;
+                self.timer = None;
+                self.stopped = true;
+            }
         }
-        self.session.forget(client_id);
-        self.dispatch.emit(Action::SendFailed { client_id: client_id.clone(), reason: "too long to send".into() });
-        false
+        None
     }
 
-    async fn connect_once(&mut self, rx: &mut UnboundedReceiver<Command>) -> Outcome {
-        let Ok(ws) = WebSocket::open(&page_ws_url()) else { return Outcome::Retry };
-        let (mut write, read) = ws.split();
-        let mut read = read.fuse();
-        // With a cursor the server replays what we missed; without one,
-        // every conversation is fetched again as it is shown.
-        let resumed = self.session.cursor().is_some();
-        // Sending waits for the socket to open.
-        let hello = text(&self.session.hello(self.auth.clone()));
+    fn show(&self, event: Event) {
+        let dispatch = |action| self.dispatch.emit(action);
+        match event {
+            Event::Connecting => dispatch(Action::Status(Status::Connecting)),
+            Event::Welcome { welcome, resumed } => dispatch(Action::Welcome { welcome, resumed }),
+            Event::Online => dispatch(Action::Status(Status::Online)),
+            Event::Reconnecting { at_ms } => dispatch(Action::Status(if browser_online() {
+                Status::Reconnecting { at_ms }
+            } else {
+                // The `online` event will end the wait early.
+                Status::Offline { reason: "no network connection".into() }
+            })),
+            Event::Message { message, replayed: true } => dispatch(Action::Replayed(message)),
+            Event::Message { message, replayed: false } => dispatch(Action::Message(message)),
+            Event::Synced => {}
+            Event::Queued { client_id, to, body } => dispatch(Action::Queued { client_id, to, body, now: now() }),
+            Event::Acked { client_id, id, ts } => dispatch(Action::Ack { client_id, id, ts }),
+            Event::SendFailed { client_id, reason } => dispatch(Action::SendFailed { client_id, reason }),
+            Event::Retrying { client_id } => dispatch(Action::Resending { client_id }),
+            Event::Discarded { client_id } => dispatch(Action::Discarded { client_id }),
+            Event::Server(msg) => {
+                if let Some(action) = server_action(msg) {
+                    dispatch(action);
+                }
+            }
+            Event::Notice(text) => dispatch(Action::Notice(text)),
+            Event::SignedOut { reason, code } => {
+                dispatch(Action::SignOut);
+                dispatch(Action::Status(Status::SignedOut { reason: Some(format!("{reason} ({code})")) }));
+            }
+        }
+    }
+}
+
+/// The server frames the core passes on as they came.
+fn server_action(msg: ServerMsg) -> Option<Action> {
+    Some(match msg {
+        ServerMsg::Presence { user, online } => Action::Presence { user, online },
+        ServerMsg::Online { users } => Action::Online(users),
+        ServerMsg::Typing { from, to, active } => Action::Typing { from, to, active, now: now() },
+        ServerMsg::History { conversation, messages, has_more } => Action::History { conversation, messages, has_more },
+        ServerMsg::Read { conversation, up_to, unread } => Action::Read { conversation, up_to, unread },
+        ServerMsg::UserUpdated { user } => Action::UserUpdated(user),
+        ServerMsg::UserErased { user } => Action::UserErased(user),
+        _ => return None,
+    })
+}
+
+/// One socket: reports its opening, its frames and its end; writes what
+/// the driver sends it; closes when the driver drops its sender.
+async fn socket_task(generation: u64, reports: UnboundedSender<Report>, mut outgoing: UnboundedReceiver<ClientMsg>) {
+    let report = |input| {
+        let _ = reports.unbounded_send((generation, input));
+    };
+    let dropped = || Input::Closed { code: 1006, reason: String::new() };
+    let Ok(mut ws) = WebSocket::open(&page_ws_url()) else { return report(dropped()) };
+    // Ready to write once open (or failed: the error wakes it too).
+    let opened = futures::future::poll_fn(|cx| ws.poll_ready_unpin(cx)).await;
+    if opened.is_err() || !matches!(ws.state(), SocketState::Open) {
+        return report(dropped());
+    }
+    report(Input::Opened);
+    loop {
         futures::select! {
-            sent = write.send(hello).fuse() => if sent.is_err() { return Outcome::Retry },
-            _ = gloo_timers::future::TimeoutFuture::new(CONNECT_TIMEOUT_MS).fuse() => return Outcome::Retry,
-        }
-        let mut welcomed = false;
-        let mut last_heard = now();
-        let mut ping_sent: Option<f64> = None;
-        let mut ping = gloo_timers::future::IntervalStream::new(PING_EVERY_MS).fuse();
-        loop {
-            futures::select! {
-                frame = read.next() => {
-                    last_heard = now();
-                    let msg = match frame {
-                        Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMsg>(&t) {
-                            Ok(msg) => msg,
-                            Err(_) => continue, // a newer server's message type: ignore
-                        },
-                        Some(Ok(Message::Bytes(_))) => continue,
-                        Some(Err(WebSocketError::ConnectionClose(close))) => return self.closed(close.code, &close.reason),
-                        Some(Err(_)) | None => return Outcome::Retry,
-                    };
-                    if let ServerMsg::Welcome(_) = &msg {
-                        welcomed = true;
-                        self.attempt = 0;
-                        self.welcome(msg, resumed);
-                        let pending: Vec<ClientMsg> = self.session.pending().collect();
-                        for f in pending {
-                            if write.send(text(&f)).await.is_err() {
-                                return Outcome::Retry;
-                            }
-                        }
-                        continue;
-                    }
-                    self.handle(msg);
-                }
-                command = rx.next() => {
-                    let frames = match command {
-                        Some(Command::Send { to, body }) => self.queue(to, body).into_iter().collect(),
-                        Some(Command::Frame(f)) => vec![f],
-                        Some(Command::ResendPending) => self.session.pending().collect(),
-                        Some(Command::RetryNow) => vec![],
-                        Some(Command::NetworkLost) => return Outcome::Retry,
-                        Some(Command::SignOut) | None => {
-                            let _ = write.close().await;
-                            return Outcome::Stop;
-                        }
-                    };
-                    // Before the welcome, sends wait in the session's outbox
-                    // (resent on welcome); other frames are dropped.
-                    if welcomed {
-                        for f in frames {
-                            if write.send(text(&f)).await.is_err() {
-                                return Outcome::Retry;
-                            }
-                        }
+            frame = ws.next().fuse() => match frame {
+                Some(Ok(Message::Text(t))) => {
+                    // A newer server's message type is ignored.
+                    if let Ok(msg) = serde_json::from_str::<ServerMsg>(&t) {
+                        report(Input::Frame(msg));
                     }
                 }
-                _ = ping.next() => {
-                    if ping_sent.is_some_and(|sent| last_heard < sent) {
-                        return Outcome::Retry; // not even a pong since the last ping
-                    }
-                    if write.send(text(&ClientMsg::Ping)).await.is_err() {
-                        return Outcome::Retry;
-                    }
-                    ping_sent = Some(now());
+                Some(Ok(Message::Bytes(_))) => {}
+                Some(Err(WebSocketError::ConnectionClose(close))) => {
+                    return report(Input::Closed { code: close.code, reason: close.reason });
                 }
-            }
-        }
-    }
-
-    fn welcome(&mut self, msg: ServerMsg, resumed: bool) {
-        self.session.receive(&msg);
-        let ServerMsg::Welcome(w) = msg else { return };
-        storage::save_session(&w.session_token, w.session_expires, w.project.as_str());
-        self.auth = Auth::Token { token: w.session_token.clone(), project: Some(w.project.clone()) };
-        self.limits = w.limits;
-        self.refusal = None;
-        self.replaying = resumed;
-        let owner = (w.project.as_str().to_owned(), w.me.id.as_str().to_owned());
-        self.dispatch.emit(Action::Welcome { welcome: w, resumed });
-        // What an earlier page load could not send: shown as pending, and
-        // resent with the rest right after this welcome.
-        let mut refused = Vec::new();
-        if self.owner.is_none() {
-            let saved = storage::load_outbox(&owner.0, &owner.1);
-            for (client_id, to, body) in self.session.restore(saved) {
-                let frame = ClientMsg::Send { client_id: client_id.clone(), to: to.clone(), body: body.clone() };
-                self.dispatch.emit(Action::Queued { client_id: client_id.clone(), to, body, now: now() });
-                if !self.fits(&frame, &client_id) {
-                    refused.push(client_id);
-                }
-            }
-        }
-        self.owner = Some(owner);
-        self.save_outbox(&refused);
-        self.dispatch.emit(Action::Status(Status::Online));
-    }
-
-    /// Saves this tab's pending sends, and drops from the saved outbox the
-    /// ones it has `settled` (after every change: the page may go away at
-    /// any moment).
-    fn save_outbox(&self, settled: &[ClientMsgId]) {
-        if let Some((project, me)) = &self.owner {
-            storage::save_outbox(project, me, &self.session.pending().collect::<Vec<_>>(), settled);
-        }
-    }
-
-    fn handle(&mut self, msg: ServerMsg) {
-        let received = self.session.receive(&msg);
-        let action = match msg {
-            ServerMsg::Welcome(_) => return, // handled by `welcome`; a second one is ignored
-            ServerMsg::Message(m) => match received {
-                Received::Duplicate => return,
-                _ if self.replaying => Action::Replayed(m),
-                _ => Action::Message(m),
+                Some(Err(_)) | None => return report(dropped()),
             },
-            ServerMsg::Ack { client_id, id, ts, .. } => {
-                self.save_outbox(std::slice::from_ref(&client_id));
-                Action::Ack { client_id, id, ts }
-            }
-            ServerMsg::Presence { user, online } => Action::Presence { user, online },
-            ServerMsg::Online { users } => Action::Online(users),
-            ServerMsg::Typing { from, to, active } => Action::Typing { from, to, active, now: now() },
-            ServerMsg::History { conversation, messages, has_more } => {
-                Action::History { conversation, messages, has_more }
-            }
-            ServerMsg::Read { conversation, up_to, unread } => Action::Read { conversation, up_to, unread },
-            ServerMsg::Error { code, message, client_id: Some(client_id) } => match code {
-                ErrorCode::RateLimited | ErrorCode::Unavailable => {
-                    let tx = self.tx.clone();
-                    wasm_bindgen_futures::spawn_local(async move {
-                        gloo_timers::future::TimeoutFuture::new(RESEND_AFTER_MS).await;
-                        let _ = tx.unbounded_send(Command::ResendPending);
-                    });
+            msg = outgoing.next() => match msg {
+                Some(msg) => {
+                    if ws.send(Message::Text(to_json(&msg))).await.is_err() {
+                        return report(dropped());
+                    }
+                }
+                None => {
+                    let _ = ws.close(Some(1000), None);
                     return;
                 }
-                _ => {
-                    self.session.forget(&client_id);
-                    self.save_outbox(std::slice::from_ref(&client_id));
-                    Action::SendFailed { client_id, reason: message }
-                }
             },
-            ServerMsg::Error { code: ErrorCode::HelloRefused, message, .. } => {
-                // The close frame that follows says whether to retry.
-                self.refusal = Some(message);
-                return;
-            }
-            ServerMsg::Error { message, .. } => Action::Notice(message),
-            ServerMsg::Synced { .. } => {
-                self.replaying = false;
-                return;
-            }
-            ServerMsg::Pong => return,
-            // The people directory has no view yet.
-            ServerMsg::Users { .. } | ServerMsg::UserUpdated { .. } | ServerMsg::UserErased { .. } => return,
-        };
-        self.dispatch.emit(action);
-    }
-
-    /// The server closed the socket: reconnect, or go back to the join form.
-    fn closed(&mut self, code: u16, reason: &str) -> Outcome {
-        if should_reconnect(code) {
-            return Outcome::Retry;
         }
-        let reason = self
-            .refusal
-            .take()
-            .or_else(|| (!reason.is_empty()).then(|| reason.to_owned()))
-            .or_else(|| CloseCode::from_code(code).map(|c| c.reason().to_owned()))
-            .unwrap_or_else(|| "refused by the server".into());
-        if matches!(
-            CloseCode::from_code(code),
-            Some(CloseCode::AuthFailed | CloseCode::TokenExpired | CloseCode::WrongProject)
-        ) {
-            // This identity is no good any more: do not try it on reload.
-            storage::clear_session();
-        }
-        self.dispatch.emit(Action::SignOut);
-        self.dispatch.emit(Action::Status(Status::SignedOut { reason: Some(format!("{reason} ({code})")) }));
-        Outcome::Stop
     }
 }
 
@@ -407,22 +327,9 @@ fn to_json(msg: &ClientMsg) -> String {
     serde_json::to_string(msg).unwrap_or_default()
 }
 
-fn text(msg: &ClientMsg) -> Message {
-    Message::Text(to_json(msg))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{backoff_ms, ws_url};
-
-    #[test]
-    fn backoff_grows_caps_and_jitters() {
-        assert_eq!(backoff_ms(0, 0.0), 250.0);
-        assert_eq!(backoff_ms(0, 1.0), 500.0);
-        assert_eq!(backoff_ms(3, 1.0), 4000.0);
-        assert_eq!(backoff_ms(30, 1.0), 30_000.0);
-        assert_eq!(backoff_ms(30, 0.0), 15_000.0);
-    }
+    use super::ws_url;
 
     #[test]
     fn socket_url_follows_the_page() {

@@ -102,6 +102,20 @@ impl Entries {
         true
     }
 
+    /// Our failed send is queued again; false if there is none.
+    pub fn resend(&mut self, client_id: &ClientMsgId) -> bool {
+        let Some(pos) = self.unsent(client_id) else { return false };
+        Rc::make_mut(&mut Rc::make_mut(&mut self.0)[pos]).delivery = Delivery::Pending;
+        true
+    }
+
+    /// Drops our unsent entry (the user gave it up); false if there is none.
+    pub fn discard(&mut self, client_id: &ClientMsgId) -> bool {
+        let Some(pos) = self.unsent(client_id) else { return false };
+        Rc::make_mut(&mut self.0).remove(pos);
+        true
+    }
+
     /// Changes the entries that match (copying only those).
     pub fn update_where(&mut self, matches: impl Fn(&Entry) -> bool, change: impl Fn(&mut Entry)) {
         if !self.0.iter().any(|e| matches(e)) {

@@ -97,6 +97,12 @@ impl State {
             Action::SendFailed { client_id, reason } => {
                 self.conversations.values_mut().any(|conv| conv.entries.fail(&client_id, &reason))
             }
+            Action::Resending { client_id } => {
+                self.conversations.values_mut().any(|conv| conv.entries.resend(&client_id))
+            }
+            Action::Discarded { client_id } => {
+                self.conversations.values_mut().any(|conv| conv.entries.discard(&client_id))
+            }
             Action::Presence { user, online } => {
                 self.people.insert(user.id.clone(), user.clone());
                 if self.me.as_ref().is_some_and(|me| me.id == user.id) {

@@ -7,7 +7,10 @@ use super::{internal, Conn, End, Incoming, Membership};
 use crate::auth::{new_guest_id, Identity};
 use crate::hub::frame;
 use futures_util::StreamExt;
-use protocol::{validate, Auth, ClientMsg, CloseCode, ErrorCode, Hello, Profile, ServerMsg, Welcome, PROTOCOL_VERSION};
+use protocol::{
+    validate, Auth, ClientMsg, CloseCode, Conversation, ErrorCode, Hello, MessageId, Profile, ServerMsg, Welcome,
+    PROTOCOL_VERSION,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::info;
 
@@ -16,8 +19,9 @@ use tracing::info;
 enum Via {
     /// A fresh guest id: nothing the host application did applies to it.
     Guest,
-    /// A token, issued at this time (ms) when it says.
-    Token { issued_at: Option<i64> },
+    /// A token, issued at this time (ms) when it says, with the history
+    /// floor it carries.
+    Token { issued_at: Option<i64>, history_after: Option<MessageId> },
 }
 
 const SIGNED_OUT: &str = "signed out by the application; sign in again";
@@ -74,7 +78,7 @@ where
         span.record("project", identity.project.as_str());
         span.record("user", identity.profile.id.as_str());
         let app = self.app.clone();
-        if let Via::Token { issued_at } = via {
+        if let Via::Token { issued_at, .. } = via {
             let state = app.store.sign_in_state(&identity.project, &identity.profile.id).await.map_err(internal)?;
             if signed_out(state.not_before, issued_at) {
                 return Err(self.refuse(CloseCode::SignedOut, SIGNED_OUT.into()).await);
@@ -87,13 +91,25 @@ where
                 }
             }
         }
+        self.history_after = match via {
+            Via::Token { history_after, .. } => history_after,
+            Via::Guest if app.config.guest_history(&identity.project) => None,
+            // A guest sees the room from its join on: the newest room
+            // message now is its floor, kept in its session token.
+            Via::Guest => {
+                let newest = app.store.history(&identity.project, &identity.profile.id, &Conversation::Room, None, 1);
+                let newest = newest.await.map_err(internal)?.messages.last().map(|m| m.id);
+                Some(newest.unwrap_or_default())
+            }
+        };
         app.store.upsert_user(&identity.project, &identity.profile).await.map_err(internal)?;
         let unread = app.store.unread(&identity.project, &identity.profile.id).await.map_err(internal)?;
-        let (session_token, session_expires) = app.auth.session_token(&identity).map_err(internal)?;
+        let (session_token, session_expires) =
+            app.auth.session_token_after(&identity, self.history_after).map_err(internal)?;
         self.profile_generation = app.hub.profile_generation();
         let online = app.hub.join(&identity.project, &identity.profile, self.tx.clone());
         self.membership = Some(Membership { app: app.clone(), identity: identity.clone(), conn: self.tx.id });
-        if let Via::Token { issued_at } = via {
+        if let Via::Token { issued_at, .. } = via {
             // Checked again once joined: a sign-out that ran between the
             // first check and the join found no connection to close.
             let state = app.store.sign_in_state(&identity.project, &identity.profile.id).await.map_err(internal)?;
@@ -120,7 +136,7 @@ where
             for user in erased {
                 self.send_now(frame(&ServerMsg::UserErased { user }).frame).await?;
             }
-            self.replay(&identity, cursor).await?;
+            self.replay(&identity, cursor.max(self.history_after.unwrap_or_default())).await?;
         }
         Ok(())
     }
@@ -143,12 +159,18 @@ where
             Auth::Token { token, project } => self
                 .app
                 .auth
-                .verify_issued(token, project.as_ref())
-                .map(|(identity, issued_at)| (identity, Via::Token { issued_at }))
+                .verify_session(token, project.as_ref())
+                .map(|v| (v.identity, Via::Token { issued_at: v.issued_at, history_after: v.history_after }))
                 .map_err(|e| (e.close_code(), e.to_string())),
             Auth::Guest { name, color, project } => {
                 if !self.app.config.guests {
                     return Err((CloseCode::GuestsDisabled, "guest sign-in is disabled; sign in with a token".into()));
+                }
+                if !self.app.config.open_to_guests(project) {
+                    return Err((
+                        CloseCode::NotOpenToGuests,
+                        format!("project {project} is not open to guests; sign in with a token"),
+                    ));
                 }
                 let bad = |e: validate::FieldError| (CloseCode::BadHello, e.to_string());
                 let identity = Identity {

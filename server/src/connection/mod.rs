@@ -34,7 +34,9 @@ use tracing::{debug, warn, Instrument};
 enum End {
     /// Close with this code.
     Close(CloseCode),
-    /// The client closed, or the socket failed: nothing more to send.
+    /// The client sent a close frame: answer it with ours.
+    ClosedByClient,
+    /// The socket failed or dropped: nothing more to send.
     Gone,
 }
 
@@ -56,6 +58,7 @@ where
         in_flight,
         known_addressees: KnownAddressees::default(),
         profile_generation: 0,
+        history_after: None,
     }
     .run()
     .instrument(span)
@@ -97,6 +100,10 @@ struct Conn<S> {
     /// The hub's profile generation when this connection last took its
     /// user's profile (see `Conn::refresh_profile`).
     profile_generation: u64,
+    /// This connection sees no message with this id or older (a guest in a
+    /// project whose history is not open to guests: the room's newest
+    /// message when it joined).
+    history_after: Option<MessageId>,
 }
 
 impl<S> Conn<S>
@@ -114,11 +121,15 @@ where
             Err(end) => end,
         };
         drop(self.membership.take());
-        if let End::Close(code) = end {
-            if code == CloseCode::ServerRestart {
-                self.drain_outbox().await;
+        match end {
+            End::Close(code) => {
+                if code == CloseCode::ServerRestart {
+                    self.drain_outbox().await;
+                }
+                self.close(code).await;
             }
-            self.close(code).await;
+            End::ClosedByClient => self.answer_close().await,
+            End::Gone => {}
         }
         debug!("connection ended");
     }

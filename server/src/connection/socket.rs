@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use protocol::{CloseCode, ErrorCode, ServerMsg};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
@@ -93,17 +93,40 @@ where
         match next {
             Some(Ok(Message::Text(text))) => Ok(Incoming::Text(text)),
             Some(Ok(Message::Binary(_))) => Ok(Incoming::Binary),
-            Some(Ok(Message::Close(_))) | None => Err(End::Gone),
+            // tungstenite has queued the answering close frame (1002 when
+            // the client's code is not one a peer may send).
+            Some(Ok(Message::Close(_))) => Err(End::ClosedByClient),
+            None => Err(End::Gone),
             Some(Ok(_)) => Ok(Incoming::Control), // tungstenite answers pings itself
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
                 info!(size, max_size, "message too big");
                 Err(End::Close(CloseCode::MessageTooBig))
+            }
+            Some(Err(WsError::Utf8(e))) => {
+                info!(error = %e, "text frame not UTF-8");
+                Err(End::Close(CloseCode::InvalidPayload))
+            }
+            Some(Err(WsError::Protocol(e))) if is_violation(&e) => {
+                info!(error = %e, "WebSocket protocol violation");
+                Err(End::Close(CloseCode::ProtocolError))
             }
             Some(Err(e)) => {
                 debug!(error = %e, "read failed");
                 Err(End::Gone)
             }
         }
+    }
+
+    /// Answers a client's close frame with ours (RFC 6455 §5.5.1: queued by
+    /// tungstenite as it read the client's), then waits briefly for the
+    /// client to drop the TCP connection, as the side that closed first.
+    pub(super) async fn answer_close(&mut self) {
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+            if self.ws.flush().await.is_ok() {
+                while let Some(Ok(_)) = self.ws.next().await {}
+            }
+        })
+        .await;
     }
 
     /// Sends one frame now (before the outbox is drained by the main loop).
@@ -132,6 +155,18 @@ where
         })
         .await;
     }
+}
+
+/// Whether a read error is the client breaking RFC 6455 (answered with
+/// 1002), rather than the connection going away.
+fn is_violation(e: &ProtocolError) -> bool {
+    !matches!(
+        e,
+        ProtocolError::ResetWithoutClosingHandshake
+            | ProtocolError::SendAfterClosing
+            | ProtocolError::ReceivedAfterClosing
+            | ProtocolError::HandshakeIncomplete
+    )
 }
 
 /// Runs a socket write with a deadline: a failed or stalled write ends the

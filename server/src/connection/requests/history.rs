@@ -25,8 +25,15 @@ where
         let page = app.store.history(&identity.project, &identity.profile.id, &conversation, before, limit);
         match Box::pin(self.draining(page)).await? {
             Ok(page) => {
-                let (messages, trimmed) = newest_within(page.messages, HISTORY_PAGE_BYTES);
-                let has_more = page.has_more || trimmed;
+                let (mut messages, trimmed) = newest_within(page.messages, HISTORY_PAGE_BYTES);
+                let mut has_more = page.has_more || trimmed;
+                if let Some(floor) = self.history_after {
+                    // Older than this connection may see: the page ends here.
+                    if messages.first().is_some_and(|m| m.id <= floor) {
+                        messages.retain(|m| m.id > floor);
+                        has_more = false;
+                    }
+                }
                 let reply = ServerMsg::History { conversation, messages, has_more };
                 self.tx.push(frame(&reply), Priority::Reliable);
             }

@@ -1,0 +1,229 @@
+//! A terminal chat client on the same [`client_core`] as the web app:
+//! follows the room or one direct conversation, prints its messages, sends
+//! each stdin line, resumes after a dropped connection from its cursor (no
+//! duplicates, no gaps) and exits on end of input once its sends are acked.
+//!
+//! This file is the driver: a tokio-tungstenite socket, one timer, stdin
+//! and stdout. Every decision is the core's.
+
+mod args;
+mod socket;
+
+pub use args::{Args, Target};
+
+use client_core::{ClientCore, Command, Effect, Event, Input, Moment};
+use protocol::{ChatMessage, Conversation, ServerMsg, UserId};
+use std::hash::{BuildHasher, Hasher};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The server refused us for good (bad token, guests disabled, ...).
+    #[error("signed out: {0}")]
+    SignedOut(String),
+    /// Reading stdin or writing stdout failed.
+    #[error("terminal: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// A random number in 0..=1 for the backoff's jitter (std's per-process
+/// random hash keys; no cryptographic use).
+fn random() -> f64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn moment() -> Moment {
+    Moment { now_ms: now_ms(), random: random() }
+}
+
+/// Runs the client until end of input (after its sends are acked), or
+/// until the server refuses it for good.
+pub async fn run(args: Args, input: impl AsyncRead + Unpin, output: impl AsyncWrite + Unpin) -> Result<(), CliError> {
+    let auth = args.auth();
+    let target = args.to.clone();
+    let prefix = format!("cli{:x}", (random() * 1e12) as u64);
+    let (reports, mut reported) = mpsc::unbounded_channel::<socket::Report>();
+    let mut driver = Driver {
+        core: ClientCore::new(auth, prefix),
+        url: args.url.clone(),
+        reports,
+        socket: None,
+        generation: 0,
+        wake_at: None,
+        target,
+        me: None,
+        name: None,
+        output,
+        printed: Vec::new(),
+        unacked: std::collections::HashMap::new(),
+        end: None,
+    };
+    let mut lines = BufReader::new(input).lines();
+    let mut input_done = false;
+    driver.feed(Input::Start).await?;
+    loop {
+        if let Some(end) = driver.end.take() {
+            return end;
+        }
+        if input_done && driver.core.unacked() == 0 && driver.core.is_online() {
+            driver.feed(Input::Command(Command::SignOut)).await?;
+            return Ok(());
+        }
+        let wake = driver.wake_at;
+        tokio::select! {
+            line = lines.next_line(), if !input_done => match line? {
+                Some(line) if line.trim().is_empty() => {}
+                Some(line) => {
+                    let to = driver.target.conversation();
+                    driver.feed(Input::Command(Command::Send { to, body: line })).await?;
+                }
+                None => input_done = true,
+            },
+            Some((generation, input)) = reported.recv() => {
+                if generation == driver.generation {
+                    driver.feed(input).await?;
+                }
+            }
+            _ = sleep_until(wake), if wake.is_some() => {
+                driver.wake_at = None;
+                driver.feed(Input::Tick).await?;
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+struct Driver<W> {
+    core: ClientCore,
+    url: String,
+    reports: mpsc::UnboundedSender<socket::Report>,
+    socket: Option<mpsc::UnboundedSender<protocol::ClientMsg>>,
+    generation: u64,
+    wake_at: Option<Instant>,
+    target: Target,
+    me: Option<UserId>,
+    name: Option<String>,
+    output: W,
+    /// Lines printed but not yet written (effects are performed in order,
+    /// the writes after them).
+    printed: Vec<String>,
+    /// Our own sends by client id, printed when acked (the server does not
+    /// echo them back).
+    unacked: std::collections::HashMap<protocol::ClientMsgId, (Conversation, String)>,
+    end: Option<Result<(), CliError>>,
+}
+
+impl<W: AsyncWrite + Unpin> Driver<W> {
+    async fn feed(&mut self, input: Input) -> Result<(), CliError> {
+        let mut inputs = vec![input];
+        while let Some(input) = inputs.pop() {
+            for effect in self.core.handle(input, moment()) {
+                if let Some(answer) = self.perform(effect) {
+                    inputs.push(answer);
+                }
+            }
+        }
+        for line in self.printed.drain(..) {
+            self.output.write_all(line.as_bytes()).await?;
+            self.output.write_all(b"\n").await?;
+        }
+        self.output.flush().await?;
+        Ok(())
+    }
+
+    fn perform(&mut self, effect: Effect) -> Option<Input> {
+        match effect {
+            Effect::Connect => {
+                self.generation += 1;
+                let (frames, outgoing) = mpsc::unbounded_channel();
+                self.socket = Some(frames);
+                tokio::spawn(socket::run(self.url.clone(), self.generation, self.reports.clone(), outgoing));
+            }
+            Effect::Send(msg) => {
+                if let Some(socket) = &self.socket {
+                    let _ = socket.send(msg);
+                }
+            }
+            Effect::CloseSocket => self.socket = None,
+            Effect::WakeAfter(ms) => {
+                self.wake_at = Some(Instant::now() + std::time::Duration::from_millis(ms.ceil() as u64))
+            }
+            // The terminal client keeps nothing between runs.
+            Effect::SaveSession { .. } | Effect::ForgetSession | Effect::SaveOutbox { .. } => {}
+            Effect::LoadOutbox { .. } => return Some(Input::OutboxLoaded(Vec::new())),
+            Effect::Ui(event) => self.show(event),
+            Effect::Stop => {
+                self.socket = None;
+                self.end.get_or_insert(Ok(()));
+            }
+        }
+        None
+    }
+
+    fn show(&mut self, event: Event) {
+        match event {
+            Event::Welcome { welcome, .. } => {
+                tracing::info!(user = %welcome.me.id, project = %welcome.project, "signed in");
+                self.printed.push(format!("* signed in as {} ({})", welcome.me.name, welcome.me.id));
+                self.name = Some(welcome.me.name);
+                self.me = Some(welcome.me.id);
+            }
+            Event::Reconnecting { at_ms } => {
+                tracing::info!(in_ms = (at_ms - now_ms()).max(0.0) as u64, "connection lost; reconnecting");
+            }
+            Event::Message { message, .. } => self.print_message(&message),
+            Event::Queued { client_id, to, body } => {
+                self.unacked.insert(client_id, (to, body));
+            }
+            Event::Acked { client_id, id, .. } => {
+                if let Some((to, body)) = self.unacked.remove(&client_id) {
+                    if to == self.target.conversation() {
+                        let name = self.name.clone().unwrap_or_default();
+                        self.printed.push(format!("#{id} {name}: {body}"));
+                    }
+                }
+            }
+            Event::Server(ServerMsg::Presence { user, online }) => {
+                tracing::info!(user = %user.name, online, "presence");
+            }
+            Event::SendFailed { client_id, reason } => {
+                self.printed.push(format!("! not sent ({client_id}): {reason}"));
+            }
+            Event::Notice(text) => self.printed.push(format!("! {text}")),
+            Event::SignedOut { reason, code } => {
+                self.end = Some(Err(CliError::SignedOut(format!("{reason} ({code})"))));
+            }
+            _ => {}
+        }
+    }
+
+    fn print_message(&mut self, message: &ChatMessage) {
+        let Some(me) = &self.me else { return };
+        if message.conversation_for(me) == self.target.conversation() {
+            self.printed.push(format!("#{} {}: {}", message.id, message.from.name, message.body));
+        }
+    }
+}
+
+impl Target {
+    pub fn conversation(&self) -> Conversation {
+        match self {
+            Target::Room => Conversation::Room,
+            Target::User(user) => Conversation::Direct { user: user.clone() },
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! What is saved, and under which key: every key carries the format
+//! version ([`VERSION`]), and the saved outbox is our own type, not the
+//! wire's, so a change of either is seen on load instead of a saved value
+//! failing to parse and being taken for "nothing saved".
+
+use protocol::{ClientMsg, ClientMsgId, Conversation};
+use serde::{Deserialize, Serialize};
+
+/// The format of every key written now. Keys of older formats are
+/// migrated once on load (see `migrate`), then deleted.
+pub const VERSION: u32 = 2;
+
+pub fn token_key() -> String {
+    format!("chat.v{VERSION}.session_token")
+}
+
+pub fn expires_key() -> String {
+    format!("chat.v{VERSION}.session_expires")
+}
+
+pub fn project_key() -> String {
+    format!("chat.v{VERSION}.project")
+}
+
+pub fn contacts_key(project: &str, me: &str) -> String {
+    format!("chat.v{VERSION}.contacts.{project}.{me}")
+}
+
+pub fn outbox_key(project: &str, me: &str) -> String {
+    format!("chat.v{VERSION}.outbox.{project}.{me}")
+}
+
+/// Keys of the unversioned format (v1), each with its v2 successor.
+pub fn v1_keys(project: &str, me: &str) -> [(String, String); 2] {
+    [
+        (format!("chat.outbox.{project}.{me}"), outbox_key(project, me)),
+        (format!("chat.contacts.{project}.{me}"), contacts_key(project, me)),
+    ]
+}
+
+/// The v1 session keys, each with its v2 successor.
+pub fn v1_session_keys() -> [(&'static str, String); 3] {
+    [("chat.session_token", token_key()), ("chat.session_expires", expires_key()), ("chat.project", project_key())]
+}
+
+/// One unsent message as saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SavedSend {
+    client_id: ClientMsgId,
+    to: Conversation,
+    body: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedOutbox {
+    version: u32,
+    sends: Vec<SavedSend>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// Written by another version of the app: left untouched.
+    #[error("saved by format version {0}, this app reads {VERSION}")]
+    OtherVersion(u32),
+    /// Not a saved outbox at all.
+    #[error("unreadable saved outbox: {0}")]
+    Unreadable(String),
+}
+
+pub fn encode_outbox(sends: &[ClientMsg]) -> String {
+    let sends = sends
+        .iter()
+        .filter_map(|m| match m {
+            ClientMsg::Send { client_id, to, body } => {
+                Some(SavedSend { client_id: client_id.clone(), to: to.clone(), body: body.clone() })
+            }
+            _ => None,
+        })
+        .collect();
+    // Our own plain types always serialize.
+    serde_json::to_string(&SavedOutbox { version: VERSION, sends }).unwrap_or_default()
+}
+
+pub fn decode_outbox(json: &str) -> Result<Vec<ClientMsg>, FormatError> {
+    #[derive(Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    let version = serde_json::from_str::<Version>(json).map_err(|e| FormatError::Unreadable(e.to_string()))?;
+    if version.version != VERSION {
+        return Err(FormatError::OtherVersion(version.version));
+    }
+    let saved: SavedOutbox = serde_json::from_str(json).map_err(|e| FormatError::Unreadable(e.to_string()))?;
+    Ok(saved.sends.into_iter().map(|s| ClientMsg::Send { client_id: s.client_id, to: s.to, body: s.body }).collect())
+}
+
+/// The v1 outbox (the wire's `send` frames as a JSON list), in today's format.
+pub fn migrate_v1_outbox(json: &str) -> Result<String, FormatError> {
+    let sends: Vec<ClientMsg> = serde_json::from_str(json).map_err(|e| FormatError::Unreadable(e.to_string()))?;
+    Ok(encode_outbox(&sends))
+}
+
+/// The saved outbox after one tab's change: what the user's other tabs
+/// saved stays, except the sends this tab has settled (acknowledged or
+/// refused for good); this tab's pending sends are added, each once.
+pub fn merge_outbox(saved: Vec<ClientMsg>, pending: &[ClientMsg], settled: &[ClientMsgId]) -> Vec<ClientMsg> {
+    let id = |msg: &ClientMsg| match msg {
+        ClientMsg::Send { client_id, .. } => Some(client_id.clone()),
+        _ => None,
+    };
+    let mine: Vec<ClientMsgId> = pending.iter().filter_map(id).collect();
+    let mut merged: Vec<ClientMsg> =
+        saved.into_iter().filter(|msg| id(msg).is_some_and(|c| !settled.contains(&c) && !mine.contains(&c))).collect();
+    merged.extend(pending.iter().cloned());
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(id: &str) -> ClientMsg {
+        ClientMsg::Send { client_id: ClientMsgId::new(id).unwrap(), to: Conversation::Room, body: id.into() }
+    }
+    fn id(s: &str) -> ClientMsgId {
+        ClientMsgId::new(s).unwrap()
+    }
+
+    #[test]
+    fn every_key_names_its_format_version() {
+        assert_eq!(outbox_key("p", "u"), "chat.v2.outbox.p.u");
+        assert_eq!(contacts_key("p", "u"), "chat.v2.contacts.p.u");
+        for key in [token_key(), expires_key(), project_key()] {
+            assert!(key.starts_with("chat.v2."), "{key}");
+        }
+        for (old, new) in v1_keys("p", "u") {
+            assert!(!old.contains(".v2.") && new.contains(".v2."));
+        }
+        for (old, new) in v1_session_keys() {
+            assert_ne!(old, new);
+        }
+    }
+
+    #[test]
+    fn an_outbox_round_trips_in_the_versioned_format() {
+        let sends = vec![send("a"), send("b")];
+        let json = encode_outbox(&sends);
+        assert!(json.starts_with(r#"{"version":2,"#), "{json}");
+        assert_eq!(decode_outbox(&json), Ok(sends));
+    }
+
+    #[test]
+    fn another_version_or_junk_is_an_error_not_an_empty_outbox() {
+        let newer = r#"{"version":3,"sends":[{"whatever":1}]}"#;
+        assert_eq!(decode_outbox(newer), Err(FormatError::OtherVersion(3)));
+        assert!(matches!(decode_outbox("[1,2]"), Err(FormatError::Unreadable(_))));
+        assert!(matches!(decode_outbox(r#"{"version":2,"sends":"x"}"#), Err(FormatError::Unreadable(_))));
+    }
+
+    #[test]
+    fn a_v1_outbox_is_migrated_with_its_client_ids() {
+        let v1 = serde_json::to_string(&vec![send("a"), send("b")]).unwrap();
+        let v2 = migrate_v1_outbox(&v1).unwrap();
+        assert_eq!(decode_outbox(&v2), Ok(vec![send("a"), send("b")]));
+        assert!(migrate_v1_outbox("{").is_err());
+    }
+
+    /// Found in review: each tab wrote its own list over the shared key, so
+    /// tab B saving erased tab A's unsent message.
+    #[test]
+    fn a_tab_saving_keeps_the_other_tabs_unsent_messages() {
+        let saved_by_a = merge_outbox(vec![], &[send("a1")], &[]);
+        let saved_by_b = merge_outbox(saved_by_a, &[send("b1")], &[]);
+        assert_eq!(saved_by_b, vec![send("a1"), send("b1")]);
+        assert_eq!(merge_outbox(saved_by_b.clone(), &[], &[id("b1")]), vec![send("a1")]);
+        assert_eq!(merge_outbox(saved_by_b, &[], &[id("a1")]), vec![send("b1")]);
+    }
+
+    #[test]
+    fn a_send_pending_in_two_tabs_is_saved_once_and_settled_by_either() {
+        let saved = merge_outbox(vec![send("x")], &[send("x"), send("y")], &[]);
+        assert_eq!(saved, vec![send("x"), send("y")]);
+        assert!(merge_outbox(saved, &[], &[id("x"), id("y")]).is_empty());
+    }
+}
