@@ -197,6 +197,8 @@ try {
   });
 
   await check('a message the host posts through the API shows in the embedded app at once', async () => {
+    // A 380 px iframe gets the phone layout: conversations are in the drawer.
+    await frame.getByTestId('drawer-toggle').click();
     await frame.getByTestId('conv-room').click();
     await api('POST', '/projects/lobby/messages', {
       from: { bot: { id: 'shop', name: 'Shop', color: '#aa3300' } },
