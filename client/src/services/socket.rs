@@ -274,6 +274,7 @@ fn server_action(msg: ServerMsg) -> Option<Action> {
         ServerMsg::Read { conversation, up_to, unread } => Action::Read { conversation, up_to, unread },
         ServerMsg::UserUpdated { user } => Action::UserUpdated(user),
         ServerMsg::UserErased { user } => Action::UserErased(user),
+        ServerMsg::Users { users, has_more, .. } => Action::Directory { members: users, has_more },
         _ => return None,
     })
 }
