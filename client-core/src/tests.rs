@@ -165,7 +165,11 @@ fn every_close_code_is_followed_or_not_by_a_reconnect() {
         assert_eq!(reconnects, protocol::close::should_reconnect(code), "{code}");
         assert_eq!(out.contains(&Effect::Stop), !reconnects, "{code}");
         let forgets = out.contains(&Effect::ForgetSession);
-        assert_eq!(forgets, matches!(code, 4001..=4003 | 4006 | 4007), "{code}: forget the token on 4001-4003, 4006 and 4007 only");
+        assert_eq!(
+            forgets,
+            matches!(code, 4001..=4003 | 4006 | 4007),
+            "{code}: forget the token on 4001-4003, 4006 and 4007 only"
+        );
         if reconnects {
             let after = wake(&out).expect("a wake-up for the retry");
             assert!(d.advance_to(after - 1.0).iter().all(|e| *e != Effect::Connect), "{code}: not before the backoff");

@@ -248,6 +248,7 @@ impl NodeProcess {
             .arg(dir)
             .args(["--database-url", &cluster.database, "--redis-url", &cluster.redis.url()])
             .args(["--token-secret", "test-secret", "--rate-per-sec", "100000", "--rate-burst", "100000"])
+            .args(["--guest-projects", "*", "--guest-history", "*"])
             .args(["--node-heartbeat", &FAST_HEARTBEAT.as_secs_f64().to_string()])
             .args(["--node-ttl", &FAST_TTL.as_secs_f64().to_string(), "--log", "warn"])
             .stdout(std::process::Stdio::null())
