@@ -64,6 +64,7 @@ pub async fn run(args: Args, input: impl AsyncRead + Unpin, output: impl AsyncWr
         name: None,
         output,
         printed: Vec::new(),
+        shown: std::collections::HashSet::new(),
         unacked: std::collections::HashMap::new(),
         end: None,
     };
@@ -124,6 +125,10 @@ struct Driver<W> {
     /// Our own sends by client id, printed when acked (the server does not
     /// echo them back).
     unacked: std::collections::HashMap<protocol::ClientMsgId, (Conversation, String)>,
+    /// Ids already printed. Our own message can come twice: replayed after a
+    /// reconnect (it was stored, but its ack was lost with the link), then
+    /// acked again as a duplicate of the resend.
+    shown: std::collections::HashSet<protocol::MessageId>,
     end: Option<Result<(), CliError>>,
 }
 
@@ -191,7 +196,7 @@ impl<W: AsyncWrite + Unpin> Driver<W> {
             }
             Event::Acked { client_id, id, .. } => {
                 if let Some((to, body)) = self.unacked.remove(&client_id) {
-                    if to == self.target.conversation() {
+                    if to == self.target.conversation() && self.shown.insert(id) {
                         let name = self.name.clone().unwrap_or_default();
                         self.printed.push(format!("#{id} {name}: {body}"));
                     }
@@ -213,7 +218,7 @@ impl<W: AsyncWrite + Unpin> Driver<W> {
 
     fn print_message(&mut self, message: &ChatMessage) {
         let Some(me) = &self.me else { return };
-        if message.conversation_for(me) == self.target.conversation() {
+        if message.conversation_for(me) == self.target.conversation() && self.shown.insert(message.id) {
             self.printed.push(format!("#{} {}: {}", message.id, message.from.name, message.body));
         }
     }
@@ -225,5 +230,52 @@ impl Target {
             Target::Room => Conversation::Room,
             Target::User(user) => Conversation::Direct { user: user.clone() },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Auth, ClientMsgId, MessageId, Profile};
+
+    fn driver() -> Driver<Vec<u8>> {
+        let (reports, _) = mpsc::unbounded_channel();
+        Driver {
+            core: ClientCore::new(Auth::Token { token: "t".into(), project: None }, "test"),
+            url: String::new(),
+            reports,
+            socket: None,
+            generation: 0,
+            wake_at: None,
+            target: Target::Room,
+            me: Some(UserId::new("me").unwrap()),
+            name: Some("Me".into()),
+            output: Vec::new(),
+            printed: Vec::new(),
+            shown: std::collections::HashSet::new(),
+            unacked: std::collections::HashMap::new(),
+            end: None,
+        }
+    }
+
+    /// The link dropped after our message was stored but before its ack:
+    /// the resume replays it, and the resend is acked as its duplicate.
+    #[test]
+    fn our_message_replayed_then_acked_again_is_printed_once() {
+        let mut d = driver();
+        let client_id = ClientMsgId::new("test-1").unwrap();
+        d.show(Event::Queued { client_id: client_id.clone(), to: Conversation::Room, body: "hi".into() });
+        let me = Profile { id: UserId::new("me").unwrap(), name: "Me".into(), color: "#000000".into() };
+        let stored = ChatMessage {
+            id: MessageId(5),
+            ts: 0,
+            from: me,
+            to: Conversation::Room,
+            body: "hi".into(),
+            client_id: Some(client_id.clone()),
+        };
+        d.show(Event::Message { message: stored, replayed: true });
+        d.show(Event::Acked { client_id, id: MessageId(5), ts: 0 });
+        assert_eq!(d.printed, ["#5 Me: hi"]);
     }
 }
