@@ -16,7 +16,9 @@
 //! - After its link to Redis comes back a node announces all its users
 //!   again, in case others took it for dead meanwhile.
 
-use super::{Envelope, Outgoing, RedisOptions, Shared, WireEvent, REDIS_TIMEOUT};
+use super::envelope::{Envelope, WireEvent};
+use super::publish::Outgoing;
+use super::{RedisOptions, Shared, REDIS_TIMEOUT};
 use crate::hub::{NodeId, PresenceSink};
 use crate::metrics::Metrics;
 use protocol::{Profile, ProjectId, UserId};
