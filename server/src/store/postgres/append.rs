@@ -13,8 +13,9 @@
 //! never consumes an id and leaves no hole. The whole batch takes a fixed
 //! number of round trips, however many messages and projects it holds.
 
+use super::rows::{message_from_row, COLUMNS};
 use super::webhooks::MessageEvents;
-use super::{message_from_row, Appended, ChatMessage, NewMessage, StoreError, COLUMNS};
+use super::{Appended, ChatMessage, NewMessage, StoreError};
 use crate::store::conversation_key;
 use deadpool_postgres::Object;
 use protocol::{Conversation, MessageId};

@@ -4,7 +4,8 @@
 //! LOCKED`. Deliveries are not claimed: every node's worker for an endpoint
 //! may attempt the same row (receivers dedupe by event id).
 
-use super::{message_from_row, StoreError, COLUMNS};
+use super::rows::{message_from_row, COLUMNS};
+use super::StoreError;
 use crate::store::webhook_events::{caused_by, DueEvent};
 use crate::store::{Delivery, NewEvent, NewMessage, Settle};
 use deadpool_postgres::Object;

@@ -1,186 +1,28 @@
 //! The embedded default store: one SQLite file in WAL mode (`pool.rs`: its
-//! connections and checkpoints; `schema.rs`: its migrations; here: the
-//! `Store` operations as SQL).
+//! connections and checkpoints; `schema.rs`: its migrations; `messages.rs`,
+//! `users.rs`, `markers.rs` and `webhooks.rs`: the `Store` operations as
+//! SQL; `rows.rs`: reading rows; here: the trait, delegating to them).
 
+mod markers;
+mod messages;
 mod pool;
+mod rows;
 mod schema;
+mod users;
 mod webhooks;
 
 pub use pool::SqliteStore;
 
 use super::*;
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
-const COLUMNS: &str = "id, ts, sender, sender_name, sender_color, recipient, conv, body, client_id";
-
-/// A message id as SQLite stores it. Ids come from SQLite (at most
-/// `i64::MAX`), but clients can name any `u64`: a larger one means "after
-/// every message", not a negative number.
-fn sql_id(id: MessageId) -> i64 {
-    i64::try_from(id.0).unwrap_or(i64::MAX)
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
-    let detail: Box<dyn std::error::Error + Send + Sync> = format!("{what}: {e}").into();
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, detail)
-}
-
-/// Reads a row selected with [`COLUMNS`].
-fn message_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
-    let sender: String = row.get(2)?;
-    let recipient: Option<String> = row.get(5)?;
-    let client_id: String = row.get(8)?;
-    let to = match recipient {
-        None => Conversation::Room,
-        Some(r) => Conversation::Direct { user: UserId::new(r).map_err(|e| corrupt("recipient", e))? },
-    };
-    Ok(ChatMessage {
-        id: MessageId(row.get::<_, i64>(0)? as u64),
-        ts: row.get(1)?,
-        from: Profile {
-            id: UserId::new(sender).map_err(|e| corrupt("sender", e))?,
-            name: row.get(3)?,
-            color: row.get(4)?,
-        },
-        to,
-        body: row.get(7)?,
-        client_id: Some(ClientMsgId::new(client_id).map_err(|e| corrupt("client_id", e))?),
-    })
-}
-
-fn unread_in(conn: &Connection, project: &str, user: &str, conv: &str) -> Result<(u32, Option<MessageId>), StoreError> {
-    let up_to: Option<i64> = conn
-        .prepare_cached("SELECT up_to FROM read_markers WHERE project = ?1 AND user = ?2 AND conv = ?3")?
-        .query_row(params![project, user, conv], |r| r.get(0))
-        .optional()?;
-    let count: u32 = conn
-        .prepare_cached("SELECT COUNT(*) FROM messages WHERE project = ?1 AND conv = ?2 AND id > ?3 AND sender != ?4")?
-        .query_row(params![project, conv, up_to.unwrap_or(0), user], |r| r.get(0))?;
-    Ok((count, up_to.map(|u| MessageId(u as u64))))
-}
-
-/// A new user's room marker starts at the newest room message, so older
-/// room history is not "unread".
-fn start_room_marker(conn: &Connection, project: &str, user: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT OR IGNORE INTO read_markers (project, user, conv, up_to)
-         SELECT ?1, ?2, 'room', COALESCE(MAX(id), 0) FROM messages WHERE project = ?1 AND conv = 'room'",
-        params![project, user],
-    )?;
-    Ok(())
-}
-
-fn record_sign_out(conn: &Connection, project: &str, user: &str, not_before: Millis) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO sign_outs (project, user, not_before) VALUES (?1, ?2, ?3)
-         ON CONFLICT (project, user) DO UPDATE SET not_before = MAX(not_before, excluded.not_before)",
-        params![project, user, not_before],
-    )?;
-    Ok(())
-}
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
-            let mut out = Vec::with_capacity(batch.len());
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO messages (project, conv, sender, sender_name, sender_color, recipient, body, ts, client_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT (project, sender, client_id) DO NOTHING",
-                )?;
-                let mut member = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO conversations (project, user, conv) VALUES (?1, ?2, ?3)",
-                )?;
-                let mut existing = tx.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND sender = ?2 AND client_id = ?3"
-                ))?;
-                for m in batch {
-                    let recipient = match &m.to {
-                        Conversation::Room => None,
-                        Conversation::Direct { user } => Some(user.as_str()),
-                    };
-                    let conv = conversation_key(&m.from.id, &m.to);
-                    let inserted = insert.execute(params![
-                        m.project.as_str(),
-                        conv,
-                        m.from.id.as_str(),
-                        m.from.name,
-                        m.from.color,
-                        recipient,
-                        m.body,
-                        m.ts,
-                        m.client_id.as_str()
-                    ])?;
-                    if inserted == 1 {
-                        let id = MessageId(tx.last_insert_rowid() as u64);
-                        webhooks::record_message_events(&tx, &m, id)?;
-                        if let Some(recipient) = recipient {
-                            member.execute(params![m.project.as_str(), m.from.id.as_str(), conv])?;
-                            member.execute(params![m.project.as_str(), recipient, conv])?;
-                        }
-                        out.push(Appended {
-                            message: ChatMessage {
-                                id,
-                                ts: m.ts,
-                                from: m.from,
-                                to: m.to,
-                                body: m.body,
-                                client_id: Some(m.client_id),
-                            },
-                            duplicate: false,
-                        });
-                    } else {
-                        let original = existing.query_row(
-                            params![m.project.as_str(), m.from.id.as_str(), m.client_id.as_str()],
-                            message_from_row,
-                        )?;
-                        out.push(Appended { message: original, duplicate: true });
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        messages::append(self, batch).await
     }
 
     async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError> {
-        // Most hellos are reconnects of a known, unchanged user: answer them
-        // with a read, so a reconnect storm after a restart costs no fsyncs.
-        let (p, u) = (project.clone(), profile.clone());
-        let unchanged = self
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT 1 FROM users WHERE project = ?1 AND id = ?2 AND name = ?3 AND color = ?4")?
-                    .exists(params![p.as_str(), u.id.as_str(), u.name, u.color])?)
-            })
-            .await?;
-        if unchanged {
-            return Ok(());
-        }
-        let (project, profile) = (project.clone(), profile.clone());
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
-            let new = tx.execute(
-                "INSERT INTO users (project, id, name, color) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (project, id) DO NOTHING",
-                params![project.as_str(), profile.id.as_str(), profile.name, profile.color],
-            )? == 1;
-            if new {
-                start_room_marker(&tx, project.as_str(), profile.id.as_str())?;
-            } else {
-                tx.execute(
-                    "UPDATE users SET name = ?3, color = ?4 WHERE project = ?1 AND id = ?2",
-                    params![project.as_str(), profile.id.as_str(), profile.name, profile.color],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        users::upsert_user(self, project, profile).await
     }
 
     async fn users(
@@ -190,48 +32,11 @@ impl Store for SqliteStore {
         after: Option<&UserId>,
         limit: u32,
     ) -> Result<UserPage, StoreError> {
-        let (project, after) = (project.clone(), after.cloned());
-        // LIKE is case-insensitive for ASCII only; lower() on both sides
-        // and instr() cover the rest and need no escaping of `%` and `_`.
-        let query = query.map(str::to_owned);
-        self.read(move |conn| {
-            let mut users = conn
-                .prepare_cached(
-                    "SELECT id, name, color FROM users
-                     WHERE project = ?1
-                       AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0 OR substr(id, 1, length(?2)) = ?2)
-                       AND (?3 IS NULL OR (name COLLATE NOCASE, id) >
-                            (SELECT name COLLATE NOCASE, id FROM users WHERE project = ?1 AND id = ?3))
-                     ORDER BY name COLLATE NOCASE, id
-                     LIMIT ?4",
-                )?
-                .query_map(
-                    params![project.as_str(), query, after.as_ref().map(UserId::as_str), i64::from(limit) + 1],
-                    |row| {
-                        let id: String = row.get(0)?;
-                        Ok(Profile {
-                            id: UserId::new(id).map_err(|e| corrupt("user id", e))?,
-                            name: row.get(1)?,
-                            color: row.get(2)?,
-                        })
-                    },
-                )?
-                .collect::<Result<Vec<_>, _>>()?;
-            let has_more = users.len() > limit as usize;
-            users.truncate(limit as usize);
-            Ok(UserPage { users, has_more })
-        })
-        .await
+        users::users(self, project, query, after, limit).await
     }
 
     async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError> {
-        let (project, user) = (project.clone(), user.clone());
-        self.read(move |conn| {
-            Ok(conn
-                .prepare_cached("SELECT 1 FROM users WHERE project = ?1 AND id = ?2")?
-                .exists(params![project.as_str(), user.as_str()])?)
-        })
-        .await
+        users::user_exists(self, project, user).await
     }
 
     async fn messages_after(
@@ -241,19 +46,7 @@ impl Store for SqliteStore {
         after: MessageId,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        let (project, user) = (project.clone(), user.clone());
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM messages
-                 WHERE project = ?2 AND id > ?1 AND conv IN (
-                     SELECT 'room' UNION ALL SELECT conv FROM conversations WHERE project = ?2 AND user = ?3)
-                 ORDER BY id LIMIT ?4"
-            ))?;
-            let rows =
-                stmt.query_map(params![sql_id(after), project.as_str(), user.as_str(), limit], message_from_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
+        messages::messages_after(self, project, user, after, limit).await
     }
 
     async fn project_messages_after(
@@ -262,15 +55,7 @@ impl Store for SqliteStore {
         after: MessageId,
         limit: u32,
     ) -> Result<Vec<ChatMessage>, StoreError> {
-        let project = project.clone();
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-            ))?;
-            let rows = stmt.query_map(params![project.as_str(), sql_id(after), limit], message_from_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
+        messages::project_messages_after(self, project, after, limit).await
     }
 
     async fn history(
@@ -281,22 +66,7 @@ impl Store for SqliteStore {
         before: Option<MessageId>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        let conv = conversation_key(user, conversation);
-        let project = project.clone();
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND conv = ?2 AND id < ?3
-                 ORDER BY id DESC LIMIT ?4"
-            ))?;
-            let before = before.map_or(i64::MAX, sql_id);
-            let rows = stmt.query_map(params![project.as_str(), conv, before, limit as i64 + 1], message_from_row)?;
-            let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
-            let has_more = messages.len() > limit as usize;
-            messages.truncate(limit as usize);
-            messages.reverse();
-            Ok(Page { messages, has_more })
-        })
-        .await
+        messages::history(self, project, user, conversation, before, limit).await
     }
 
     async fn mark_read(
@@ -306,136 +76,31 @@ impl Store for SqliteStore {
         conversation: &Conversation,
         up_to: MessageId,
     ) -> Result<UnreadCount, StoreError> {
-        let conv = conversation_key(user, conversation);
-        let (project, user, conversation) = (project.clone(), user.clone(), conversation.clone());
-        self.write(move |conn| {
-            // Clamped to the conversation's newest message: a marker beyond
-            // it (a timestamp sent as an id, say) would keep every later
-            // message from ever counting as unread.
-            conn.prepare_cached(
-                "INSERT INTO read_markers (project, user, conv, up_to)
-                 SELECT ?1, ?2, ?3, MIN(?4, COALESCE(MAX(id), 0)) FROM messages WHERE project = ?1 AND conv = ?3
-                 ON CONFLICT (project, user, conv) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
-            )?
-            .execute(params![project.as_str(), user.as_str(), conv, sql_id(up_to)])?;
-            let (count, read_up_to) = unread_in(conn, project.as_str(), user.as_str(), &conv)?;
-            Ok(UnreadCount { conversation, count, read_up_to })
-        })
-        .await
+        markers::mark_read(self, project, user, conversation, up_to).await
     }
 
     async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError> {
-        let (project, user) = (project.clone(), user.clone());
-        self.read(move |conn| {
-            // Every conversation the user is in: the room, and each direct one
-            // with a message to or from them.
-            let mut convs: Vec<String> = conn
-                .prepare_cached("SELECT conv FROM conversations WHERE project = ?1 AND user = ?2")?
-                .query_map(params![project.as_str(), user.as_str()], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            convs.push("room".into());
-            let mut out = Vec::new();
-            for conv in convs {
-                let (count, read_up_to) = unread_in(conn, project.as_str(), user.as_str(), &conv)?;
-                if count > 0 {
-                    out.push(UnreadCount { conversation: conversation_from_key(&user, &conv)?, count, read_up_to });
-                }
-            }
-            Ok(out)
-        })
-        .await
+        markers::unread(self, project, user).await
     }
 
     async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError> {
-        let (project, user) = (project.clone(), user.clone());
-        self.read(move |conn| {
-            let profile = conn
-                .prepare_cached("SELECT name, color, profile_at FROM users WHERE project = ?1 AND id = ?2")?
-                .query_row(params![project.as_str(), user.as_str()], |row| {
-                    Ok((Profile { id: user.clone(), name: row.get(0)?, color: row.get(1)? }, row.get(2)?))
-                })
-                .optional()?;
-            let not_before = conn
-                .prepare_cached("SELECT not_before FROM sign_outs WHERE project = ?1 AND user = ?2")?
-                .query_row(params![project.as_str(), user.as_str()], |row| row.get(0))
-                .optional()?;
-            Ok(SignInState { profile, not_before })
-        })
-        .await
+        users::sign_in_state(self, project, user).await
     }
 
     async fn set_profile(&self, project: &ProjectId, profile: &Profile, at: Millis) -> Result<(), StoreError> {
-        let (project, profile) = (project.clone(), profile.clone());
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
-            let new = tx.execute(
-                "INSERT INTO users (project, id, name, color, profile_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (project, id) DO NOTHING",
-                params![project.as_str(), profile.id.as_str(), profile.name, profile.color, at],
-            )? == 1;
-            if new {
-                start_room_marker(&tx, project.as_str(), profile.id.as_str())?;
-            } else {
-                tx.execute(
-                    "UPDATE users SET name = ?3, color = ?4, profile_at = MAX(COALESCE(profile_at, 0), ?5)
-                     WHERE project = ?1 AND id = ?2",
-                    params![project.as_str(), profile.id.as_str(), profile.name, profile.color, at],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        users::set_profile(self, project, profile, at).await
     }
 
     async fn sign_out(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<(), StoreError> {
-        let (project, user) = (project.clone(), user.clone());
-        self.write(move |conn| {
-            record_sign_out(conn, project.as_str(), user.as_str(), not_before)?;
-            Ok(())
-        })
-        .await
+        users::sign_out(self, project, user, not_before).await
     }
 
     async fn erase_user(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<Erased, StoreError> {
-        let (project, user) = (project.clone(), user.clone());
-        self.write(move |conn| {
-            let tx = conn.transaction()?;
-            let (p, u) = (project.as_str(), user.as_str());
-            record_sign_out(&tx, p, u, not_before)?;
-            let messages = tx.execute("DELETE FROM messages WHERE project = ?1 AND sender = ?2", params![p, u])? as u64;
-            let existed = tx.execute("DELETE FROM users WHERE project = ?1 AND id = ?2", params![p, u])? == 1;
-            tx.execute("DELETE FROM read_markers WHERE project = ?1 AND user = ?2", params![p, u])?;
-            tx.execute("DELETE FROM conversations WHERE project = ?1 AND user = ?2", params![p, u])?;
-            // The newest id ever assigned (deleted ones included): what a
-            // client that saw everything before the erasure has as cursor.
-            let at_id: i64 = tx
-                .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'messages'", [], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0);
-            tx.execute(
-                "INSERT OR IGNORE INTO erasures (project, user, at_id) VALUES (?1, ?2, ?3)",
-                params![p, u, at_id],
-            )?;
-            tx.commit()?;
-            Ok(Erased { messages, existed })
-        })
-        .await
+        users::erase_user(self, project, user, not_before).await
     }
 
     async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError> {
-        let project = project.clone();
-        self.read(move |conn| {
-            let rows = conn
-                .prepare_cached("SELECT DISTINCT user FROM erasures WHERE project = ?1 AND at_id >= ?2")?
-                .query_map(params![project.as_str(), sql_id(cursor)], |row| {
-                    let id: String = row.get(0)?;
-                    UserId::new(id).map_err(|e| corrupt("erased user", e))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
+        users::erasures_since(self, project, cursor).await
     }
 
     async fn add_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
@@ -466,30 +131,14 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {
-        self.write(move |conn| {
-            let mut deleted = 0;
-            if let Some(cutoff) = retention.older_than {
-                deleted += conn.execute("DELETE FROM messages WHERE ts < ?1", params![cutoff])? as u64;
-            }
-            if let Some(keep) = retention.max_per_conversation {
-                deleted += conn.execute(
-                    "DELETE FROM messages WHERE id IN (
-                        SELECT id FROM (
-                            SELECT id, ROW_NUMBER() OVER (PARTITION BY project, conv ORDER BY id DESC) AS n
-                            FROM messages)
-                        WHERE n > ?1)",
-                    params![keep],
-                )? as u64;
-            }
-            Ok(deleted)
-        })
-        .await
+        messages::prune(self, retention).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     #[tokio::test]
     async fn sqlite_passes_the_store_conformance_suite() {

@@ -1,7 +1,7 @@
 //! The webhook outbox in SQL: events recorded with what caused them,
 //! expanded into one delivery per endpoint once due, settled per attempt.
 
-use super::{message_from_row, COLUMNS};
+use super::rows::{message_from_row, COLUMNS};
 use crate::store::webhook_events::{caused_by, DueEvent};
 use crate::store::{Delivery, NewEvent, NewMessage, Settle};
 use protocol::{ChatMessage, MessageId, Millis};
