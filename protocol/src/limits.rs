@@ -14,6 +14,12 @@ pub const DEFAULT_RATE_PER_SEC: u32 = 20;
 pub const DEFAULT_RATE_BURST: u32 = 40;
 /// Largest page a `history` request returns.
 pub const DEFAULT_HISTORY_PAGE_MAX: u32 = 200;
+/// Most users one message may mention.
+pub const DEFAULT_MAX_MENTIONS: u32 = 20;
+/// Longest quote of a replied-to message, in chars.
+pub const QUOTE_CHARS: usize = 100;
+/// Longest search query, in chars.
+pub const MAX_SEARCH_QUERY_CHARS: usize = 200;
 /// Longest display name, in chars.
 pub const MAX_NAME_CHARS: usize = 32;
 
@@ -25,6 +31,17 @@ pub struct Limits {
     pub rate_per_sec: u32,
     pub rate_burst: u32,
     pub history_page_max: u32,
+    /// Most users one message may mention.
+    #[serde(default = "default_max_mentions")]
+    pub max_mentions: u32,
+    /// Seconds after sending during which a message can be edited; absent
+    /// when there is no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_window_secs: Option<u64>,
+}
+
+fn default_max_mentions() -> u32 {
+    DEFAULT_MAX_MENTIONS
 }
 
 impl Default for Limits {
@@ -35,6 +52,8 @@ impl Default for Limits {
             rate_per_sec: DEFAULT_RATE_PER_SEC,
             rate_burst: DEFAULT_RATE_BURST,
             history_page_max: DEFAULT_HISTORY_PAGE_MAX,
+            max_mentions: DEFAULT_MAX_MENTIONS,
+            edit_window_secs: None,
         }
     }
 }

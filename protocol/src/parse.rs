@@ -4,7 +4,8 @@
 use crate::messages::{ClientMsg, ErrorCode};
 
 /// The `type` values a client may send.
-pub const CLIENT_TYPES: [&str; 6] = ["hello", "send", "typing", "history", "read", "ping"];
+pub const CLIENT_TYPES: [&str; 11] =
+    ["hello", "send", "typing", "history", "read", "users", "edit", "delete", "react", "search", "ping"];
 
 /// Why a frame could not be parsed: a code for the `error` frame and a
 /// human-readable detail.
@@ -72,6 +73,11 @@ mod tests {
             r#"{"type":"typing","to":{"kind":"room"},"active":true}"#,
             r#"{"type":"history","conversation":{"kind":"room"}}"#,
             r#"{"type":"read","conversation":{"kind":"room"},"up_to":1}"#,
+            r#"{"type":"users"}"#,
+            r#"{"type":"edit","id":1,"body":"x"}"#,
+            r#"{"type":"delete","id":1}"#,
+            r#"{"type":"react","id":1,"emoji":"👍","on":true}"#,
+            r#"{"type":"search","query":"x"}"#,
             r#"{"type":"ping"}"#,
             r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"t"}}"#,
         ] {

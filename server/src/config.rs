@@ -28,6 +28,31 @@ fn count(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The configured reaction emoji, in the order clients show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reactions(pub Vec<String>);
+
+/// Most reaction emoji, and the longest one in bytes (an emoji with
+/// modifiers and joiners is a few code points).
+const MAX_REACTIONS: usize = 32;
+const MAX_REACTION_BYTES: usize = 16;
+
+fn reactions(s: &str) -> Result<Reactions, String> {
+    let mut list: Vec<String> = Vec::new();
+    for emoji in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if emoji.len() > MAX_REACTION_BYTES || emoji.chars().any(|c| c.is_alphanumeric() || c.is_control()) {
+            return Err(format!("`{emoji}` is not an emoji of at most {MAX_REACTION_BYTES} bytes"));
+        }
+        if !list.iter().any(|e| e == emoji) {
+            list.push(emoji.to_owned());
+        }
+    }
+    if list.len() > MAX_REACTIONS {
+        return Err(format!("at most {MAX_REACTIONS} reactions"));
+    }
+    Ok(Reactions(list))
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Directory of the built web client (trunk's `dist/`), served at `/`.
@@ -126,6 +151,24 @@ pub struct Config {
     #[arg(long, env = "CHAT_WAL_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub wal_limit_mib: u64,
 
+    /// Largest page of search results a `search` request returns.
+    #[arg(long, env = "CHAT_SEARCH_PAGE_MAX", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub search_page_max: u32,
+
+    /// Seconds after sending during which a message can be edited (0: no
+    /// limit). Deletion is allowed at any time.
+    #[arg(long, env = "CHAT_EDIT_WINDOW", default_value_t = 0)]
+    pub edit_window: u64,
+
+    /// The emoji a message can be reacted with, comma-separated (at most
+    /// 32, each at most 16 bytes).
+    #[arg(long, env = "CHAT_REACTIONS", default_value = "👍,❤️,😂,😮,😢,🎉", value_parser = reactions)]
+    pub reactions: Reactions,
+
+    /// Most users one message may mention (more gets `too_many_mentions`).
+    #[arg(long, env = "CHAT_MAX_MENTIONS", default_value_t = limits::DEFAULT_MAX_MENTIONS)]
+    pub max_mentions: u32,
+
     /// Delete messages older than this many days (0 keeps them forever).
     #[arg(long, env = "CHAT_RETENTION_DAYS", default_value_t = 0)]
     pub retention_days: u32,
@@ -171,7 +214,14 @@ impl Config {
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,
             history_page_max: self.history_page_max,
+            max_mentions: self.max_mentions,
+            edit_window_secs: self.edit_window_millis().map(|_| self.edit_window),
         }
+    }
+
+    /// How long after sending a message can be edited, if limited.
+    pub(crate) fn edit_window_millis(&self) -> Option<i64> {
+        (self.edit_window > 0).then(|| i64::try_from(self.edit_window.saturating_mul(1000)).unwrap_or(i64::MAX))
     }
 
     /// A configuration with every default, for tests.
@@ -233,5 +283,20 @@ mod tests {
         }
         assert!(parse(&["--ping-interval", "0.5"]).is_ok_and(|c| c.ping_interval == Duration::from_millis(500)));
         assert!(parse(&["--ping-interval", "soon"]).is_err_and(|e| e.contains("not a number of seconds")));
+    }
+
+    #[test]
+    fn reactions_are_a_short_list_of_emoji() {
+        let defaults = Config::for_tests(PathBuf::from("unused"));
+        assert_eq!(defaults.reactions.0.len(), 6);
+        assert_eq!(reactions(" 👍 ,🎉,👍,"), Ok(Reactions(vec!["👍".into(), "🎉".into()])), "trimmed, once each");
+        assert!(reactions("ok").is_err(), "letters are not an emoji");
+        assert!(reactions(&"🎉".repeat(5)).is_err(), "over 16 bytes");
+        let many: Vec<String> = (0..33).map(|i| char::from_u32(0x1F600 + i).unwrap().to_string()).collect();
+        assert!(reactions(&many.join(",")).is_err_and(|e| e.contains("at most 32")));
+        assert_eq!(defaults.edit_window_millis(), None, "no edit window by default");
+        let limited = Config { edit_window: 900, ..defaults };
+        assert_eq!(limited.edit_window_millis(), Some(900_000));
+        assert_eq!(limited.limits().edit_window_secs, Some(900));
     }
 }

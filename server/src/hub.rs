@@ -52,6 +52,7 @@ pub(crate) struct Hub {
 pub(crate) fn frame(msg: &ServerMsg) -> Outbound {
     let msg_id = match msg {
         ServerMsg::Message(m) => Some(m.id),
+        ServerMsg::Update(u) => Some(u.id),
         _ => None,
     };
     // Serializing our own types to a String cannot fail (no maps with
@@ -156,10 +157,24 @@ impl Hub {
     /// Delivers a stored message to everyone it concerns except the
     /// connection it came from (which gets an ack instead).
     pub(crate) fn deliver(&self, project: &ProjectId, msg: &ChatMessage, out: &Outbound, origin: Option<ConnId>) {
+        self.route(project, &msg.from.id, &msg.to, out, origin);
+    }
+
+    /// Pushes a frame about a message from `from` to `to` (the message
+    /// itself, or a change to it) to everyone the message concerns except
+    /// connection `origin`: the room, or both sides of a direct one.
+    pub(crate) fn route(
+        &self,
+        project: &ProjectId,
+        from: &UserId,
+        to: &Conversation,
+        out: &Outbound,
+        origin: Option<ConnId>,
+    ) {
         let targets: Vec<OutboxSender> = {
             let mut projects = self.lock();
             let Some(state) = projects.get_mut(project) else { return };
-            match &msg.to {
+            match to {
                 Conversation::Room => {
                     let everyone = state.snapshot();
                     drop(projects);
@@ -169,11 +184,11 @@ impl Hub {
                 }
                 Conversation::Direct { user } => {
                     let mut conns = Vec::new();
-                    for id in [&msg.from.id, user] {
+                    for id in [from, user] {
                         if let Some(u) = state.users.get(id) {
                             conns.extend(u.conns.iter().filter(|c| Some(c.id) != origin).cloned());
                         }
-                        if msg.from.id == *user {
+                        if from == user {
                             break; // a note to self: one set of connections
                         }
                     }
@@ -240,7 +255,7 @@ mod tests {
         out
     }
     fn message(from: &Profile, to: Conversation) -> ChatMessage {
-        ChatMessage { id: MessageId(1), ts: 0, from: from.clone(), to, body: "hi".into(), client_id: None }
+        ChatMessage::plain(MessageId(1), 0, from.clone(), to, "hi".into())
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod config;
 mod connection;
 mod hub;
 mod metrics;
+mod moderation;
 mod outbox;
 mod ratelimit;
 mod retention;

@@ -25,8 +25,8 @@ static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
     pub(crate) frame: Utf8Bytes,
-    /// Set for chat messages, so a resuming connection can skip what its
-    /// replay already sent.
+    /// Set for chat messages and updates (log entries), so a resuming
+    /// connection can skip what its replay already sent.
     pub(crate) msg_id: Option<MessageId>,
 }
 

@@ -1,5 +1,6 @@
-//! The one path every chat message takes: group commit, then fan-out
-//! (published on the [`Bus`], which on one node is the local hub).
+//! The one path every chat message and every change to one (edit,
+//! deletion, reaction) takes: group commit, then fan-out (published on the
+//! [`Bus`], which on one node is the local hub), then the ack.
 //!
 //! Sessions submit sends to a single task. It drains whatever is waiting (up
 //! to `commit_batch`), stores it in one transaction, and only then delivers
@@ -12,22 +13,37 @@ use crate::bus::{Bus, Event};
 use crate::hub::frame;
 use crate::metrics::Metrics;
 use crate::outbox::{OutboxSender, Priority};
-use crate::store::{Appended, NewMessage, Store};
-use protocol::{ClientMsgId, ErrorCode, ProjectId, ServerMsg};
+use crate::store::{Refused, Store, StoreError, Write, Written};
+use protocol::{ErrorCode, MessageId, ProjectId, ServerMsg};
 use std::sync::Arc;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
-/// A send waiting to be stored.
+/// A send or a change waiting to be stored.
 pub(crate) struct SendRequest {
-    pub(crate) message: NewMessage,
-    /// The connection it came from: gets the ack (or the error).
-    pub(crate) origin: OutboxSender,
-    /// One of the connection's in-flight permits, returned once the ack (or
-    /// error) is queued: this bounds the acks a single commit can push into
-    /// one outbox.
-    pub(crate) permit: OwnedSemaphorePermit,
+    pub(crate) write: Write,
+    pub(crate) origin: Origin,
 }
+
+/// Where the outcome of a request goes.
+pub(crate) enum Origin {
+    /// The connection it came from: gets the ack (or the error).
+    Conn {
+        tx: OutboxSender,
+        /// One of the connection's in-flight permits, returned once the ack
+        /// (or error) is queued: this bounds the acks a single commit can
+        /// push into one outbox.
+        permit: OwnedSemaphorePermit,
+    },
+    /// A caller without a socket (the host API, moderation): gets the
+    /// outcome once it has been published.
+    Call(oneshot::Sender<Result<Written, StoreFailed>>),
+}
+
+/// The batch a request was in could not be stored.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("storing failed: {0}")]
+pub(crate) struct StoreFailed(String);
 
 pub(crate) type SendQueue = mpsc::Sender<SendRequest>;
 
@@ -85,49 +101,115 @@ pub(crate) fn spawn(
 
 /// A stored batch (or the failure to store it), with where each result goes.
 struct Committed {
-    origins: Vec<(OutboxSender, OwnedSemaphorePermit)>,
-    projects: Vec<ProjectId>,
-    outcome: Result<Vec<Appended>, Vec<ClientMsgId>>,
+    origins: Vec<Origin>,
+    /// What each request was about: its project, and what an error names.
+    asked: Vec<(ProjectId, Asked)>,
+    outcome: Result<Vec<Written>, StoreError>,
+}
+
+/// What a request named, so an error can name it too.
+enum Asked {
+    Send(protocol::ClientMsgId),
+    Change(MessageId),
 }
 
 async fn commit(store: &dyn Store, batch: Vec<SendRequest>) -> Committed {
-    let (messages, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.message, (r.origin, r.permit))).unzip();
-    let client_ids: Vec<_> = messages.iter().map(|m| m.client_id.clone()).collect();
-    let projects: Vec<_> = messages.iter().map(|m| m.project.clone()).collect();
-    let outcome = store.append(messages).await.map_err(|e| {
-        tracing::error!(error = %e, "storing a batch of messages failed");
-        client_ids
-    });
-    Committed { origins, projects, outcome }
+    let (writes, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.write, r.origin)).unzip();
+    let asked = writes
+        .iter()
+        .map(|w| match w {
+            Write::Message(m) => (m.project.clone(), Asked::Send(m.client_id.clone())),
+            Write::Change(c) => (c.project.clone(), Asked::Change(c.target)),
+        })
+        .collect();
+    let outcome = store.append(writes).await;
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, "storing a batch failed");
+    }
+    Committed { origins, asked, outcome }
 }
 
 fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
-    match batch.outcome {
-        Ok(appended) => {
-            metrics.inc(&metrics.store_commits);
-            for ((result, (origin, _permit)), project) in appended.into_iter().zip(batch.origins).zip(batch.projects) {
-                let message = result.message;
-                let (client_id, id, ts) = (message.client_id.clone(), message.id, message.ts);
-                if !result.duplicate {
-                    metrics.inc(&metrics.messages_stored);
-                    let frame = frame(&ServerMsg::Message(message.clone()));
-                    bus.publish(Event::Message { project, message, frame, origin: Some(origin.id) });
-                }
-                if let Some(client_id) = client_id {
-                    let ack = ServerMsg::Ack { client_id, id, ts, duplicate: result.duplicate };
-                    origin.push(frame(&ack), Priority::Reliable);
-                }
-            }
-        }
-        Err(client_ids) => {
-            for ((origin, _permit), client_id) in batch.origins.into_iter().zip(client_ids) {
+    let written = match batch.outcome {
+        Ok(written) => written,
+        Err(e) => {
+            for (origin, (_, asked)) in batch.origins.into_iter().zip(batch.asked) {
+                let (client_id, target) = match asked {
+                    Asked::Send(client_id) => (Some(client_id), None),
+                    Asked::Change(target) => (None, Some(target)),
+                };
                 let error = ServerMsg::Error {
                     code: ErrorCode::Unavailable,
-                    message: "the message could not be stored; resend it with the same client_id".into(),
-                    client_id: Some(client_id),
+                    message: "this could not be stored; send it again".into(),
+                    client_id,
+                    target,
                 };
-                origin.push(frame(&error), Priority::Reliable);
+                match origin {
+                    Origin::Conn { tx, permit: _permit } => {
+                        tx.push(frame(&error), Priority::Reliable);
+                    }
+                    Origin::Call(reply) => {
+                        let _ = reply.send(Err(StoreFailed(e.to_string())));
+                    }
+                }
+            }
+            return;
+        }
+    };
+    metrics.inc(&metrics.store_commits);
+    for ((result, origin), (project, asked)) in written.into_iter().zip(batch.origins).zip(batch.asked) {
+        let origin_conn = match &origin {
+            Origin::Conn { tx, .. } => Some(tx.id),
+            Origin::Call(_) => None,
+        };
+        let reply = match &result {
+            Written::Message(appended) => {
+                let message = &appended.message;
+                if !appended.duplicate {
+                    metrics.inc(&metrics.messages_stored);
+                    let frame = frame(&ServerMsg::Message(message.clone()));
+                    bus.publish(Event::Message { project, message: message.clone(), frame, origin: origin_conn });
+                }
+                message.client_id.clone().map(|client_id| ServerMsg::Ack {
+                    client_id,
+                    id: message.id,
+                    ts: message.ts,
+                    duplicate: appended.duplicate,
+                })
+            }
+            // The update itself, delivered to every connection concerned
+            // (the one that asked included), is the ack.
+            Written::Change(Ok(update)) => {
+                let frame = frame(&ServerMsg::Update(update.clone()));
+                bus.publish(Event::Update { project, update: update.clone(), frame });
+                None
+            }
+            Written::Change(Err(refused)) => match asked {
+                Asked::Change(target) => Some(refusal(*refused, target)),
+                // A send's outcome is always a message.
+                Asked::Send(_) => None,
+            },
+        };
+        match origin {
+            Origin::Conn { tx, permit: _permit } => {
+                if let Some(reply) = reply {
+                    tx.push(frame(&reply), Priority::Reliable);
+                }
+            }
+            Origin::Call(reply) => {
+                let _ = reply.send(Ok(result));
             }
         }
     }
+}
+
+/// The error frame for a refused change of message `target`.
+pub(crate) fn refusal(refused: Refused, target: MessageId) -> ServerMsg {
+    let (code, message) = match refused {
+        Refused::UnknownMessage => (ErrorCode::UnknownMessage, format!("no message {target} you can see")),
+        Refused::NotAuthor => (ErrorCode::NotAuthor, format!("only its author can change message {target}")),
+        Refused::EditWindowClosed => (ErrorCode::EditWindowClosed, format!("message {target} is too old to be edited")),
+        Refused::Deleted => (ErrorCode::MessageDeleted, format!("message {target} was deleted")),
+    };
+    ServerMsg::Error { code, message, client_id: None, target: Some(target) }
 }

@@ -6,10 +6,8 @@
 mod support;
 
 use async_trait::async_trait;
-use protocol::{
-    ChatMessage, ClientMsg, Conversation, MessageId, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome,
-};
-use server::store::{Appended, NewMessage, Page, Retention, SqliteStore, Store, StoreError, UserPage};
+use protocol::{ClientMsg, Conversation, MessageId, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome};
+use server::store::{LogEntry, Page, Retention, SqliteStore, Store, StoreError, UserPage, Write, Written};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
@@ -39,7 +37,7 @@ impl FaultyStore {
 
 #[async_trait]
 impl Store for FaultyStore {
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+    async fn append(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
         self.inner.append(batch).await
     }
     async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError> {
@@ -63,10 +61,20 @@ impl Store for FaultyStore {
         user: &UserId,
         after: MessageId,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<LogEntry>, StoreError> {
         let rows = self.inner.messages_after(project, user, after, limit).await;
         tokio::time::sleep(self.replay_delay).await;
         rows
+    }
+    async fn search(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        query: &str,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.inner.search(project, user, query, before, limit).await
     }
     async fn history(
         &self,

@@ -277,7 +277,7 @@ async fn a_client_pipelining_many_sends_is_slowed_not_cut_off() {
     let (mut write, mut read) = futures_util::StreamExt::split(c.ws);
     let writer = tokio::spawn(async move {
         for i in 0..SENDS {
-            let msg = ClientMsg::Send { client_id: cid(&format!("p-{i}")), to: Conversation::Room, body: "x".into() };
+            let msg = room_send(&format!("p-{i}"), "x");
             write.send(Message::text(serde_json::to_string(&msg).unwrap())).await.unwrap();
         }
         write
@@ -318,8 +318,7 @@ async fn pipelining_clients_in_a_busy_room_are_not_cut_off() {
         let (mut write, mut read) = futures_util::StreamExt::split(c.ws);
         tokio::spawn(async move {
             for n in 0..SENDS {
-                let msg =
-                    ClientMsg::Send { client_id: cid(&format!("{i}-{n}")), to: Conversation::Room, body: "x".into() };
+                let msg = room_send(&format!("{i}-{n}"), "x");
                 if write.send(Message::text(serde_json::to_string(&msg).unwrap())).await.is_err() {
                     return;
                 }

@@ -283,6 +283,8 @@ async fn step(
                         client_id: cid(format!("s{s}-{}", base + n)),
                         to: Conversation::Room,
                         body,
+                        reply_to: None,
+                        mentions: Vec::new(),
                     })?,
                 };
                 write.send(Message::text(frame)).await?;

@@ -95,6 +95,8 @@ pub async fn pipeline(
                 client_id: cid(format!("{prefix}{sent}")),
                 to: Conversation::Direct { user: to.clone() },
                 body: format!("stored {sent}"),
+                reply_to: None,
+                mentions: Vec::new(),
             };
             ws.feed(conn::text(&msg)?).await?;
             sent += 1;

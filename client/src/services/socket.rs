@@ -305,7 +305,13 @@ impl Connection {
         if self.owner.is_none() {
             let saved = storage::load_outbox(&owner.0, &owner.1);
             for (client_id, to, body) in self.session.restore(saved) {
-                let frame = ClientMsg::Send { client_id: client_id.clone(), to: to.clone(), body: body.clone() };
+                let frame = ClientMsg::Send {
+                    client_id: client_id.clone(),
+                    to: to.clone(),
+                    body: body.clone(),
+                    reply_to: None,
+                    mentions: Vec::new(),
+                };
                 self.dispatch.emit(Action::Queued { client_id: client_id.clone(), to, body, now: now() });
                 if !self.fits(&frame, &client_id) {
                     refused.push(client_id);
@@ -345,8 +351,8 @@ impl Connection {
             ServerMsg::History { conversation, messages, has_more } => {
                 Action::History { conversation, messages, has_more }
             }
-            ServerMsg::Read { conversation, up_to, unread } => Action::Read { conversation, up_to, unread },
-            ServerMsg::Error { code, message, client_id: Some(client_id) } => match code {
+            ServerMsg::Read { conversation, up_to, unread, .. } => Action::Read { conversation, up_to, unread },
+            ServerMsg::Error { code, message, client_id: Some(client_id), .. } => match code {
                 ErrorCode::RateLimited | ErrorCode::Unavailable => {
                     let tx = self.tx.clone();
                     wasm_bindgen_futures::spawn_local(async move {
@@ -374,6 +380,8 @@ impl Connection {
             ServerMsg::Pong => return,
             // The people directory has no view yet.
             ServerMsg::Users { .. } => return,
+            // Edits, deletions, reactions and search have no view yet.
+            ServerMsg::Update(_) | ServerMsg::Search { .. } => return,
         };
         self.dispatch.emit(action);
     }

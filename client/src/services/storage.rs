@@ -171,7 +171,13 @@ mod tests {
     use protocol::{ClientMsg, ClientMsgId, Conversation};
 
     fn send(id: &str) -> ClientMsg {
-        ClientMsg::Send { client_id: ClientMsgId::new(id).unwrap(), to: Conversation::Room, body: id.into() }
+        ClientMsg::Send {
+            client_id: ClientMsgId::new(id).unwrap(),
+            to: Conversation::Room,
+            body: id.into(),
+            reply_to: None,
+            mentions: Vec::new(),
+        }
     }
     fn id(s: &str) -> ClientMsgId {
         ClientMsgId::new(s).unwrap()

@@ -23,16 +23,13 @@ fn welcome(me: &str, online: &[&str]) -> Welcome {
         online: online.iter().map(|u| profile(u)).collect(),
         unread: vec![],
         limits: Limits::default(),
+        reactions: vec![],
     }
 }
 fn msg(id: u64, from: &str, to: Conversation, client_id: Option<&str>) -> ChatMessage {
     ChatMessage {
-        id: MessageId(id),
-        ts: 1000,
-        from: profile(from),
-        to,
-        body: format!("body {id}"),
         client_id: client_id.map(cid),
+        ..ChatMessage::plain(MessageId(id), 1000, profile(from), to, format!("body {id}"))
     }
 }
 fn run(actions: Vec<Action>) -> Rc<State> {
@@ -45,7 +42,7 @@ fn ids(s: &State, c: &Conversation) -> Vec<Option<u64>> {
 #[test]
 fn welcome_sets_identity_presence_and_unread() {
     let mut w = welcome("me", &["me", "ann"]);
-    w.unread = vec![UnreadCount { conversation: dm("bob"), count: 2, read_up_to: None }];
+    w.unread = vec![UnreadCount { conversation: dm("bob"), count: 2, read_up_to: None, mentions: 0 }];
     let s = run(vec![Action::Welcome { welcome: w, resumed: false }]);
     assert_eq!(s.me.as_ref().unwrap().id, uid("me"));
     assert_eq!(s.online.len(), 2);
@@ -251,7 +248,7 @@ fn people_we_talked_to_are_remembered_and_restored() {
 
     // After a reload: nobody online, an unread count names ann by id only.
     let mut w = welcome("me", &["me"]);
-    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 1, read_up_to: None }];
+    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 1, read_up_to: None, mentions: 0 }];
     let s = run(vec![Action::Welcome { welcome: w, resumed: false }]);
     assert_eq!(s.people[&uid("ann")].name, "ann", "a placeholder");
     let s = s.reduce(Action::Contacts(vec![profile("ann"), profile("bob"), profile("me")]));
@@ -305,7 +302,7 @@ fn retry_is_offered_only_while_waiting() {
 fn replayed_messages_are_not_counted_twice() {
     // Away for a while: the welcome counts ann's two DMs, then the replay brings them.
     let mut w = welcome("me", &["me", "ann"]);
-    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 2, read_up_to: None }];
+    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 2, read_up_to: None, mentions: 0 }];
     let s = run(vec![
         Action::Welcome { welcome: w, resumed: true },
         Action::Replayed(msg(5, "ann", dm("me"), None)),

@@ -50,14 +50,7 @@ fn profile(id: &str) -> Profile {
 }
 
 fn message(id: u64, from: &Profile) -> ChatMessage {
-    ChatMessage {
-        id: MessageId(id),
-        ts: 0,
-        from: from.clone(),
-        to: Conversation::Room,
-        body: format!("m{id}"),
-        client_id: None,
-    }
+    ChatMessage::plain(MessageId(id), 0, from.clone(), Conversation::Room, format!("m{id}"))
 }
 
 fn publish_message(node: &Node, project: &ProjectId, msg: ChatMessage, origin: Option<crate::outbox::ConnId>) {
@@ -135,7 +128,7 @@ fn local_connections_have_the_event_before_publish_returns(nodes: &[Node], name:
             "node {i}: typing not queued locally: {local:?}"
         );
     }
-    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0 };
+    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0, mentions: 0 };
     nodes[0].bus.publish(Event::ToUser { project: p.clone(), user: reader.id.clone(), frame: frame(&marker) });
     let reader_got = queued(&mut reader_rx);
     assert_eq!(reader_got.last(), Some(&marker), "a frame for one user is queued to their local tab at once");
@@ -184,11 +177,11 @@ fn the_origin_connection_gets_no_echo_and_other_projects_nothing(nodes: &[Node],
     publish_message(&nodes[0], &p, message(1, &author), Some(origin));
     // A marker published after the message: once it has arrived, so has
     // anything the message would have caused on the same node.
-    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0 };
+    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0, mentions: 0 };
     nodes[0].bus.publish(Event::ToUser { project: p.clone(), user: author.id.clone(), frame: frame(&marker) });
     // The strangers' sentinel, also after the message: when it has arrived,
     // a leak of the message into their project would have too.
-    let sentinel = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(2), unread: 0 };
+    let sentinel = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(2), unread: 0, mentions: 0 };
     let listener = UserId::new("listener").unwrap_or_else(|e| panic!("{e}"));
     nodes[0].bus.publish(Event::ToUser { project: other.clone(), user: listener, frame: frame(&sentinel) });
     settle(nodes);

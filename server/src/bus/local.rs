@@ -19,6 +19,9 @@ impl Bus for LocalBus {
     fn publish(&self, event: Event) {
         match event {
             Event::Message { project, message, frame, origin } => self.hub.deliver(&project, &message, &frame, origin),
+            Event::Update { project, update, frame } => {
+                self.hub.route(&project, &update.author, &update.to, &frame, None)
+            }
             Event::Typing { project, from, to, active } => self.hub.typing(&project, &from, &to, active),
             Event::ToUser { project, user, frame } => self.hub.to_user(&project, &user, &frame),
         }

@@ -24,7 +24,7 @@
 //! makes common to all nodes.
 
 use crate::outbox::{ConnId, Outbound};
-use protocol::{ChatMessage, Conversation, ProjectId, UserId};
+use protocol::{ChatMessage, Conversation, ProjectId, Update, UserId};
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -33,6 +33,9 @@ mod local;
 pub(crate) use local::LocalBus;
 
 /// Something every node delivers to its own connections.
+// Moved, never stored in bulk: boxing the large variant would cost an
+// allocation per message on the hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum Event {
     /// A stored chat message, serialized once (`frame`), for everyone it
@@ -40,6 +43,10 @@ pub(crate) enum Event {
     /// connection of the publishing node; a remote bus sends it along with
     /// the node's id and other nodes ignore it.
     Message { project: ProjectId, message: ChatMessage, frame: Outbound, origin: Option<ConnId> },
+    /// A stored change to a message (edit, deletion, reactions), for
+    /// everyone its message concerns, the connection that asked included
+    /// (the update is its ack).
+    Update { project: ProjectId, update: Update, frame: Outbound },
     /// A typing indicator, to the addressee or to the rest of the room.
     Typing { project: ProjectId, from: UserId, to: Conversation, active: bool },
     /// A frame for every connection of one user (a moved read marker).

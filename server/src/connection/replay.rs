@@ -1,5 +1,6 @@
-//! Resume from a cursor: everything after it that concerns the user,
-//! written straight to the socket in pages, then `synced`. Live messages
+//! Resume from a cursor: everything after it that concerns the user
+//! (messages and changes to them, in id order), written straight to the
+//! socket in pages, then `synced`. Live messages
 //! queued meanwhile that the replay already covered are skipped by
 //! `Conn::replayed_up_to`.
 
@@ -8,8 +9,9 @@ use super::{internal, Conn, End};
 use crate::auth::Identity;
 use crate::hub::frame;
 use crate::outbox::{Outbound, OutboxReceiver};
+use crate::store::LogEntry;
 use futures_util::SinkExt;
-use protocol::{ChatMessage, CloseCode, MessageId, ServerMsg};
+use protocol::{CloseCode, MessageId, ServerMsg};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -103,7 +105,7 @@ where
             let set_aside_before = aside.set_aside;
             let page = aside.wait(&mut self.rx, read(last)).await.map_err(internal)?;
             let (covered, full) = (page.len(), page.len() == REPLAY_PAGE as usize);
-            last = page.last().map_or(last, |m| m.id);
+            last = page.last().map_or(last, LogEntry::id);
             let Conn { ws, rx, .. } = &mut *self;
             aside.wait(rx, write_messages(ws, page, write_timeout)).await?;
             aside.drain(&mut self.rx);
@@ -129,7 +131,7 @@ where
         }
         while aside.live_up_to > last {
             let page = read(last).await.map_err(internal)?;
-            let Some(newest) = page.last().map(|m| m.id) else {
+            let Some(newest) = page.last().map(LogEntry::id) else {
                 // Set aside means stored before this read: it cannot happen,
                 // but if it did, closing makes the client resume from its
                 // cursor rather than miss a message.
@@ -149,7 +151,7 @@ where
 /// Writes replayed messages and flushes, in batches as `write_batch` does,
 /// each batch under its own write timeout (a page of long messages to a slow
 /// reader may take longer than one timeout, and it is making progress).
-async fn write_messages<S>(ws: &mut WebSocketStream<S>, page: Vec<ChatMessage>, limit: Duration) -> Result<(), End>
+async fn write_messages<S>(ws: &mut WebSocketStream<S>, page: Vec<LogEntry>, limit: Duration) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -158,8 +160,8 @@ where
         within(limit, async {
             let (mut frames, mut bytes) = (0, 0);
             while frames < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
-                let Some(message) = page.next() else { break };
-                let text = frame(&ServerMsg::Message(message)).frame;
+                let Some(entry) = page.next() else { break };
+                let text = frame(&entry.into_server_msg()).frame;
                 bytes += text.len();
                 frames += 1;
                 ws.feed(Message::Text(text)).await?;
