@@ -65,6 +65,10 @@ ensure_chromium() {
   ensure_apt chromedriver chromium-driver
 }
 
+ensure_php() {
+  ensure_apt php php-cli
+}
+
 ensure_e2e_deps() {
   if [ ! -d "$ROOT/e2e/node_modules/playwright-core" ]; then
     say "installing the e2e test's npm packages"

@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 ensure_client_toolchain
 ensure_chromium
 ensure_e2e_deps
+ensure_php
 
 # Formatting is checked where rustfmt is installed (rustup's default
 # profile has it); it is not worth failing a machine without it.
@@ -31,6 +32,12 @@ cargo build --release -p server -p bench
 
 say "end-to-end: two browsers against the real server"
 node e2e/chat.e2e.mjs --server target/release/server --dist dist
+
+say "end-to-end: the web app on a static host and embedded in a host page"
+node e2e/embed.e2e.mjs --server target/release/server --dist dist
+
+say "the PHP host examples against the real server"
+bash examples/php/test.sh target/release/server
 
 say "benchmark smoke run"
 target/release/bench --smoke --server target/release/server

@@ -12,6 +12,7 @@ pub mod state;
 use components::chat_screen::ChatScreen;
 use components::join_form::{JoinForm, JoinRequest};
 use hooks::use_chat::use_chat;
+use hooks::use_embed::use_embed;
 use protocol::{Auth, ProjectId};
 use state::Status;
 use yew::prelude::*;
@@ -19,6 +20,7 @@ use yew::prelude::*;
 #[function_component(App)]
 pub fn app() -> Html {
     let chat = use_chat();
+    use_embed(chat.clone());
     if let Status::SignedOut { reason } = &chat.state.status {
         let on_join = {
             let chat = chat.clone();

@@ -177,6 +177,10 @@ pub enum Action {
     },
     /// The whole online list (after the server had to drop presence events).
     Online(Vec<Profile>),
+    /// The host application changed this user's profile (`user_updated`).
+    UserUpdated(Profile),
+    /// The host application erased this user (`user_erased`).
+    UserErased(UserId),
     Typing {
         from: UserId,
         to: Conversation,
@@ -453,6 +457,8 @@ impl Reducible for State {
                 let online = &s.online;
                 s.typing.retain(|(who, _), _| online.contains_key(who));
             }
+            Action::UserUpdated(user) => s.user_updated(user),
+            Action::UserErased(user) => s.user_erased(&user),
             Action::Typing { from, to, active, now } => {
                 // `to` is as the typist named it: a direct one names me.
                 let key = match to {
@@ -516,5 +522,6 @@ impl Reducible for State {
     }
 }
 
+mod host;
 #[cfg(test)]
 mod tests;

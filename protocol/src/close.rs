@@ -28,6 +28,10 @@ pub enum CloseCode {
     UnsupportedVersion = 4004,
     /// Guest sign-in is disabled on this server; a token is required. Do not reconnect.
     GuestsDisabled = 4005,
+    /// The host application signed this user out everywhere (or erased
+    /// them): every session token issued before is refused. Do not
+    /// reconnect; forget the token and sign in again.
+    SignedOut = 4006,
     /// No hello arrived in time. Reconnect.
     HelloTimeout = 4010,
     /// The client did not read its messages fast enough and its queue
@@ -40,7 +44,7 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 13] = [
+    pub const ALL: [CloseCode; 14] = [
         Self::MessageTooBig,
         Self::InternalError,
         Self::ServerRestart,
@@ -50,6 +54,7 @@ impl CloseCode {
         Self::WrongProject,
         Self::UnsupportedVersion,
         Self::GuestsDisabled,
+        Self::SignedOut,
         Self::HelloTimeout,
         Self::SlowConsumer,
         Self::RateLimited,
@@ -81,6 +86,7 @@ impl CloseCode {
             Self::WrongProject => "token is for another project",
             Self::UnsupportedVersion => "unsupported protocol version",
             Self::GuestsDisabled => "guest sign-in disabled",
+            Self::SignedOut => "signed out",
             Self::HelloTimeout => "no hello in time",
             Self::SlowConsumer => "too slow reading, reconnect",
             Self::RateLimited => "rate limit exceeded",
@@ -113,5 +119,6 @@ mod tests {
         assert!(!CloseCode::UnsupportedVersion.should_reconnect());
         assert!(should_reconnect(1006));
         assert!(!should_reconnect(4002));
+        assert!(!CloseCode::SignedOut.should_reconnect());
     }
 }

@@ -218,6 +218,15 @@ pub enum ServerMsg {
     },
     /// The answer to `ping`.
     Pong,
+    /// A user's profile changed (the host application set it through the
+    /// HTTP API): show `user.name` and `user.color` from now on, in the
+    /// online list, the directory and on their messages. When `user.id` is
+    /// you, it is your new `me`.
+    UserUpdated { user: Profile },
+    /// A user was erased: forget every message they sent (in every
+    /// conversation) and drop them from the online list. Sent live, and
+    /// again in the replay after a `hello.cursor` older than the erasure.
+    UserErased { user: UserId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +271,19 @@ pub struct UnreadCount {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// The reserved prefix of system senders' user ids (bots the host
+/// application posts as through the HTTP API). No token, guest or session
+/// can carry such an id, so a message from `bot:…` always comes from the
+/// host application.
+pub const BOT_ID_PREFIX: &str = "bot:";
+
+impl UserId {
+    /// Whether this id is a system sender's ([`BOT_ID_PREFIX`]).
+    pub fn is_bot(&self) -> bool {
+        self.as_str().starts_with(BOT_ID_PREFIX)
+    }
 }
 
 /// A stored chat message as delivered.

@@ -14,6 +14,9 @@ pub const CLIENT_TYPES: [&str; 11] =
 pub struct ParseError {
     pub code: ErrorCode,
     pub message: String,
+    /// The frame's `type` when it is one of [`CLIENT_TYPES`] (the fields
+    /// were wrong): a server refuses an invalid `hello` as a bad hello.
+    pub of_type: Option<&'static str>,
 }
 
 impl ClientMsg {
@@ -27,20 +30,27 @@ impl ClientMsg {
         let value = match serde_json::from_str::<serde_json::Value>(text) {
             Ok(value) => value,
             Err(syntax) => {
-                return Err(ParseError { code: ErrorCode::Malformed, message: format!("not valid JSON: {syntax}") })
+                return Err(ParseError {
+                    code: ErrorCode::Malformed,
+                    message: format!("not valid JSON: {syntax}"),
+                    of_type: None,
+                })
             }
         };
-        match value.get("type").and_then(|t| t.as_str()) {
-            Some(t) if CLIENT_TYPES.contains(&t) => {
-                Err(ParseError { code: ErrorCode::InvalidMessage, message: format!("invalid `{t}` message: {err}") })
-            }
-            Some(t) => Err(ParseError {
-                code: ErrorCode::UnknownType,
-                message: format!("unknown message type `{}`", t.chars().take(40).collect::<String>()),
+        let t = value.get("type").and_then(|t| t.as_str());
+        match t.and_then(|t| CLIENT_TYPES.iter().find(|known| **known == t)) {
+            Some(known) => Err(ParseError {
+                code: ErrorCode::InvalidMessage,
+                message: format!("invalid `{known}` message: {err}"),
+                of_type: Some(known),
             }),
             None => Err(ParseError {
                 code: ErrorCode::UnknownType,
-                message: "a message must be a JSON object with a string `type`".into(),
+                message: match t {
+                    Some(t) => format!("unknown message type `{}`", t.chars().take(40).collect::<String>()),
+                    None => "a message must be a JSON object with a string `type`".into(),
+                },
+                of_type: None,
             }),
         }
     }
@@ -63,6 +73,11 @@ mod tests {
         assert_eq!(code(r#"{"to_id":5}"#), ErrorCode::UnknownType);
         assert_eq!(code("[1,2]"), ErrorCode::UnknownType);
         assert_eq!(code(r#"{"type":"send","body":"x"}"#), ErrorCode::InvalidMessage);
+        assert_eq!(code(r#"{"type":"users","limit":"x"}"#), ErrorCode::InvalidMessage);
+        let bad_hello =
+            r##"{"type":"hello","protocol":1,"auth":{"kind":"guest","name":"a","color":"#000000","project":"a b"}}"##;
+        assert_eq!(ClientMsg::parse(bad_hello).unwrap_err().of_type, Some("hello"));
+        assert_eq!(ClientMsg::parse(r#"{"type":"dance"}"#).unwrap_err().of_type, None);
         assert_eq!(code(r#"{"type":"typing","to":{"kind":"room"},"active":"yes"}"#), ErrorCode::InvalidMessage);
     }
 

@@ -1,9 +1,10 @@
 //! The addressees one connection has already found in the store.
 //!
 //! A direct message may go to any user the project has seen, online or not,
-//! which takes a store read. Users are never deleted, so once found a user
-//! stays valid: remembering them spares that read for every DM of a
-//! conversation after the first. The set is bounded per connection and
+//! which takes a store read. Users are deleted only by the host's erasure,
+//! so once found a user stays valid (a DM to a user erased since is stored
+//! like one to an offline user): remembering them spares that read for
+//! every DM of a conversation after the first. The set is bounded per connection and
 //! starts over when full (a connection DMing hundreds of people only pays
 //! the read again).
 

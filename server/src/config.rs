@@ -19,6 +19,53 @@ fn secs(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A duration in seconds where 0 means "off".
+fn secs_or_off(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    secs(s)
+}
+
+/// A webhook endpoint: an absolute `http://` URL.
+fn webhook_url(s: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = s.parse().map_err(|e| format!("`{s}` is not a URL: {e}"))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http"), Some(_)) => Ok(uri),
+        (Some("https"), _) => Err(format!(
+            "`{s}`: https endpoints need a TLS proxy in front of them (the webhook client speaks plain HTTP; see README)"
+        )),
+        _ => Err(format!("`{s}` must be an absolute http:// URL")),
+    }
+}
+
+fn webhook_event(s: &str) -> Result<String, String> {
+    if crate::webhooks::EVENT_TYPES.contains(&s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not a webhook event; known: {}", crate::webhooks::EVENT_TYPES.join(", ")))
+    }
+}
+
+/// One `frame-ancestors` source: `*`, or an origin (`https://app.example`,
+/// `http://127.0.0.1:8000`, `https://*.example.com`).
+fn frame_ancestor(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    let valid = s == "*"
+        || s.split_once("://").is_some_and(|(scheme, host)| {
+            matches!(scheme, "http" | "https")
+                && !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'*' | b'[' | b']'))
+        });
+    if valid {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not an origin like https://app.example (or *)"))
+    }
+}
+
 /// A size or count of at least one.
 fn count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -53,6 +100,42 @@ fn reactions(s: &str) -> Result<Reactions, String> {
     Ok(Reactions(list))
 }
 
+/// Shortest API key accepted: a key is a password for the whole API.
+pub const API_KEY_MIN_LEN: usize = 16;
+
+/// A key for the HTTP API, given as `KEY` (every project) or `PROJECT:KEY`
+/// (one project; the key is what follows the last `:`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// The only project this key may act on; `None`: every project.
+    pub project: Option<protocol::ProjectId>,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ApiKey {
+    // Never print the secret (`--help`, logs of the configuration).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey").field("project", &self.project).finish_non_exhaustive()
+    }
+}
+
+fn api_key(s: &str) -> Result<ApiKey, String> {
+    let (project, secret) = match s.rsplit_once(':') {
+        Some((project, secret)) => {
+            let project = protocol::ProjectId::new(project).map_err(|e| format!("project of an API key: {e}"))?;
+            (Some(project), secret)
+        }
+        None => (None, s),
+    };
+    if secret.len() < API_KEY_MIN_LEN {
+        return Err(format!("an API key must be at least {API_KEY_MIN_LEN} characters"));
+    }
+    if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("an API key may contain only visible ASCII characters".into());
+    }
+    Ok(ApiKey { project, secret: secret.to_owned() })
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Directory of the built web client (trunk's `dist/`), served at `/`.
@@ -76,7 +159,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_SESSION_TTL", default_value = "2592000", value_parser = secs)]
     pub session_ttl: Duration,
 
-    /// Largest WebSocket message or frame read, in bytes; larger closes with 1009.
+    /// Largest WebSocket message or frame read, in bytes; larger closes with
+    /// 1009. Raised to at least 12 bytes per `--max-body-chars` plus 2 KiB,
+    /// so any body within that limit fits however its JSON is escaped.
     #[arg(long, env = "CHAT_MAX_FRAME_BYTES", default_value_t = limits::DEFAULT_MAX_FRAME_BYTES, value_parser = count)]
     pub max_frame_bytes: usize,
 
@@ -180,6 +265,79 @@ pub struct Config {
     /// Seconds between retention passes.
     #[arg(long, env = "CHAT_RETENTION_INTERVAL", default_value = "3600", value_parser = secs)]
     pub retention_interval: Duration,
+
+    /// Keys of the HTTP API (`/api/v1`), repeated or comma-separated:
+    /// `KEY` acts on every project, `PROJECT:KEY` on one. Without any, the
+    /// API refuses every request (401).
+    #[arg(long = "api-key", env = "CHAT_API_KEY", value_delimiter = ',', value_parser = api_key, hide_env_values = true)]
+    pub api_keys: Vec<ApiKey>,
+
+    /// Webhook endpoints (`http://` URLs), repeated or comma-separated; each
+    /// gets every event, with its own retries.
+    #[arg(long = "webhook-url", env = "CHAT_WEBHOOK_URL", value_delimiter = ',', value_parser = webhook_url)]
+    pub webhook_urls: Vec<http::Uri>,
+
+    /// Secret that signs webhook deliveries (HMAC-SHA256); required with
+    /// `--webhook-url`.
+    #[arg(long, env = "CHAT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Webhook events to send, comma-separated: message.missed,
+    /// message.created, user.online, user.offline.
+    #[arg(long, env = "CHAT_WEBHOOK_EVENTS", value_delimiter = ',', value_parser = webhook_event,
+          default_value = "message.missed,user.online,user.offline")]
+    pub webhook_events: Vec<String>,
+
+    /// Seconds after which a direct message its (online) recipient has not
+    /// read yet is reported as `message.missed` (reason `unread`); 0: never.
+    #[arg(long, env = "CHAT_WEBHOOK_UNREAD_DELAY", default_value = "0", value_parser = secs_or_off)]
+    pub webhook_unread_delay: Duration,
+
+    /// Seconds a webhook delivery is retried for before it is dropped.
+    #[arg(long, env = "CHAT_WEBHOOK_RETRY_FOR", default_value = "86400", value_parser = secs)]
+    pub webhook_retry_for: Duration,
+
+    /// Seconds before the first retry of a failed webhook; doubles each time.
+    #[arg(long, env = "CHAT_WEBHOOK_BASE_DELAY", default_value = "1", value_parser = secs)]
+    pub webhook_base_delay: Duration,
+
+    /// Longest wait between two webhook attempts, in seconds.
+    #[arg(long, env = "CHAT_WEBHOOK_MAX_DELAY", default_value = "3600", value_parser = secs)]
+    pub webhook_max_delay: Duration,
+
+    /// Seconds a webhook endpoint has to answer one delivery.
+    #[arg(long, env = "CHAT_WEBHOOK_TIMEOUT", default_value = "10", value_parser = secs)]
+    pub webhook_timeout: Duration,
+
+    /// Seconds between looks at the webhook outbox for due events and
+    /// retries (new events go out at once).
+    #[arg(long, env = "CHAT_WEBHOOK_POLL", default_value = "1", value_parser = secs)]
+    pub webhook_poll: Duration,
+
+    /// Origins that may show the web app in a frame (sent as
+    /// `Content-Security-Policy: frame-ancestors 'self' …`), space- or
+    /// comma-separated; `*` allows any. The app's own origin always may.
+    #[arg(long, env = "CHAT_FRAME_ANCESTORS", value_delimiter = ',', value_parser = frame_ancestor)]
+    pub frame_ancestors: Vec<String>,
+
+    /// Origins (`https://app.example`, `*.example.com` patterns as in
+    /// `--frame-ancestors`) whose pages may open the chat socket, comma-
+    /// separated; `*` allows any page (unsafe: any site could use this
+    /// server as its own). The server's own origin (the request's Host) and
+    /// clients that send no Origin (native apps, tools) always may; others
+    /// get HTTP 403 at the upgrade.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = frame_ancestor)]
+    pub allowed_origins: Vec<String>,
+
+    /// Seconds a client has to send a complete HTTP request head (request
+    /// line and headers); a connection that has not is closed. Slow-header
+    /// connections would otherwise hold file descriptors for good.
+    #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value = "10", value_parser = secs)]
+    pub header_read_timeout: Duration,
+
+    /// Largest HTTP API request body, in bytes (413 above).
+    #[arg(long, env = "CHAT_API_MAX_BODY_BYTES", default_value_t = 65_536, value_parser = count)]
+    pub api_max_body_bytes: usize,
 }
 
 /// A `history` page stops growing at about this many bytes of JSON (it
@@ -206,10 +364,18 @@ impl Config {
         self.commit_batch.clamp(1, self.half_outbox())
     }
 
+    /// The frame limit in force: `--max-frame-bytes`, raised where needed so
+    /// that a body of `--max-body-chars` with `--max-mentions` fits in a
+    /// frame however a conforming JSON encoder escapes it
+    /// ([`limits::frame_bytes_for_send`]).
+    pub fn frame_bytes(&self) -> usize {
+        self.max_frame_bytes.max(limits::frame_bytes_for_send(self.max_body_chars, self.max_mentions))
+    }
+
     /// The protocol-level limits announced to clients in `welcome`.
     pub(crate) fn limits(&self) -> protocol::Limits {
         protocol::Limits {
-            max_frame_bytes: self.max_frame_bytes,
+            max_frame_bytes: self.frame_bytes(),
             max_body_chars: self.max_body_chars,
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,
@@ -222,6 +388,37 @@ impl Config {
     /// How long after sending a message can be edited, if limited.
     pub(crate) fn edit_window_millis(&self) -> Option<i64> {
         (self.edit_window > 0).then(|| i64::try_from(self.edit_window.saturating_mul(1000)).unwrap_or(i64::MAX))
+    }
+
+    /// The `Content-Security-Policy` the web app is served with.
+    pub(crate) fn content_security_policy(&self) -> String {
+        let mut policy = String::from("frame-ancestors 'self'");
+        for origin in &self.frame_ancestors {
+            policy.push(' ');
+            policy.push_str(origin);
+        }
+        policy
+    }
+
+    /// The webhook settings; `Err` when endpoints are given without a secret.
+    pub(crate) fn webhooks(&self) -> Result<Option<crate::webhooks::Settings>, String> {
+        if self.webhook_urls.is_empty() {
+            return Ok(None);
+        }
+        let Some(secret) = self.webhook_secret.as_ref().filter(|s| !s.is_empty()) else {
+            return Err("--webhook-url needs --webhook-secret (CHAT_WEBHOOK_SECRET) to sign deliveries".into());
+        };
+        Ok(Some(crate::webhooks::Settings {
+            endpoints: self.webhook_urls.clone(),
+            secret: secret.as_bytes().to_vec(),
+            events: self.webhook_events.clone(),
+            unread_delay: (!self.webhook_unread_delay.is_zero()).then_some(self.webhook_unread_delay),
+            retry_for: self.webhook_retry_for,
+            base_delay: self.webhook_base_delay,
+            max_delay: self.webhook_max_delay.max(self.webhook_base_delay),
+            timeout: self.webhook_timeout,
+            poll: self.webhook_poll,
+        }))
     }
 
     /// A configuration with every default, for tests.
@@ -243,6 +440,18 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The configuration the flags `args` give, or clap's error.
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
+            .map(|w| w.config)
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn a_commit_batch_and_the_sends_in_flight_fit_in_half_an_outbox() {
         let mut config = Config::for_tests(PathBuf::from("unused"));
@@ -260,16 +469,6 @@ mod tests {
 
     #[test]
     fn zero_durations_and_counts_are_refused_with_a_clear_error() {
-        #[derive(clap::Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            config: Config,
-        }
-        let parse = |args: &[&str]| {
-            <Wrapper as clap::Parser>::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
-                .map(|w| w.config)
-                .map_err(|e| e.to_string())
-        };
         for bad in [
             ["--ping-interval", "0"],
             ["--retention-interval", "0"],
@@ -298,5 +497,33 @@ mod tests {
         let limited = Config { edit_window: 900, ..defaults };
         assert_eq!(limited.edit_window_millis(), Some(900_000));
         assert_eq!(limited.limits().edit_window_secs, Some(900));
+    }
+
+    #[test]
+    fn api_keys_are_global_or_for_one_project() {
+        let parse = |args: &[&str]| parse(args).map(|c| c.api_keys);
+        let keys = parse(&["--api-key", "0123456789abcdef,p:1:fedcba9876543210", "--api-key", "x@y:zzzzzzzzzzzzzzzz"])
+            .unwrap();
+        assert_eq!(keys.len(), 3);
+        assert_eq!((keys[0].project.as_ref(), keys[0].secret.as_str()), (None, "0123456789abcdef"));
+        assert_eq!(keys[1].project.as_ref().map(|p| p.as_str()), Some("p:1"), "the key follows the last colon");
+        assert_eq!(keys[1].secret, "fedcba9876543210");
+        assert_eq!(keys[2].project.as_ref().map(|p| p.as_str()), Some("x@y"));
+        assert!(parse(&["--api-key", "short"]).is_err_and(|e| e.contains("at least 16")));
+        assert!(parse(&["--api-key", "bad project:0123456789abcdef"]).is_err_and(|e| e.contains("project")));
+        assert!(!format!("{:?}", keys[0]).contains("0123456789abcdef"), "Debug hides the secret");
+    }
+
+    #[test]
+    fn frame_ancestors_are_origins() {
+        let config = parse(&["--frame-ancestors", "https://app.example/,http://127.0.0.1:8000"]).unwrap();
+        assert_eq!(
+            config.content_security_policy(),
+            "frame-ancestors 'self' https://app.example http://127.0.0.1:8000"
+        );
+        assert_eq!(parse(&[]).unwrap().content_security_policy(), "frame-ancestors 'self'");
+        for bad in ["javascript:alert(1)", "https://a.example; script-src *", "app.example"] {
+            assert!(parse(&["--frame-ancestors", bad]).is_err(), "{bad}");
+        }
     }
 }

@@ -11,8 +11,10 @@
 
 use crate::metrics::Metrics;
 use crate::outbox::{ConnId, Outbound, OutboxSender, Priority, Pushed};
-use protocol::{ChatMessage, Conversation, Profile, ProjectId, ServerMsg, UserId};
+use crate::webhooks::{PresenceChange, PresenceQueue};
+use protocol::{ChatMessage, CloseCode, Conversation, Profile, ProjectId, ServerMsg, UserId};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Default)]
@@ -46,6 +48,12 @@ pub(crate) struct Hub {
     // than a tokio Mutex's bookkeeping would be.
     projects: Mutex<HashMap<ProjectId, ProjectState>>,
     metrics: Arc<Metrics>,
+    /// Bumped whenever the host application changes an online user's
+    /// profile: a connection compares it (one atomic load per frame) to
+    /// know when to take its user's new profile from the hub.
+    profile_generation: AtomicU64,
+    /// Where first joins and last leaves are reported for webhooks (when on).
+    presence_webhooks: std::sync::OnceLock<PresenceQueue>,
 }
 
 /// Serializes a server message once, for any number of recipients.
@@ -63,7 +71,12 @@ pub(crate) fn frame(msg: &ServerMsg) -> Outbound {
 
 impl Hub {
     pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
-        Self { projects: Mutex::new(HashMap::new()), metrics }
+        Self {
+            projects: Mutex::new(HashMap::new()),
+            metrics,
+            profile_generation: AtomicU64::new(0),
+            presence_webhooks: std::sync::OnceLock::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<ProjectId, ProjectState>> {
@@ -94,6 +107,18 @@ impl Hub {
         }
     }
 
+    /// Reports presence changes to `queue` from now on (a non-blocking push,
+    /// made under the lock so changes are queued in the order they happen).
+    pub(crate) fn report_presence_to(&self, queue: PresenceQueue) {
+        let _ = self.presence_webhooks.set(queue);
+    }
+
+    fn report_presence(&self, project: &ProjectId, user: &Profile, online: bool) {
+        if let Some(queue) = self.presence_webhooks.get() {
+            queue.push(PresenceChange { project: project.clone(), user: user.clone(), online });
+        }
+    }
+
     /// Registers a connection. Returns who is online in the project
     /// (including `profile`), consistent with the presence events the
     /// connection will receive after this call. Announces the user if this is
@@ -104,6 +129,7 @@ impl Hub {
         if !state.users.contains_key(&profile.id) {
             let out = frame(&ServerMsg::Presence { user: profile.clone(), online: true });
             self.push_all(state.snapshot().iter(), &out, Priority::Presence);
+            self.report_presence(project, profile, true);
         }
         let user = state.users.entry(profile.id.clone()).or_default();
         user.profile = Some(profile.clone());
@@ -124,6 +150,9 @@ impl Hub {
             return;
         }
         let profile = state.users.remove(user).and_then(|u| u.profile);
+        if let Some(profile) = &profile {
+            self.report_presence(project, profile, false);
+        }
         if state.users.is_empty() {
             projects.remove(project);
             return;
@@ -222,6 +251,54 @@ impl Hub {
             }
             Conversation::Direct { .. } => {}
         }
+    }
+
+    /// Everyone online in `project`.
+    pub(crate) fn online(&self, project: &ProjectId) -> Vec<Profile> {
+        self.lock().get(project).map(ProjectState::online).unwrap_or_default()
+    }
+
+    /// See [`Hub::profile_of`].
+    pub(crate) fn profile_generation(&self) -> u64 {
+        self.profile_generation.load(Ordering::Acquire)
+    }
+
+    /// The current profile of an online user (changed by
+    /// [`Hub::update_profile`] since they joined, perhaps).
+    pub(crate) fn profile_of(&self, project: &ProjectId, user: &UserId) -> Option<Profile> {
+        self.lock().get(project).and_then(|s| s.users.get(user)).and_then(|u| u.profile.clone())
+    }
+
+    /// The host application changed `profile`: online lists show it from
+    /// now on, the user's connections stamp their next messages with it,
+    /// and every connection of the project gets `out` (a `user_updated`).
+    pub(crate) fn update_profile(&self, project: &ProjectId, profile: &Profile, out: &Outbound) {
+        let everyone = {
+            let mut projects = self.lock();
+            let Some(state) = projects.get_mut(project) else { return };
+            if let Some(user) = state.users.get_mut(&profile.id) {
+                user.profile = Some(profile.clone());
+                self.profile_generation.fetch_add(1, Ordering::AcqRel);
+            }
+            state.snapshot()
+        };
+        self.push_all(everyone.iter(), out, Priority::Reliable);
+    }
+
+    /// Sends one frame to every connection of a project.
+    pub(crate) fn to_project(&self, project: &ProjectId, out: &Outbound) {
+        let Some(everyone) = self.lock().get_mut(project).map(ProjectState::snapshot) else { return };
+        self.push_all(everyone.iter(), out, Priority::Reliable);
+    }
+
+    /// Closes every connection of one user with `code`.
+    pub(crate) fn close_user(&self, project: &ProjectId, user: &UserId, code: CloseCode) -> usize {
+        let conns: Vec<OutboxSender> =
+            self.lock().get(project).and_then(|s| s.users.get(user)).map(|u| u.conns.clone()).unwrap_or_default();
+        for conn in &conns {
+            conn.close(code);
+        }
+        conns.len()
     }
 
     /// Sends one frame to every connection of one user (e.g. a moved read marker).

@@ -11,6 +11,7 @@
 //! behind the `test-support` feature, which the crate's own tests enable.
 
 mod addressees;
+mod api;
 mod app;
 pub mod auth;
 mod bus;
@@ -29,6 +30,9 @@ mod server;
 pub mod store;
 mod trim;
 mod upgrade;
+mod webhooks;
 
-pub use config::Config;
-pub use server::{run, run_with_store, shutdown_signal, ServerError};
+pub use config::{ApiKey, Config};
+#[cfg(unix)]
+pub use server::raise_fd_limit;
+pub use server::{run, run_with_store, shutdown_signal, FdLimits, ServerError};

@@ -85,6 +85,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     tracing_subscriber::fmt().with_env_filter(EnvFilter::try_new(&cli.log).context("--log")?).init();
+    #[cfg(unix)]
+    match server::raise_fd_limit() {
+        Ok(l) => tracing::info!(soft_before = l.soft_before, soft = l.soft, hard = l.hard, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
     server::run(listener, cli.config, server::shutdown_signal()).await?;

@@ -50,6 +50,16 @@ metrics! {
     messages_stored: "counter",
     /// Group commits made.
     store_commits: "counter",
+    /// Webhook events and deliveries waiting in the store's outbox.
+    webhook_queued: "gauge",
+    /// Webhook deliveries an endpoint accepted.
+    webhook_delivered: "counter",
+    /// Webhook attempts that failed and were scheduled again.
+    webhook_retried: "counter",
+    /// Webhook deliveries given up on (retry period over, or endpoint removed).
+    webhook_dropped: "counter",
+    /// Presence webhook events lost because their queue to the store was full.
+    webhook_presence_lost: "counter",
 }
 
 impl Metrics {

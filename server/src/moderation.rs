@@ -5,7 +5,7 @@
 
 use crate::clock::now_millis;
 use crate::sequencer::{Origin, SendQueue, SendRequest, StoreFailed};
-use crate::store::{Authority, ChangeKind, NewChange, Refused, Written};
+use crate::store::{Authority, ChangeKind, NewChange, Refused};
 use protocol::{MessageId, ProjectId, Update, UserId};
 use tokio::sync::oneshot;
 
@@ -42,13 +42,9 @@ pub(crate) async fn delete_message(
         authority: Authority::Moderator,
     };
     let (reply, outcome) = oneshot::channel();
-    let request = SendRequest { write: change.into(), origin: Origin::Call(reply) };
+    let request = SendRequest { write: change.into(), origin: Origin::Change(reply) };
     sends.send(request).await.map_err(|_| ModerationError::ShuttingDown)?;
-    match outcome.await.map_err(|_| ModerationError::ShuttingDown)?? {
-        Written::Change(Ok(update)) => Ok(update),
-        Written::Change(Err(refused)) => Err(refused.into()),
-        Written::Message(_) => Err(ModerationError::ShuttingDown),
-    }
+    Ok(outcome.await.map_err(|_| ModerationError::ShuttingDown)???)
 }
 
 #[cfg(test)]
@@ -72,7 +68,8 @@ mod tests {
         let hub = Arc::new(Hub::new(metrics.clone()));
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
         let stop = CancellationToken::new();
-        let (sends, task) = crate::sequencer::spawn(store.clone(), bus, metrics, 16, stop.clone());
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (sends, task) = crate::sequencer::spawn(store.clone(), bus, metrics, 16, None, wake, stop.clone());
         let project = ProjectId::new("p").unwrap();
         let (tx, mut rx) = outbox(16);
         hub.join(&project, &profile("reader"), tx);

@@ -93,6 +93,11 @@ pub(crate) struct OutboxSender {
 }
 
 impl OutboxSender {
+    /// Asks the connection to close with `code` (the first code wins).
+    pub(crate) fn close(&self, code: CloseCode) {
+        self.kill.trigger(code);
+    }
+
     pub(crate) fn push(&self, out: Outbound, priority: Priority) -> Pushed {
         let pushed = self.try_push(out, priority);
         if pushed == Pushed::Dropped && priority == Priority::Presence {

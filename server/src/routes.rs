@@ -2,7 +2,7 @@
 //! `upgrade.rs` know warp.
 
 use crate::app::App;
-use crate::upgrade;
+use crate::{api, upgrade};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use warp::filters::BoxedFilter;
@@ -21,11 +21,13 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             .into_response()
     });
     upgrade::route(app.clone())
+        .or(api::routes(app.clone()))
+        .unify()
         .or(health)
         .unify()
         .or(metrics)
         .unify()
-        .or(static_files(&app.config.dist_dir))
+        .or(static_files(&app.config.dist_dir, app.config.content_security_policy()))
         .unify()
         .boxed()
 }
@@ -33,7 +35,9 @@ pub(crate) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 /// The built client: files from `dist`, gzip-compressed, hashed assets
 /// cached forever, and index.html for any other path without a file
 /// extension (client-side routes).
-fn static_files(dist: &Path) -> BoxedFilter<(Response,)> {
+/// The web app is sent with `Content-Security-Policy: frame-ancestors …`
+/// (`--frame-ancestors`): only the listed host pages may frame it.
+fn static_files(dist: &Path, csp: String) -> BoxedFilter<(Response,)> {
     let files = warp::get().and(warp::path::full()).and(warp::fs::dir(dist.to_path_buf())).map(
         |path: FullPath, file: warp::fs::File| {
             let cache = if is_hashed(path.as_str()) { IMMUTABLE } else { REVALIDATE };
@@ -58,7 +62,13 @@ fn static_files(dist: &Path) -> BoxedFilter<(Response,)> {
     // warp's gzip wrapper compresses whatever the client accepts, so it is
     // applied only to requests that said they accept gzip.
     let gzipped = accepts_gzip().and(site.clone()).with(warp::filters::compression::gzip()).map(Reply::into_response);
-    gzipped.or(site).unify().boxed()
+    gzipped
+        .or(site)
+        .unify()
+        .map(move |reply: Response| {
+            warp::reply::with_header(reply, "content-security-policy", csp.as_str()).into_response()
+        })
+        .boxed()
 }
 
 fn accepts_gzip() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {

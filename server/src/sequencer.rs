@@ -13,10 +13,11 @@ use crate::bus::{Bus, Event};
 use crate::hub::frame;
 use crate::metrics::Metrics;
 use crate::outbox::{OutboxSender, Priority};
-use crate::store::{Refused, Store, StoreError, Write, Written};
-use protocol::{ErrorCode, MessageId, ProjectId, ServerMsg};
+use crate::store::{Appended, Refused, Store, StoreError, Write, Written};
+use crate::webhooks::MessagePolicy;
+use protocol::{ErrorCode, MessageId, ProjectId, ServerMsg, Update};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 /// A send or a change waiting to be stored.
@@ -25,25 +26,32 @@ pub(crate) struct SendRequest {
     pub(crate) origin: Origin,
 }
 
-/// Where the outcome of a request goes.
+/// Where a request came from, and so where its outcome goes.
 pub(crate) enum Origin {
-    /// The connection it came from: gets the ack (or the error).
-    Conn {
-        tx: OutboxSender,
+    /// A WebSocket connection: the ack (or error) goes into its outbox; a
+    /// message goes to everyone concerned but it, an update to everyone
+    /// concerned (it is the ack).
+    Connection {
+        outbox: OutboxSender,
         /// One of the connection's in-flight permits, returned once the ack
         /// (or error) is queued: this bounds the acks a single commit can
         /// push into one outbox.
         permit: OwnedSemaphorePermit,
     },
-    /// A caller without a socket (the host API, moderation): gets the
-    /// outcome once it has been published.
-    Call(oneshot::Sender<Result<Written, StoreFailed>>),
+    /// The HTTP API's send: the outcome goes back to the waiting request
+    /// (after the message was published, so the response is the ack); the
+    /// message goes to every connection concerned.
+    Api(oneshot::Sender<Result<Appended, StoreFailed>>),
+    /// A change without a socket (the host API, moderation,
+    /// `moderation.rs`): the outcome goes back once the update was
+    /// published.
+    Change(oneshot::Sender<Result<Result<Update, Refused>, StoreFailed>>),
 }
 
-/// The batch a request was in could not be stored.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("storing failed: {0}")]
-pub(crate) struct StoreFailed(String);
+/// The batch holding the request could not be stored.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("storing failed")]
+pub(crate) struct StoreFailed;
 
 pub(crate) type SendQueue = mpsc::Sender<SendRequest>;
 
@@ -62,6 +70,8 @@ pub(crate) fn spawn(
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
     batch_max: usize,
+    webhooks: Option<MessagePolicy>,
+    wake_webhooks: Arc<Notify>,
     stop: CancellationToken,
 ) -> (SendQueue, tokio::task::JoinHandle<()>) {
     let batch_max = batch_max.max(1);
@@ -88,7 +98,10 @@ pub(crate) fn spawn(
             if received == 0 {
                 break;
             }
-            let committed = commit(&*store, std::mem::take(&mut batch)).await;
+            let committed = commit(&*store, std::mem::take(&mut batch), webhooks.as_ref()).await;
+            if webhooks.is_some() && committed.outcome.is_ok() {
+                wake_webhooks.notify_one();
+            }
             if committed_tx.send(committed).await.is_err() {
                 break;
             }
@@ -113,8 +126,15 @@ enum Asked {
     Change(MessageId),
 }
 
-async fn commit(store: &dyn Store, batch: Vec<SendRequest>) -> Committed {
-    let (writes, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.write, r.origin)).unzip();
+async fn commit(store: &dyn Store, batch: Vec<SendRequest>, webhooks: Option<&MessagePolicy>) -> Committed {
+    let (mut writes, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.write, r.origin)).unzip();
+    if let Some(policy) = webhooks {
+        for write in &mut writes {
+            if let Write::Message(m) = write {
+                policy.mark(m);
+            }
+        }
+    }
     let asked = writes
         .iter()
         .map(|w| match w {
@@ -132,7 +152,7 @@ async fn commit(store: &dyn Store, batch: Vec<SendRequest>) -> Committed {
 fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
     let written = match batch.outcome {
         Ok(written) => written,
-        Err(e) => {
+        Err(_) => {
             for (origin, (_, asked)) in batch.origins.into_iter().zip(batch.asked) {
                 let (client_id, target) = match asked {
                     Asked::Send(client_id) => (Some(client_id), None),
@@ -140,17 +160,16 @@ fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
                 };
                 let error = ServerMsg::Error {
                     code: ErrorCode::Unavailable,
-                    message: "this could not be stored; send it again".into(),
+                    message: "this could not be stored; send it again (a send with the same client_id)".into(),
                     client_id,
                     target,
                 };
                 match origin {
-                    Origin::Conn { tx, permit: _permit } => {
-                        tx.push(frame(&error), Priority::Reliable);
+                    Origin::Connection { outbox, permit: _held_until_the_error_is_queued } => {
+                        outbox.push(frame(&error), Priority::Reliable);
                     }
-                    Origin::Call(reply) => {
-                        let _ = reply.send(Err(StoreFailed(e.to_string())));
-                    }
+                    Origin::Api(reply) => drop(reply.send(Err(StoreFailed))),
+                    Origin::Change(reply) => drop(reply.send(Err(StoreFailed))),
                 }
             }
             return;
@@ -158,46 +177,52 @@ fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
     };
     metrics.inc(&metrics.store_commits);
     for ((result, origin), (project, asked)) in written.into_iter().zip(batch.origins).zip(batch.asked) {
-        let origin_conn = match &origin {
-            Origin::Conn { tx, .. } => Some(tx.id),
-            Origin::Call(_) => None,
-        };
-        let reply = match &result {
+        match result {
             Written::Message(appended) => {
-                let message = &appended.message;
                 if !appended.duplicate {
                     metrics.inc(&metrics.messages_stored);
+                    let message = appended.message.clone();
                     let frame = frame(&ServerMsg::Message(message.clone()));
-                    bus.publish(Event::Message { project, message: message.clone(), frame, origin: origin_conn });
+                    let from = match &origin {
+                        Origin::Connection { outbox, .. } => Some(outbox.id),
+                        Origin::Api(_) | Origin::Change(_) => None,
+                    };
+                    bus.publish(Event::Message { project, message, frame, origin: from });
                 }
-                message.client_id.clone().map(|client_id| ServerMsg::Ack {
-                    client_id,
-                    id: message.id,
-                    ts: message.ts,
-                    duplicate: appended.duplicate,
-                })
-            }
-            // The update itself, delivered to every connection concerned
-            // (the one that asked included), is the ack.
-            Written::Change(Ok(update)) => {
-                let frame = frame(&ServerMsg::Update(update.clone()));
-                bus.publish(Event::Update { project, update: update.clone(), frame });
-                None
-            }
-            Written::Change(Err(refused)) => match asked {
-                Asked::Change(target) => Some(refusal(*refused, target)),
-                // A send's outcome is always a message.
-                Asked::Send(_) => None,
-            },
-        };
-        match origin {
-            Origin::Conn { tx, permit: _permit } => {
-                if let Some(reply) = reply {
-                    tx.push(frame(&reply), Priority::Reliable);
+                match origin {
+                    Origin::Connection { outbox, permit: _held_until_the_ack_is_queued } => {
+                        let message = &appended.message;
+                        if let Some(client_id) = message.client_id.clone() {
+                            let ack = ServerMsg::Ack {
+                                client_id,
+                                id: message.id,
+                                ts: message.ts,
+                                duplicate: appended.duplicate,
+                            };
+                            outbox.push(frame(&ack), Priority::Reliable);
+                        }
+                    }
+                    // The request may have given up waiting; the message is stored either way.
+                    Origin::Api(reply) => drop(reply.send(Ok(appended))),
+                    Origin::Change(_) => {}
                 }
             }
-            Origin::Call(reply) => {
-                let _ = reply.send(Ok(result));
+            Written::Change(outcome) => {
+                // The update itself, delivered to every connection concerned
+                // (the one that asked included), is the ack.
+                if let Ok(update) = &outcome {
+                    let frame = frame(&ServerMsg::Update(update.clone()));
+                    bus.publish(Event::Update { project, update: update.clone(), frame });
+                }
+                match origin {
+                    Origin::Connection { outbox, permit: _held_until_the_answer_is_queued } => {
+                        if let (Err(refused), Asked::Change(target)) = (&outcome, asked) {
+                            outbox.push(frame(&refusal(*refused, target)), Priority::Reliable);
+                        }
+                    }
+                    Origin::Change(reply) => drop(reply.send(Ok(outcome))),
+                    Origin::Api(_) => {}
+                }
             }
         }
     }

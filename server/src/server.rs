@@ -7,8 +7,8 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::{Retention, SqliteStore, Store, StoreError};
-use crate::{retention, routes, sequencer, trim};
-use hyper_util::rt::TokioIo;
+use crate::{retention, routes, sequencer, trim, webhooks};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +27,9 @@ pub enum ServerError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Settings that do not fit together.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Opens the embedded store in the data directory.
@@ -57,11 +60,19 @@ pub async fn run_with_store(
     let hub = Arc::new(Hub::new(metrics.clone()));
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(hub.clone()));
     let stop_sequencer = CancellationToken::new();
+    let stop_webhooks = CancellationToken::new();
+    let webhook_settings = config.webhooks().map_err(ServerError::Config)?;
+    let hooks = webhooks::start(webhook_settings, store.clone(), hub.clone(), metrics.clone(), stop_webhooks.clone());
+    if let Some(presence) = hooks.presence {
+        hub.report_presence_to(presence);
+    }
     let (sends, sequencer) = sequencer::spawn(
         store.clone(),
         bus.clone(),
         metrics.clone(),
         config.messages_per_commit(),
+        hooks.policy,
+        hooks.wake,
         stop_sequencer.clone(),
     );
     let app = Arc::new(App {
@@ -109,8 +120,13 @@ pub async fn run_with_store(
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         let stop = app.shutdown.clone();
+        let header_read_timeout = app.config.header_read_timeout;
         app.tasks.spawn(async move {
+            // A connection that never completes its request head holds a
+            // file descriptor; without a timer hyper would wait for good.
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             tokio::pin!(conn);
@@ -136,8 +152,43 @@ pub async fn run_with_store(
     if tokio::time::timeout(grace, sequencer).await.is_err() {
         warn!("messages still being stored after the grace period");
     }
+    // Last: deliveries not yet settled stay in the store for the next start.
+    stop_webhooks.cancel();
     info!("stopped");
     Ok(())
+}
+
+/// The open-file limits of this process, before and after
+/// [`raise_fd_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdLimits {
+    pub soft_before: u64,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Raises the soft limit on open files to the hard limit: every connection
+/// is a file descriptor, and a service's default soft limit (often 1,024)
+/// would let a thousand idle sockets lock every other client out
+/// (`accept` failing with "Too many open files").
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every platform
+pub fn raise_fd_limit() -> std::io::Result<FdLimits> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let soft_before = limit.rlim_cur as u64;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        limit = raised;
+    }
+    Ok(FdLimits { soft_before, soft: limit.rlim_cur as u64, hard: limit.rlim_max as u64 })
 }
 
 /// Resolves on SIGINT or SIGTERM.

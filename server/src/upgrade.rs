@@ -43,6 +43,47 @@ fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> boo
         .any(|v| v.trim().eq_ignore_ascii_case(token))
 }
 
+/// Whether a page of `origin` may open the socket: the server's own origin
+/// (the request's `Host`), or one `--allowed-origins` lists. Browsers always
+/// send `Origin` on a WebSocket upgrade; a request without one is not from
+/// a web page (a native client, a tool), and is let through.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
+    let Ok(origin) = origin.to_str() else { return false };
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let Some((scheme, authority)) = origin.split_once("://") else { return false };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(|h| h.trim().to_ascii_lowercase());
+    if host.is_some_and(|host| without_default_port(scheme, &host) == without_default_port(scheme, authority)) {
+        return true;
+    }
+    allowed.iter().any(|pattern| origin_matches(&pattern.to_ascii_lowercase(), scheme, authority))
+}
+
+fn without_default_port<'a>(scheme: &str, authority: &'a str) -> &'a str {
+    match scheme {
+        "http" => authority.strip_suffix(":80"),
+        "https" => authority.strip_suffix(":443"),
+        _ => None,
+    }
+    .unwrap_or(authority)
+}
+
+/// `*`, an exact origin, or one with a `*.` wildcard for subdomains.
+fn origin_matches(pattern: &str, scheme: &str, authority: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let Some((p_scheme, p_authority)) = pattern.split_once("://") else { return false };
+    if p_scheme != scheme {
+        return false;
+    }
+    let (p_authority, authority) = (without_default_port(scheme, p_authority), without_default_port(scheme, authority));
+    match p_authority.strip_prefix("*.") {
+        Some(parent) => authority.strip_suffix(parent).is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+        None => p_authority == authority,
+    }
+}
+
 fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -> Response {
     if !header_has(headers, header::UPGRADE, "websocket") || !header_has(headers, header::CONNECTION, "upgrade") {
         return plain(StatusCode::BAD_REQUEST, "this endpoint speaks WebSocket only\n");
@@ -55,6 +96,10 @@ fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -
     let (Some(key), Some(on_upgrade)) = (headers.get(header::SEC_WEBSOCKET_KEY), on_upgrade) else {
         return plain(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n");
     };
+    if !origin_allowed(headers, &app.config.allowed_origins) {
+        tracing::info!(origin = ?headers.get(header::ORIGIN), "upgrade refused: origin not allowed");
+        return plain(StatusCode::FORBIDDEN, "this page's origin may not open the chat socket\n");
+    }
     if app.shutdown.is_cancelled() {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n");
     }
@@ -80,8 +125,8 @@ fn upgrade(app: &Arc<App>, headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -
             // Buffering is bounded anyway: `feed` writes out whenever the
             // buffer passes WRITE_BUFFER, so it holds at most that plus one
             // frame, and the outbox bounds what waits above it.
-            .max_message_size(Some(app.config.max_frame_bytes))
-            .max_frame_size(Some(app.config.max_frame_bytes));
+            .max_message_size(Some(app.config.frame_bytes()))
+            .max_frame_size(Some(app.config.frame_bytes()));
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
         app.metrics.inc(&app.metrics.connections_total);
         let _open = OpenConnection::count(app.clone());
@@ -112,5 +157,38 @@ impl OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.metrics.dec(&self.0.metrics.connections_open);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(origin) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn own_origin_and_no_origin_pass_others_need_the_list() {
+        let none: [String; 0] = [];
+        assert!(origin_allowed(&headers(None, "chat.example"), &none));
+        assert!(origin_allowed(&headers(Some("https://chat.example"), "chat.example"), &none));
+        assert!(origin_allowed(&headers(Some("https://Chat.Example:443"), "chat.example"), &none));
+        assert!(origin_allowed(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &none));
+        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:8081"), "127.0.0.1:8080"), &none));
+        assert!(!origin_allowed(&headers(Some("https://evil.example"), "chat.example"), &none));
+        assert!(!origin_allowed(&headers(Some("null"), "chat.example"), &none));
+        let list = ["https://app.example".to_string(), "https://*.host.example".to_string()];
+        assert!(origin_allowed(&headers(Some("https://app.example"), "chat.example"), &list));
+        assert!(!origin_allowed(&headers(Some("http://app.example"), "chat.example"), &list), "scheme counts");
+        assert!(origin_allowed(&headers(Some("https://a.host.example"), "chat.example"), &list));
+        assert!(!origin_allowed(&headers(Some("https://host.example"), "chat.example"), &list));
+        assert!(!origin_allowed(&headers(Some("https://evilhost.example"), "chat.example"), &list));
+        assert!(origin_allowed(&headers(Some("https://evil.example"), "chat.example"), &["*".to_string()]));
     }
 }

@@ -5,29 +5,9 @@ mod support;
 
 use protocol::{ClientMsg, Conversation, MessageId, ServerMsg};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The server process, killed when dropped (so a failing test leaves none behind).
-struct ServerProcess(Child);
-
-impl ServerProcess {
-    fn sigkill(&mut self) {
-        let _ = self.0.kill(); // SIGKILL on Unix
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.sigkill();
-    }
-}
 
 fn spawn_server(port: u16, data_dir: &std::path::Path) -> ServerProcess {
     ServerProcess(
@@ -41,17 +21,6 @@ fn spawn_server(port: u16, data_dir: &std::path::Path) -> ServerProcess {
             .spawn()
             .expect("start the server binary"),
     )
-}
-
-async fn connect_when_up(port: u16) -> Client {
-    let url = format!("ws://127.0.0.1:{port}/ws");
-    for _ in 0..200 {
-        if let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await {
-            return Client { ws };
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server did not come up on {port}");
 }
 
 #[tokio::test]

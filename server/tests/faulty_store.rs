@@ -6,8 +6,13 @@
 mod support;
 
 use async_trait::async_trait;
-use protocol::{ClientMsg, Conversation, MessageId, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome};
-use server::store::{LogEntry, Page, Retention, SqliteStore, Store, StoreError, UserPage, Write, Written};
+use protocol::{
+    ClientMsg, Conversation, MessageId, Millis, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome,
+};
+use server::store::{
+    Delivery, Erased, LogEntry, NewEvent, Page, Retention, Settle, SignInState, SqliteStore, Store, StoreError,
+    UserPage, Write, Written,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
@@ -22,6 +27,10 @@ pub struct FaultyStore {
     pub gate: Arc<Semaphore>,
     pub history_panics: bool,
     pub replay_delay: Duration,
+    /// When set, each `messages_after` runs its query, says so on the
+    /// channel, and returns its rows only once the semaphore gives it a
+    /// permit: the test decides what happens while a replay page is read.
+    pub replay_gate: Option<(tokio::sync::mpsc::UnboundedSender<()>, Arc<Semaphore>)>,
 }
 
 impl FaultyStore {
@@ -31,6 +40,7 @@ impl FaultyStore {
             gate: Arc::new(Semaphore::new(0)),
             history_panics: false,
             replay_delay: Duration::ZERO,
+            replay_gate: None,
         }
     }
 }
@@ -64,6 +74,12 @@ impl Store for FaultyStore {
     ) -> Result<Vec<LogEntry>, StoreError> {
         let rows = self.inner.messages_after(project, user, after, limit).await;
         tokio::time::sleep(self.replay_delay).await;
+        if let Some((read_started, release)) = &self.replay_gate {
+            let _ = read_started.send(());
+            if let Ok(permit) = release.acquire().await {
+                permit.forget();
+            }
+        }
         rows
     }
     async fn search(
@@ -99,6 +115,39 @@ impl Store for FaultyStore {
     }
     async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError> {
         self.inner.unread(project, user).await
+    }
+    async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError> {
+        self.inner.sign_in_state(project, user).await
+    }
+    async fn set_profile(&self, project: &ProjectId, profile: &Profile, at: Millis) -> Result<(), StoreError> {
+        self.inner.set_profile(project, profile, at).await
+    }
+    async fn sign_out(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<(), StoreError> {
+        self.inner.sign_out(project, user, not_before).await
+    }
+    async fn erase_user(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<Erased, StoreError> {
+        self.inner.erase_user(project, user, not_before).await
+    }
+    async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError> {
+        self.inner.erasures_since(project, cursor).await
+    }
+    async fn add_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        self.inner.add_events(events).await
+    }
+    async fn expand_due_events(&self, now: Millis, endpoints: &[String]) -> Result<u64, StoreError> {
+        self.inner.expand_due_events(now, endpoints).await
+    }
+    async fn due_deliveries(&self, endpoint: &str, now: Millis, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.due_deliveries(endpoint, now, limit).await
+    }
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError> {
+        self.inner.settle_deliveries(outcomes).await
+    }
+    async fn webhook_backlog(&self) -> Result<u64, StoreError> {
+        self.inner.webhook_backlog().await
+    }
+    async fn drop_deliveries_except(&self, endpoints: &[String]) -> Result<u64, StoreError> {
+        self.inner.drop_deliveries_except(endpoints).await
     }
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {
         self.inner.prune(retention).await
@@ -324,55 +373,66 @@ async fn a_resume_in_a_room_with_steady_traffic_ends() {
     assert!(received.windows(2).all(|w| w[0] < w[1]), "in id order, no duplicate: {received:?}");
 }
 
-/// A resuming client that the room outruns page after page (here: reads of
-/// 200 ms while the room sends several thousand messages a second) is
-/// closed as too slow (4011), as it would be were its outbox to overflow,
-/// instead of replaying forever without `synced`.
+/// Sends `n` room messages numbered from `from`, 100 in flight at a time
+/// (under the in-flight limit), and waits for every ack: each is then
+/// queued to every other member of the room.
+async fn flood(alice: &mut Client, from: usize, n: usize) -> usize {
+    let numbers: Vec<usize> = (from..from + n).collect();
+    for chunk in numbers.chunks(100) {
+        for i in chunk {
+            alice.say(&format!("f-{i}"), Conversation::Room, "flood").await;
+        }
+        for _ in chunk {
+            ack_id(alice).await;
+        }
+    }
+    n
+}
+
+/// A resuming client that the room outruns page after page is closed as
+/// too slow (4011), as it would be were its outbox to overflow, instead of
+/// replaying forever without `synced`. Driven through the store, not by
+/// speed: while each replay page is being read, the room gets a page's
+/// worth of new messages (each acked, so already queued to bob).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_the_room_outruns_is_closed_as_too_slow() {
+    const PAGE: usize = 1000; // the replay's page (connection/replay.rs)
     let dir = tempfile::tempdir().unwrap();
-    let url = serve_slow_replay(dir.path(), Duration::from_millis(200)).await;
+    let mut config = server::Config::for_tests(dir.path().to_path_buf());
+    config.rate_per_sec = 1_000_000;
+    config.rate_burst = 1_000_000;
+    let (read_started, mut reads) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(Semaphore::new(0));
+    let store = FaultyStore { replay_gate: Some((read_started, release.clone())), ..FaultyStore::open(dir.path()) };
+    let (_, url) = serve(config, store).await;
     let (mut alice, bob_welcome) = alice_and_absent_bob(&url).await;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // As fast as the server acks, 100 in flight: far more than a page (1,000
-    // messages) per 200 ms read.
-    let flood = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                for _ in 0..100 {
-                    alice.say(&format!("f-{n}"), Conversation::Room, "flood").await;
-                    n += 1;
-                }
-                for _ in 0..100 {
-                    ack_id(&mut alice).await;
-                }
-            }
-            n
-        }
-    });
+    let mut sent = 0;
     // A backlog of more than a page, so the first page is full.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    sent += flood(&mut alice, sent, PAGE + 1).await;
     let mut bob = Client::connect(&url).await;
     bob.hello(token(&bob_welcome.session_token), Some(MessageId(0))).await;
-    let mut received = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        match bob.event_within(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
-            Some(Event::Msg(ServerMsg::Message(m))) => received.push(m.id),
-            Some(Event::Msg(ServerMsg::Synced { .. })) => panic!("synced while the room outran the replay"),
-            Some(Event::Msg(_)) => {}
-            Some(Event::Closed(code)) => break code,
-            None => {
-                stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                panic!("still replaying after 20 s ({} messages), neither synced nor closed", received.len())
+    let reader = tokio::spawn(async move {
+        let mut received = Vec::new();
+        let code = loop {
+            match bob.event_within(Duration::from_secs(60)).await {
+                Some(Event::Msg(ServerMsg::Message(m))) => received.push(m.id),
+                Some(Event::Msg(ServerMsg::Synced { .. })) => panic!("synced while the room outran the replay"),
+                Some(Event::Msg(_)) => {}
+                Some(Event::Closed(code)) => break code,
+                None => panic!("neither synced nor closed after 60 s ({} messages)", received.len()),
             }
-        }
-    };
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent = flood.await.unwrap();
+        };
+        (code, received)
+    });
+    // Three full pages, and during each read the room sends a page more.
+    for _ in 0..3 {
+        reads.recv().await.expect("a replay read");
+        sent += flood(&mut alice, sent, PAGE).await;
+        release.add_permits(1);
+    }
+    release.add_permits(1_000); // whatever else reads, let it through
+    let (code, received) = reader.await.unwrap();
     assert_eq!(code, Some(4011), "closed as too slow after {} of {sent} messages", received.len());
-    assert!(received.len() >= 3000, "three full pages came first: {}", received.len());
+    assert!(received.len() >= 3 * PAGE, "three full pages came first: {}", received.len());
     assert!(received.windows(2).all(|w| w[0] < w[1]), "in id order, no duplicate");
 }

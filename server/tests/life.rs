@@ -233,7 +233,7 @@ async fn a_reply_quotes_its_message_and_a_mention_counts_apart() {
     let page = history(&mut b, Conversation::Room).await;
     let quote = page[1].reply_to.clone().expect("a quote");
     assert_eq!((quote.id, quote.body.as_str()), (asked, "lunch?"));
-    assert_eq!(page[1].mentions, [wb.me.id.clone()]);
+    assert_eq!(page[1].mentions, std::slice::from_ref(&wb.me.id));
 }
 
 #[tokio::test]

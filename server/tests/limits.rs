@@ -67,14 +67,48 @@ async fn bad_input_gets_an_error_and_the_connection_survives() {
 
 #[tokio::test]
 async fn an_oversize_frame_closes_with_1009() {
-    let server = TestServer::start_with(|c| c.max_frame_bytes = 1024).await;
-    let (mut c, _) = server.guest("alice", "big").await;
-    let body = "x".repeat(2000);
+    let server = TestServer::start_with(|c| {
+        c.max_frame_bytes = 1024;
+        c.max_body_chars = 50;
+        c.max_mentions = 1; // the frame limit is then 12 * 50 + 2048 + 387 bytes
+    })
+    .await;
+    let (mut c, w) = server.guest("alice", "big").await;
+    assert_eq!(w.limits.max_frame_bytes, 3035);
+    let body = "x".repeat(3100);
     c.say("big-1", Conversation::Room, &body).await;
     assert_eq!(c.closed().await, Some(1009));
     // The server is fine.
     let (mut d, _) = server.guest("bob", "big").await;
     d.alive().await;
+}
+
+/// A send frame with every non-ASCII char escaped, as Python's `json.dumps`
+/// writes it by default.
+fn ascii_escaped_send(client_id: &str, body: &str) -> String {
+    let mut escaped = String::new();
+    for unit in body.encode_utf16() {
+        escaped.push_str(&format!("\\u{unit:04x}"));
+    }
+    format!(r#"{{"type":"send","client_id":"{client_id}","to":{{"kind":"room"}},"body":"{escaped}"}}"#)
+}
+
+#[tokio::test]
+async fn a_body_within_the_limit_fits_a_frame_however_it_is_escaped() {
+    let server = TestServer::start().await;
+    let (mut c, w) = server.guest("alice", "escaped").await;
+    let max = w.limits.max_body_chars;
+    let longest = ascii_escaped_send("esc-1", &"\u{1F600}".repeat(max));
+    assert!(longest.len() > 3 * max * 4, "escaped, the body is three times its UTF-8 size");
+    c.send_text(&longest).await;
+    assert!(matches!(c.recv_chat().await, ServerMsg::Ack { .. }), "a body of max_body_chars is accepted");
+    // One char over: an error naming the send, not close 1009.
+    c.send_text(&ascii_escaped_send("esc-2", &"\u{1F600}".repeat(max + 1))).await;
+    match c.recv_chat().await {
+        ServerMsg::Error { code: ErrorCode::BodyTooLong, client_id, .. } => assert_eq!(client_id, Some(cid("esc-2"))),
+        other => panic!("expected body_too_long, got {other:?}"),
+    }
+    c.alive().await;
 }
 
 #[tokio::test]

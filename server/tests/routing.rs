@@ -162,8 +162,15 @@ async fn host_tokens_sign_in_and_bad_tokens_are_refused_with_their_codes() {
     let other_secret = server::auth::Authenticator::new(b"other", std::time::Duration::from_secs(60));
     let (forged, _) = other_secret.mint(&identity("2424"), std::time::Duration::from_secs(60)).unwrap();
     assert_eq!(refused(&server, token(&forged), 1).await, (ErrorCode::HelloRefused, Some(4001)));
-    let claims =
-        server::auth::Claims { sub: "7".into(), name: "mks".into(), project: "2424".into(), color: None, exp: 1_000 };
+    let claims = server::auth::Claims {
+        sub: "7".into(),
+        name: "mks".into(),
+        project: "2424".into(),
+        color: None,
+        exp: 1_000,
+        iat: None,
+        nbf: None,
+    };
     let expired =
         jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(b"test-secret"))
             .unwrap();
@@ -191,6 +198,36 @@ async fn invalid_guest_fields_are_refused() {
         other => panic!("{other:?}"),
     }
     assert_eq!(c.closed().await, Some(4000));
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_guest_field_is_refused_with_4000() {
+    let server = TestServer::start().await;
+    let guest = |name: &str, color: &str, project: &str| {
+        serde_json::json!({"type": "hello", "protocol": 1, "auth": {"kind": "guest", "name": name, "color": color, "project": project}})
+            .to_string()
+    };
+    for hello in [
+        guest("ann", "#00aa00", "not a project"),
+        guest("ann", "#00aa00", ""),
+        guest("ann", "#00aa00", &"p".repeat(65)),
+        guest("ann", "green", "p"),
+        guest("", "#00aa00", "p"),
+        guest("\u{202e}gnp.exe", "#00aa00", "p"),
+        guest("\u{200b}", "#00aa00", "p"),
+        guest("\u{feff}", "#00aa00", "p"),
+        guest("a\u{2028}b", "#00aa00", "p"),
+        r#"{"type":"hello","protocol":1,"auth":{"kind":"guest","name":"ann","project":"p"}}"#.into(),
+        r##"{"type":"hello","protocol":1,"auth":{"kind":"guest","name":7,"color":"#00aa00","project":"p"}}"##.into(),
+    ] {
+        let mut c = server.connect().await;
+        c.send_text(&hello).await;
+        match c.recv().await {
+            ServerMsg::Error { code: ErrorCode::HelloRefused, .. } => {}
+            other => panic!("{hello}: {other:?}"),
+        }
+        assert_eq!(c.closed().await, Some(4000), "{hello}");
+    }
 }
 
 #[tokio::test]

@@ -90,7 +90,7 @@ fn page_ws_url() -> String {
     let location = web_sys::window().map(|w| w.location());
     let protocol = location.as_ref().and_then(|l| l.protocol().ok()).unwrap_or_default();
     let host = location.and_then(|l| l.host().ok()).unwrap_or_else(|| "127.0.0.1:8080".into());
-    ws_url(&protocol, &host)
+    crate::services::config::socket_url_for(crate::services::config::chat_server().as_deref(), &protocol, &host)
 }
 
 fn browser_online() -> bool {
@@ -379,7 +379,7 @@ impl Connection {
             }
             ServerMsg::Pong => return,
             // The people directory has no view yet.
-            ServerMsg::Users { .. } => return,
+            ServerMsg::Users { .. } | ServerMsg::UserUpdated { .. } | ServerMsg::UserErased { .. } => return,
             // Edits, deletions, reactions and search have no view yet.
             ServerMsg::Update(_) | ServerMsg::Search { .. } => return,
         };

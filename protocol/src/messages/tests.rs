@@ -156,7 +156,7 @@ fn server_messages() {
             limits: Limits::default(),
             reactions: vec![],
         }),
-        r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[{"id":"7","name":"mks","color":"#e0245e"}],"unread":[{"conversation":{"kind":"direct","user":"5"},"count":3,"read_up_to":40}],"limits":{"max_frame_bytes":16384,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200,"max_mentions":20}}"##,
+        r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[{"id":"7","name":"mks","color":"#e0245e"}],"unread":[{"conversation":{"kind":"direct","user":"5"},"count":3,"read_up_to":40}],"limits":{"max_frame_bytes":65536,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200,"max_mentions":20}}"##,
     );
     golden(
         ServerMsg::Welcome(Welcome {
@@ -170,7 +170,7 @@ fn server_messages() {
             limits: Limits { edit_window_secs: Some(900), ..Limits::default() },
             reactions: vec!["👍".into(), "🎉".into()],
         }),
-        r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[],"unread":[{"conversation":{"kind":"room"},"count":4,"mentions":1}],"limits":{"max_frame_bytes":16384,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200,"max_mentions":20,"edit_window_secs":900},"reactions":["👍","🎉"]}"##,
+        r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[],"unread":[{"conversation":{"kind":"room"},"count":4,"mentions":1}],"limits":{"max_frame_bytes":65536,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200,"max_mentions":20,"edit_window_secs":900},"reactions":["👍","🎉"]}"##,
     );
     golden(
         ServerMsg::Message(chat_message()),
@@ -266,6 +266,18 @@ fn server_messages() {
         r##"{"type":"users","query":"ma","users":[{"user":{"id":"7","name":"mks","color":"#e0245e"},"online":true}],"has_more":false}"##,
     );
     golden(ServerMsg::Pong, r#"{"type":"pong"}"#);
+    golden(
+        ServerMsg::UserUpdated { user: profile("7", "Mark") },
+        r##"{"type":"user_updated","user":{"id":"7","name":"Mark","color":"#e0245e"}}"##,
+    );
+    golden(ServerMsg::UserErased { user: uid("9") }, r#"{"type":"user_erased","user":"9"}"#);
+}
+
+#[test]
+fn bot_ids_are_recognised() {
+    assert!(uid("bot:deploy").is_bot());
+    assert!(!uid("deploy").is_bot());
+    assert!(!uid("g-bot:x").is_bot());
 }
 
 #[test]

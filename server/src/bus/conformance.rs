@@ -39,6 +39,55 @@ pub(crate) fn run_all(nodes: &[Node], settle: impl Fn(&[Node])) {
     local_connections_have_the_event_before_publish_returns(nodes, "conf-local", &settle);
     one_publishers_events_arrive_in_order_once_everywhere(nodes, "conf-order", &settle);
     the_origin_connection_gets_no_echo_and_other_projects_nothing(nodes, "conf-origin", &settle);
+    the_host_applications_events_reach_the_project_on_every_node(nodes, "conf-host", &settle);
+}
+
+/// What the HTTP API publishes: a profile change (kept by every node's hub
+/// and announced), a frame for the whole project, and closing a user's
+/// connections wherever they are.
+fn the_host_applications_events_reach_the_project_on_every_node(nodes: &[Node], name: &str, settle: &dyn Fn(&[Node])) {
+    use protocol::CloseCode;
+    let p = project(name);
+    let other = project(&format!("{name}-other"));
+    let mut watchers = listeners(nodes, &p, "watcher");
+    let mut targets = listeners(nodes, &p, "target");
+    let mut strangers = listeners(nodes, &other, "target");
+    settle(nodes);
+    for rxs in [&mut watchers, &mut targets, &mut strangers] {
+        discard_queued(rxs);
+    }
+    let renamed = Profile { name: "Renamed".into(), ..profile("target") };
+    let updated = ServerMsg::UserUpdated { user: renamed.clone() };
+    nodes[0].bus.publish(Event::ProfileChanged {
+        project: p.clone(),
+        profile: renamed.clone(),
+        frame: frame(&updated),
+    });
+    let erased = ServerMsg::UserErased { user: renamed.id.clone() };
+    nodes[0].bus.publish(Event::ToProject { project: p.clone(), frame: frame(&erased) });
+    nodes[0].bus.publish(Event::CloseUser { project: p.clone(), user: renamed.id.clone(), code: CloseCode::SignedOut });
+    let sentinel = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(3), unread: 0, mentions: 0 };
+    nodes[0].bus.publish(Event::ToProject { project: other.clone(), frame: frame(&sentinel) });
+    settle(nodes);
+    for (i, rx) in watchers.iter_mut().enumerate() {
+        assert_eq!(eventually(rx, 2, &|| settle(nodes)), vec![updated.clone(), erased.clone()], "node {i}");
+        assert_eq!(rx.kill.code(), None, "node {i}: only the user's connections are closed");
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        assert_eq!(node.hub.profile_of(&p, &renamed.id), Some(renamed.clone()), "node {i} keeps the new profile");
+    }
+    for (i, rx) in targets.iter_mut().enumerate() {
+        let deadline = Instant::now() + REMOTE_DEADLINE;
+        while rx.kill.code().is_none() && Instant::now() < deadline {
+            settle(nodes);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(rx.kill.code(), Some(CloseCode::SignedOut), "node {i}: the user's connection is closed");
+    }
+    for (i, rx) in strangers.iter_mut().enumerate() {
+        assert_eq!(eventually(rx, 1, &|| settle(nodes)), vec![sentinel.clone()], "node {i}: another project's");
+        assert_eq!(rx.kill.code(), None, "node {i}: the same id in another project stays connected");
+    }
 }
 
 fn project(name: &str) -> ProjectId {

@@ -24,6 +24,11 @@ impl Bus for LocalBus {
             }
             Event::Typing { project, from, to, active } => self.hub.typing(&project, &from, &to, active),
             Event::ToUser { project, user, frame } => self.hub.to_user(&project, &user, &frame),
+            Event::ProfileChanged { project, profile, frame } => self.hub.update_profile(&project, &profile, &frame),
+            Event::ToProject { project, frame } => self.hub.to_project(&project, &frame),
+            Event::CloseUser { project, user, code } => {
+                self.hub.close_user(&project, &user, code);
+            }
         }
     }
 }

@@ -24,7 +24,7 @@
 //! makes common to all nodes.
 
 use crate::outbox::{ConnId, Outbound};
-use protocol::{ChatMessage, Conversation, ProjectId, Update, UserId};
+use protocol::{ChatMessage, CloseCode, Conversation, Profile, ProjectId, Update, UserId};
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -51,6 +51,14 @@ pub(crate) enum Event {
     Typing { project: ProjectId, from: UserId, to: Conversation, active: bool },
     /// A frame for every connection of one user (a moved read marker).
     ToUser { project: ProjectId, user: UserId, frame: Outbound },
+    /// The host application changed a user's profile: every node's hub
+    /// keeps it for the user's connections and gives `frame` (a
+    /// `user_updated`) to every connection of the project.
+    ProfileChanged { project: ProjectId, profile: Profile, frame: Outbound },
+    /// A frame for every connection of a project (a `user_erased`).
+    ToProject { project: ProjectId, frame: Outbound },
+    /// Close every connection of one user with `code` (signed out).
+    CloseUser { project: ProjectId, user: UserId, code: CloseCode },
 }
 
 /// Publishes events to every node.

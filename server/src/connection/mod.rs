@@ -55,6 +55,7 @@ where
         replayed_up_to: None,
         in_flight,
         known_addressees: KnownAddressees::default(),
+        profile_generation: 0,
     }
     .run()
     .instrument(span)
@@ -89,9 +90,13 @@ struct Conn<S> {
     /// Permits for unacknowledged sends (`--max-in-flight-sends`).
     in_flight: Arc<tokio::sync::Semaphore>,
     /// Addressees this connection already found in the store. Users are
-    /// never deleted, so a hit stays true; it spares a store read for every
-    /// DM of a conversation after the first.
+    /// deleted only by the host's erasure, so a hit stays true (see
+    /// `addressees.rs`); it spares a store read for every DM of a
+    /// conversation after the first.
     known_addressees: KnownAddressees,
+    /// The hub's profile generation when this connection last took its
+    /// user's profile (see `Conn::refresh_profile`).
+    profile_generation: u64,
 }
 
 impl<S> Conn<S>
@@ -181,6 +186,22 @@ where
                     }
                 }
             }
+        }
+    }
+
+    /// After the host application changed someone's profile (the hub's
+    /// generation moved): takes this user's current one, so the messages it
+    /// sends from now on carry it. One atomic load when nothing changed.
+    fn refresh_profile(&mut self) {
+        let generation = self.app.hub.profile_generation();
+        if generation == self.profile_generation {
+            return;
+        }
+        self.profile_generation = generation;
+        let Some(membership) = &mut self.membership else { return };
+        let identity = &mut membership.identity;
+        if let Some(profile) = self.app.hub.profile_of(&identity.project, &identity.profile.id) {
+            identity.profile = profile;
         }
     }
 

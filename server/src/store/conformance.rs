@@ -26,6 +26,7 @@ pub fn new_message(project: &str, from: &str, to: Conversation, client_id: &str)
         ts: 1_000,
         reply_to: None,
         mentions: Vec::new(),
+        webhooks: MessageEvents::default(),
     }
 }
 
@@ -46,6 +47,7 @@ pub async fn run_all(store: &dyn Store) {
     messages_after_sees_only_what_concerns_the_user(store).await;
     history_pages_back_through_a_conversation(store).await;
     read_markers_and_unread_counts(store).await;
+    read_markers_clamp_to_the_newest_message_of_the_conversation(store).await;
     users_are_known_once_seen(store).await;
     the_directory_pages_through_users_by_name(store).await;
     retention_prunes_by_count_and_age(store).await;
@@ -55,6 +57,124 @@ pub async fn run_all(store: &dyn Store) {
     search_finds_current_text_in_visible_conversations(store).await;
     mentions_are_counted_apart_in_unread(store).await;
     retention_takes_a_message_s_changes_with_it(store).await;
+    profiles_set_by_the_host_and_sign_outs_are_kept(store).await;
+    erasure_deletes_what_the_user_sent_and_is_recorded(store).await;
+    webhook_events_are_stored_with_their_message_and_delivered_per_endpoint(store).await;
+}
+
+async fn webhook_events_are_stored_with_their_message_and_delivered_per_endpoint(store: &dyn Store) {
+    let endpoints = ["http://a/hook".to_owned(), "http://b/hook".to_owned()];
+    let (p, r) = (pid("hooks"), uid("r"));
+    store.upsert_user(&p, &profile("r")).await.unwrap();
+    let mut missed = new_message("hooks", "s", dm("r"), "h1");
+    missed.webhooks = MessageEvents { created: true, missed: true, unread_check_at: None };
+    let mut read = new_message("hooks", "s", dm("r"), "h2");
+    read.webhooks = MessageEvents { created: false, missed: false, unread_check_at: Some(5_000) };
+    let mut unread = new_message("hooks", "s", dm("r"), "h3");
+    unread.webhooks = MessageEvents { created: false, missed: false, unread_check_at: Some(5_000) };
+    let plain = new_message("hooks", "s", Conversation::Room, "h4");
+    let stored = append_messages(store, vec![missed.clone(), read, unread, plain]).await;
+    // A resend creates no second event.
+    assert!(append_messages(store, vec![missed]).await[0].duplicate);
+    let online = NewEvent { kind: "user.online", project: p.clone(), user: profile("r"), at: 1_500 };
+    store.add_events(vec![online]).await.unwrap();
+    store.mark_read(&p, &r, &dm("s"), stored[1].message.id).await.unwrap();
+
+    // At 2 s: created, missed and online are due, once per endpoint.
+    assert_eq!(store.expand_due_events(2_000, &endpoints).await.unwrap(), 6);
+    assert_eq!(store.expand_due_events(2_000, &endpoints).await.unwrap(), 0, "each event once");
+    let a = store.due_deliveries(&endpoints[0], 2_000, 10).await.unwrap();
+    let kinds: Vec<_> = a.iter().map(|d| d.kind.as_str()).collect();
+    assert_eq!(kinds, ["message.created", "message.missed", "user.online"]);
+    let body: serde_json::Value = serde_json::from_str(&a[1].body).unwrap();
+    assert_eq!(body["type"], "message.missed");
+    assert_eq!(body["project"], "hooks");
+    assert_eq!(body["id"], a[1].event_id.as_str());
+    assert_eq!(body["payload"]["recipient"], "r");
+    assert_eq!(body["payload"]["reason"], "offline");
+    assert_eq!(body["payload"]["message"]["id"], stored[0].message.id.0);
+    // At 5 s the unread checks run: h2 was read (dropped), h3 is not (missed).
+    assert_eq!(store.expand_due_events(5_000, &endpoints).await.unwrap(), 2);
+    let b = store.due_deliveries(&endpoints[1], 5_000, 10).await.unwrap();
+    assert_eq!(b.len(), 4);
+    let last: serde_json::Value = serde_json::from_str(&b[3].body).unwrap();
+    assert_eq!(
+        (last["payload"]["reason"].as_str(), last["payload"]["message"]["id"].as_u64()),
+        (Some("unread"), Some(stored[2].message.id.0))
+    );
+
+    // Endpoint a accepts everything; b fails its first and retries later.
+    store.settle_deliveries(a.iter().map(|d| (d.id, Settle::Delivered)).collect()).await.unwrap();
+    store.settle_deliveries(vec![(b[0].id, Settle::Retry { at: 9_000 }), (b[1].id, Settle::Drop)]).await.unwrap();
+    let later = store.due_deliveries(&endpoints[1], 8_999, 10).await.unwrap();
+    assert_eq!(later.len(), 2, "the retry is not due yet; the dropped one is gone");
+    let retried = store.due_deliveries(&endpoints[1], 9_000, 10).await.unwrap();
+    assert_eq!(retried.iter().find(|d| d.id == b[0].id).map(|d| d.attempts), Some(1));
+    assert!(store.due_deliveries(&endpoints[0], 9_000, 10).await.unwrap().len() == 1, "a's unread miss only");
+    assert_eq!(store.webhook_backlog().await.unwrap(), 4);
+    assert_eq!(store.drop_deliveries_except(&endpoints[..1]).await.unwrap(), 3, "b is no longer configured");
+    assert_eq!(store.webhook_backlog().await.unwrap(), 1);
+}
+
+async fn profiles_set_by_the_host_and_sign_outs_are_kept(store: &dyn Store) {
+    let p = pid("host-profiles");
+    assert_eq!(store.sign_in_state(&p, &uid("h")).await.unwrap(), SignInState::default());
+    store.upsert_user(&p, &profile("h")).await.unwrap();
+    assert_eq!(store.sign_in_state(&p, &uid("h")).await.unwrap().profile, Some((profile("h"), None)));
+    let renamed = Profile { id: uid("h"), name: "Renamed".into(), color: "#abcdef".into() };
+    store.set_profile(&p, &renamed, 5_000).await.unwrap();
+    assert_eq!(store.sign_in_state(&p, &uid("h")).await.unwrap().profile, Some((renamed.clone(), Some(5_000))));
+    store.set_profile(&p, &profile("new"), 6_000).await.unwrap();
+    assert!(store.user_exists(&p, &uid("new")).await.unwrap(), "set_profile creates the user");
+    store.sign_out(&p, &uid("h"), 7_000).await.unwrap();
+    store.sign_out(&p, &uid("h"), 6_500).await.unwrap();
+    assert_eq!(store.sign_in_state(&p, &uid("h")).await.unwrap().not_before, Some(7_000), "never moves back");
+    assert_eq!(store.sign_in_state(&pid("host-other"), &uid("h")).await.unwrap(), SignInState::default());
+}
+
+async fn erasure_deletes_what_the_user_sent_and_is_recorded(store: &dyn Store) {
+    let p = pid("erase");
+    store.upsert_user(&p, &profile("e")).await.unwrap();
+    store.upsert_user(&p, &profile("k")).await.unwrap();
+    let sent = append_messages(
+        store,
+        vec![
+            new_message("erase", "e", Conversation::Room, "e1"),
+            new_message("erase", "e", dm("k"), "e2"),
+            new_message("erase", "k", dm("e"), "k1"),
+            new_message("erase", "k", Conversation::Room, "k2"),
+            new_message("erase-other", "e", Conversation::Room, "o1"),
+        ],
+    )
+    .await;
+    let before = sent[0].message.id;
+    let erased = store.erase_user(&p, &uid("e"), 9_000).await.unwrap();
+    assert_eq!(erased, Erased { messages: 2, existed: true });
+    assert!(!store.user_exists(&p, &uid("e")).await.unwrap());
+    assert_eq!(store.sign_in_state(&p, &uid("e")).await.unwrap().not_before, Some(9_000));
+    let room = store.history(&p, &uid("k"), &Conversation::Room, None, 10).await.unwrap();
+    assert_eq!(room.messages.iter().map(|m| m.from.id.as_str()).collect::<Vec<_>>(), ["k"]);
+    let direct = store.history(&p, &uid("k"), &dm("e"), None, 10).await.unwrap();
+    assert_eq!(direct.messages.len(), 1, "what k sent e stays in k's history");
+    assert_eq!(direct.messages[0].from.id, uid("k"));
+    let replay = store.messages_after(&p, &uid("k"), MessageId(0), 10).await.unwrap();
+    let senders: Vec<UserId> = replay
+        .iter()
+        .map(|e| match e {
+            LogEntry::Message(m) => m.from.id.clone(),
+            LogEntry::Update(u) => u.by.clone(),
+        })
+        .collect();
+    assert!(senders.iter().all(|id| *id != uid("e")), "nor in any replay");
+    let other = store.history(&pid("erase-other"), &uid("e"), &Conversation::Room, None, 10).await.unwrap();
+    assert_eq!(other.messages.len(), 1, "another project's user of the same id is untouched");
+    let last = sent[4].message.id;
+    assert_eq!(store.erasures_since(&p, before).await.unwrap(), [uid("e")]);
+    assert_eq!(store.erasures_since(&p, last).await.unwrap(), [uid("e")], "a client that had everything");
+    let after = append_messages(store, vec![new_message("erase", "k", Conversation::Room, "k3")]).await;
+    assert!(store.erasures_since(&p, after[0].message.id).await.unwrap().is_empty(), "got the news live");
+    assert!(store.erasures_since(&pid("erase-other"), MessageId(0)).await.unwrap().is_empty());
+    assert_eq!(store.erase_user(&p, &uid("never"), 9_000).await.unwrap(), Erased::default());
 }
 
 async fn append_assigns_increasing_ids_and_dedupes(store: &dyn Store) {
@@ -171,6 +291,33 @@ async fn read_markers_and_unread_counts(store: &dyn Store) {
     let for_b = store.unread(&p, &uid("b")).await.unwrap();
     assert_eq!(for_b.len(), 1, "b wrote u1-u3; only a's room message is unread for b");
     assert_eq!((for_b[0].conversation.clone(), for_b[0].count), (Conversation::Room, 1));
+}
+
+async fn read_markers_clamp_to_the_newest_message_of_the_conversation(store: &dyn Store) {
+    let p = pid("clamp");
+    let out = append_messages(
+        store,
+        vec![
+            new_message("clamp", "b", Conversation::Room, "c1"),
+            new_message("clamp", "b", dm("a"), "c2"),
+            new_message("clamp", "b", Conversation::Room, "c3"),
+        ],
+    )
+    .await;
+    let (room_newest, dm_newest) = (out[2].message.id, out[1].message.id);
+    let future = MessageId(1_764_000_000_000); // a timestamp sent as an id
+    let room = store.mark_read(&p, &uid("a"), &Conversation::Room, future).await.unwrap();
+    assert_eq!(room.read_up_to, Some(room_newest), "clamped to the room's newest");
+    let direct = store.mark_read(&p, &uid("a"), &dm("b"), future).await.unwrap();
+    assert_eq!(direct.read_up_to, Some(dm_newest), "clamped to the conversation's newest, not the room's");
+    let empty = store.mark_read(&p, &uid("a"), &dm("nobody-wrote"), future).await.unwrap();
+    assert_eq!(empty.read_up_to, Some(MessageId(0)), "an empty conversation clamps to 0");
+    let later = append_messages(store, vec![new_message("clamp", "b", Conversation::Room, "c4")]).await;
+    let unread = store.unread(&p, &uid("a")).await.unwrap();
+    let room = unread.iter().find(|u| u.conversation == Conversation::Room).expect("the new message is unread");
+    assert_eq!((room.count, room.read_up_to), (1, Some(room_newest)));
+    let caught_up = store.mark_read(&p, &uid("a"), &Conversation::Room, later[0].message.id).await.unwrap();
+    assert_eq!((caught_up.count, caught_up.read_up_to), (0, Some(later[0].message.id)));
 }
 
 async fn users_are_known_once_seen(store: &dyn Store) {

@@ -47,6 +47,57 @@ pub struct NewMessage {
     pub reply_to: Option<MessageId>,
     /// Users mentioned (other than the sender), each once.
     pub mentions: Vec<UserId>,
+    /// Webhook events this message causes, stored in its transaction.
+    pub webhooks: MessageEvents,
+}
+
+/// The webhook events a stored message causes (none by default). They are
+/// written in the same transaction as the message: a message is never
+/// stored without its events, nor an event without its message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageEvents {
+    /// `message.created`.
+    pub created: bool,
+    /// `message.missed` for the addressee of a direct message that none of
+    /// their connections received.
+    pub missed: bool,
+    /// `message.missed` (reason `unread`) due at this time, unless the
+    /// addressee has read the message by then.
+    pub unread_check_at: Option<Millis>,
+}
+
+/// A webhook event not caused by a message (presence), as it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// `user.online` or `user.offline`.
+    pub kind: &'static str,
+    pub project: ProjectId,
+    pub user: Profile,
+    pub at: Millis,
+}
+
+/// One webhook delivery waiting for its endpoint: the event's JSON body,
+/// fixed when the event became due (so every attempt sends the same bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub body: String,
+    pub attempts: u32,
+    /// When the event was created (ms): retries stop some time after it.
+    pub created_at: Millis,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// The endpoint accepted it: forget it.
+    Delivered,
+    /// Try again at this time (ms).
+    Retry { at: Millis },
+    /// Give up on it.
+    Drop,
 }
 
 /// A change to a stored message, not yet stored.
@@ -180,6 +231,25 @@ pub struct UserPage {
     pub has_more: bool,
 }
 
+/// What the store knows about a user signing in (see [`Store::sign_in_state`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInState {
+    /// The stored profile, and when the HTTP API last set it (`None` when
+    /// only tokens ever did).
+    pub profile: Option<(Profile, Option<Millis>)>,
+    /// Tokens issued before this (ms) are refused.
+    pub not_before: Option<Millis>,
+}
+
+/// What [`Store::erase_user`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Messages the user had sent.
+    pub messages: u64,
+    /// Whether the project had seen the user at all.
+    pub existed: bool,
+}
+
 /// How long messages are kept.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Retention {
@@ -245,7 +315,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page, StoreError>;
 
     /// Moves `user`'s read marker in `conversation` forward to `up_to` (never
-    /// back) and returns the resulting unread count.
+    /// back), clamped to the conversation's newest message (0 when it has
+    /// none), and returns the resulting unread count.
     async fn mark_read(
         &self,
         project: &ProjectId,
@@ -270,6 +341,52 @@ pub trait Store: Send + Sync + 'static {
         before: Option<MessageId>,
         limit: u32,
     ) -> Result<Page, StoreError>;
+
+    /// The profile and sign-out state of `user`, read when they sign in.
+    async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError>;
+
+    /// Creates or updates `profile` as set by the host application at `at`
+    /// (ms): it wins over the profile of any token issued before `at`.
+    async fn set_profile(&self, project: &ProjectId, profile: &Profile, at: Millis) -> Result<(), StoreError>;
+
+    /// Refuses every token of `user` issued before `not_before` (ms), from
+    /// now on and after restarts. Never moves back.
+    async fn sign_out(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<(), StoreError>;
+
+    /// Signs `user` out (as [`Store::sign_out`]) and deletes every message
+    /// they sent, their profile, read markers and conversation memberships,
+    /// in one transaction; records the erasure for
+    /// [`Store::erasures_since`]. Messages others sent them stay (they are
+    /// the senders' words, in the senders' history).
+    async fn erase_user(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<Erased, StoreError>;
+
+    /// Users erased while the newest message id was `cursor` or more: a
+    /// client resuming from `cursor` may still show their messages.
+    async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError>;
+
+    /// Records presence events for webhooks.
+    async fn add_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError>;
+
+    /// Turns every event due at `now` into one delivery per endpoint, with
+    /// its JSON body (event id, type, project, time, payload), in one
+    /// transaction; an unread check whose message was read (or deleted)
+    /// meanwhile is dropped instead. Returns how many deliveries it made.
+    async fn expand_due_events(&self, now: Millis, endpoints: &[String]) -> Result<u64, StoreError>;
+
+    /// Up to `limit` deliveries for `endpoint` due at `now`, oldest first.
+    async fn due_deliveries(&self, endpoint: &str, now: Millis, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records the outcomes of attempts at deliveries (by id), in one
+    /// transaction: the worker settles a batch at once, so its writes do
+    /// not queue one fsync per delivery in front of the chat's commits.
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError>;
+
+    /// Deliveries and events waiting, for `/metrics`.
+    async fn webhook_backlog(&self) -> Result<u64, StoreError>;
+
+    /// Drops deliveries for endpoints no longer configured (at start);
+    /// returns how many.
+    async fn drop_deliveries_except(&self, endpoints: &[String]) -> Result<u64, StoreError>;
 
     /// Deletes what the policy no longer keeps; returns how many messages.
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError>;

@@ -241,3 +241,68 @@ pub async fn metric(addr: SocketAddr, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
         .unwrap_or_else(|| panic!("no {name} in {metrics}"))
 }
+
+/// One HTTP/1.1 request (`Connection: close`) with an optional bearer key
+/// and JSON body: the status and the JSON body (`Null` when empty).
+pub async fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some(key) = key {
+        request.push_str(&format!("Authorization: Bearer {key}\r\n"));
+    }
+    request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut out)).await.expect("an HTTP answer in time").unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no header end in {text:?}"));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("status in {head}"));
+    let json = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: body {body:?} is not JSON: {e}"))
+    };
+    (status, json)
+}
+
+/// A port free a moment ago (for a server binary to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A server binary started by a test, SIGKILLed when dropped (so a failing
+/// test leaves none behind).
+pub struct ServerProcess(pub std::process::Child);
+
+impl ServerProcess {
+    pub fn sigkill(&mut self) {
+        let _ = self.0.kill(); // SIGKILL on Unix
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
+}
+
+/// Connects once the server on `port` accepts WebSockets.
+pub async fn connect_when_up(port: u16) -> Client {
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    for _ in 0..400 {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await {
+            return Client { ws };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("server did not come up on {port}");
+}

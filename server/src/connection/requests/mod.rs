@@ -34,6 +34,7 @@ where
                 return Ok(());
             }
         };
+        self.refresh_profile();
         let Some(identity) = self.membership.as_ref().map(|m| m.identity.clone()) else { return Ok(()) };
         match msg {
             ClientMsg::Hello(_) => self.reply_error(ErrorCode::HelloRepeated, "already said hello".into(), None),

@@ -40,16 +40,20 @@ where
             Err(TrySendError::Closed(())) => None,
         };
         match slot {
-            Some(slot) => slot.send(SendRequest { write, origin: Origin::Conn { tx: self.tx.clone(), permit } }),
-            None => {
-                self.refuse(names, ErrorCode::Unavailable, "the server is shutting down; send it again later".into())
+            Some(slot) => {
+                slot.send(SendRequest { write, origin: Origin::Connection { outbox: self.tx.clone(), permit } })
             }
+            None => self.refuse_request(
+                names,
+                ErrorCode::Unavailable,
+                "the server is shutting down; send it again later".into(),
+            ),
         }
         Ok(())
     }
 
     /// An error frame naming what it refuses.
-    pub(in crate::connection) fn refuse(&self, names: Names, code: ErrorCode, message: String) {
+    pub(in crate::connection) fn refuse_request(&self, names: Names, code: ErrorCode, message: String) {
         match names {
             Names::Send(client_id) => self.reply_error(code, message, Some(client_id)),
             Names::Change(target) => self.reply_error_about(code, message, target),

@@ -5,7 +5,7 @@ use super::super::{Conn, End};
 use super::queue::Names;
 use crate::auth::Identity;
 use crate::clock::now_millis;
-use crate::store::NewMessage;
+use crate::store::{MessageEvents, NewMessage};
 use protocol::{validate, ClientMsgId, Conversation, ErrorCode, MessageId, UserId};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -55,6 +55,7 @@ where
             ts: now_millis(),
             reply_to,
             mentions,
+            webhooks: MessageEvents::default(),
         };
         self.queue(message.into(), Names::Send(client_id)).await
     }

@@ -7,6 +7,7 @@ mod pool;
 mod rows;
 mod schema;
 mod search;
+mod webhooks;
 
 pub use pool::SqliteStore;
 
@@ -61,6 +62,7 @@ fn append_message(tx: &rusqlite::Transaction<'_>, m: NewMessage) -> Result<Appen
         return Ok(Appended { message: original, duplicate: true });
     }
     let id = MessageId(tx.last_insert_rowid() as u64);
+    webhooks::record_message_events(tx, &m, id)?;
     if let Some(recipient) = recipient {
         let mut member =
             tx.prepare_cached("INSERT OR IGNORE INTO conversations (project, user, conv) VALUES (?1, ?2, ?3)")?;
@@ -106,6 +108,26 @@ fn unread_in(
     Ok((count, mentions, up_to.map(|u| MessageId(u as u64))))
 }
 
+/// A new user's room marker starts at the newest room message, so older
+/// room history is not "unread".
+fn start_room_marker(conn: &Connection, project: &str, user: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO read_markers (project, user, conv, up_to)
+         SELECT ?1, ?2, 'room', COALESCE(MAX(id), 0) FROM messages WHERE project = ?1 AND conv = 'room'",
+        params![project, user],
+    )?;
+    Ok(())
+}
+
+fn record_sign_out(conn: &Connection, project: &str, user: &str, not_before: Millis) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO sign_outs (project, user, not_before) VALUES (?1, ?2, ?3)
+         ON CONFLICT (project, user) DO UPDATE SET not_before = MAX(not_before, excluded.not_before)",
+        params![project, user, not_before],
+    )?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn append(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
@@ -147,11 +169,7 @@ impl Store for SqliteStore {
                 params![project.as_str(), profile.id.as_str(), profile.name, profile.color],
             )? == 1;
             if new {
-                tx.execute(
-                    "INSERT OR IGNORE INTO read_markers (project, user, conv, up_to)
-                     SELECT ?1, ?2, 'room', COALESCE(MAX(id), 0) FROM messages WHERE project = ?1 AND conv = 'room'",
-                    params![project.as_str(), profile.id.as_str()],
-                )?;
+                start_room_marker(&tx, project.as_str(), profile.id.as_str())?;
             } else {
                 tx.execute(
                     "UPDATE users SET name = ?3, color = ?4 WHERE project = ?1 AND id = ?2",
@@ -289,8 +307,12 @@ impl Store for SqliteStore {
         let conv = conversation_key(user, conversation);
         let (project, user, conversation) = (project.clone(), user.clone(), conversation.clone());
         self.write(move |conn| {
+            // Clamped to the conversation's newest message: a marker beyond
+            // it (a timestamp sent as an id, say) would keep every later
+            // message from ever counting as unread.
             conn.prepare_cached(
-                "INSERT INTO read_markers (project, user, conv, up_to) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO read_markers (project, user, conv, up_to)
+                 SELECT ?1, ?2, ?3, MIN(?4, COALESCE(MAX(id), 0)) FROM messages WHERE project = ?1 AND conv = ?3
                  ON CONFLICT (project, user, conv) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
             )?
             .execute(params![project.as_str(), user.as_str(), conv, sql_id(up_to)])?;
@@ -321,6 +343,133 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError> {
+        let (project, user) = (project.clone(), user.clone());
+        self.read(move |conn| {
+            let profile = conn
+                .prepare_cached("SELECT name, color, profile_at FROM users WHERE project = ?1 AND id = ?2")?
+                .query_row(params![project.as_str(), user.as_str()], |row| {
+                    Ok((Profile { id: user.clone(), name: row.get(0)?, color: row.get(1)? }, row.get(2)?))
+                })
+                .optional()?;
+            let not_before = conn
+                .prepare_cached("SELECT not_before FROM sign_outs WHERE project = ?1 AND user = ?2")?
+                .query_row(params![project.as_str(), user.as_str()], |row| row.get(0))
+                .optional()?;
+            Ok(SignInState { profile, not_before })
+        })
+        .await
+    }
+
+    async fn set_profile(&self, project: &ProjectId, profile: &Profile, at: Millis) -> Result<(), StoreError> {
+        let (project, profile) = (project.clone(), profile.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let new = tx.execute(
+                "INSERT INTO users (project, id, name, color, profile_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (project, id) DO NOTHING",
+                params![project.as_str(), profile.id.as_str(), profile.name, profile.color, at],
+            )? == 1;
+            if new {
+                start_room_marker(&tx, project.as_str(), profile.id.as_str())?;
+            } else {
+                tx.execute(
+                    "UPDATE users SET name = ?3, color = ?4, profile_at = MAX(COALESCE(profile_at, 0), ?5)
+                     WHERE project = ?1 AND id = ?2",
+                    params![project.as_str(), profile.id.as_str(), profile.name, profile.color, at],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sign_out(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<(), StoreError> {
+        let (project, user) = (project.clone(), user.clone());
+        self.write(move |conn| {
+            record_sign_out(conn, project.as_str(), user.as_str(), not_before)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn erase_user(&self, project: &ProjectId, user: &UserId, not_before: Millis) -> Result<Erased, StoreError> {
+        let (project, user) = (project.clone(), user.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let (p, u) = (project.as_str(), user.as_str());
+            record_sign_out(&tx, p, u, not_before)?;
+            let messages = tx.execute("DELETE FROM messages WHERE project = ?1 AND sender = ?2", params![p, u])? as u64;
+            let existed = tx.execute("DELETE FROM users WHERE project = ?1 AND id = ?2", params![p, u])? == 1;
+            tx.execute("DELETE FROM read_markers WHERE project = ?1 AND user = ?2", params![p, u])?;
+            tx.execute("DELETE FROM conversations WHERE project = ?1 AND user = ?2", params![p, u])?;
+            // Their reactions and the changes they made to others' messages
+            // (their own messages took theirs with them: `messages_delete`).
+            tx.execute(
+                "DELETE FROM reactions WHERE user = ?2 AND target IN (SELECT id FROM messages WHERE project = ?1)",
+                params![p, u],
+            )?;
+            tx.execute("DELETE FROM events WHERE project = ?1 AND by_user = ?2", params![p, u])?;
+            tx.execute("DELETE FROM mentions WHERE project = ?1 AND user = ?2", params![p, u])?;
+            // The newest id ever assigned (deleted ones included): what a
+            // client that saw everything before the erasure has as cursor.
+            let at_id: i64 = tx
+                .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'messages'", [], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            tx.execute(
+                "INSERT OR IGNORE INTO erasures (project, user, at_id) VALUES (?1, ?2, ?3)",
+                params![p, u, at_id],
+            )?;
+            tx.commit()?;
+            Ok(Erased { messages, existed })
+        })
+        .await
+    }
+
+    async fn erasures_since(&self, project: &ProjectId, cursor: MessageId) -> Result<Vec<UserId>, StoreError> {
+        let project = project.clone();
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached("SELECT DISTINCT user FROM erasures WHERE project = ?1 AND at_id >= ?2")?
+                .query_map(params![project.as_str(), sql_id(cursor)], |row| {
+                    let id: String = row.get(0)?;
+                    UserId::new(id).map_err(|e| corrupt("erased user", e))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn add_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        self.write(move |conn| Ok(webhooks::add_events(conn, events)?)).await
+    }
+
+    async fn expand_due_events(&self, now: Millis, endpoints: &[String]) -> Result<u64, StoreError> {
+        let endpoints = endpoints.to_vec();
+        self.write(move |conn| Ok(webhooks::expand_due(conn, now, &endpoints)?)).await
+    }
+
+    async fn due_deliveries(&self, endpoint: &str, now: Millis, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        let endpoint = endpoint.to_owned();
+        self.read(move |conn| Ok(webhooks::due_deliveries(conn, &endpoint, now, limit)?)).await
+    }
+
+    async fn settle_deliveries(&self, outcomes: Vec<(i64, Settle)>) -> Result<(), StoreError> {
+        self.write(move |conn| Ok(webhooks::settle(conn, outcomes)?)).await
+    }
+
+    async fn webhook_backlog(&self) -> Result<u64, StoreError> {
+        self.read(move |conn| Ok(webhooks::backlog(conn)?)).await
+    }
+
+    async fn drop_deliveries_except(&self, endpoints: &[String]) -> Result<u64, StoreError> {
+        let endpoints = endpoints.to_vec();
+        self.write(move |conn| Ok(webhooks::drop_except(conn, &endpoints)?)).await
     }
 
     async fn prune(&self, retention: Retention) -> Result<u64, StoreError> {

@@ -60,6 +60,56 @@ DROP INDEX messages_recipient;
 CREATE INDEX users_by_name ON users(project, name COLLATE NOCASE, id);
 "#,
     r#"
+-- The host application's side (the HTTP API).
+-- When the API last set a user's profile (ms): it wins over the profile in
+-- any token issued before then.
+ALTER TABLE users ADD COLUMN profile_at INTEGER;
+-- Session tokens issued before `not_before` (ms) are refused: sign-out
+-- everywhere and erasure. Kept apart from `users` so it outlives erasure.
+CREATE TABLE sign_outs (
+    project    TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    PRIMARY KEY (project, user)
+) WITHOUT ROWID;
+-- Erased users, with the newest message id when they were erased: a client
+-- resuming from a cursor at or below it is told to forget their messages.
+CREATE TABLE erasures (
+    project TEXT NOT NULL,
+    user    TEXT NOT NULL,
+    at_id   INTEGER NOT NULL,
+    PRIMARY KEY (project, at_id, user)
+) WITHOUT ROWID;
+"#,
+    r#"
+-- The webhook outbox. An event is written in the transaction of what
+-- caused it (a message's in `append`), then, once due, turned into one
+-- delivery per endpoint with its body fixed; a delivery row lives until the
+-- endpoint accepts it or its retries run out.
+CREATE TABLE webhook_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- the event id, never reused
+    kind       TEXT NOT NULL,    -- message.created, message.missed, message.unread, user.online, user.offline
+    project    TEXT NOT NULL,
+    message_id INTEGER,          -- message events
+    recipient  TEXT,             -- message.missed / message.unread: who missed it
+    payload    TEXT,             -- presence events: the user, as JSON
+    created_at INTEGER NOT NULL,
+    due_at     INTEGER NOT NULL
+);
+CREATE INDEX webhook_events_due ON webhook_events(due_at);
+CREATE TABLE webhook_deliveries (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint   TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    next_at    INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(endpoint, next_at, id);
+"#,
+    r#"
 -- A message's life after it is sent. The body is edited in place; a
 -- deletion empties it (secure_delete zeroes the freed bytes) and keeps a
 -- tombstone, so ids and replies stay meaningful.
