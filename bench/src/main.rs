@@ -38,7 +38,7 @@ struct Cli {
     #[arg(long)]
     smoke: bool,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "fanout,dm,idle,durable,resume")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "fanout,dm,idle,durable,resume,search")]
     only: Vec<Scenario>,
     /// Fan-out ladder: messages per second per sender, one step each
     /// (default: 50 to 2,500).
@@ -91,6 +91,7 @@ enum Scenario {
     Idle,
     Durable,
     Resume,
+    Search,
 }
 
 /// Parses `--step-secs`: more than 0 and at most an hour (so that it is a
@@ -114,6 +115,9 @@ pub struct Sizes {
     pub durable_time: Duration,
     pub resume: u64,
     pub resume_runs: usize,
+    /// Messages stored before searching, and the queries timed.
+    pub search_stored: u64,
+    pub search_queries: usize,
     /// The pause before memory is read once clients have closed.
     pub settle: Duration,
 }
@@ -135,6 +139,8 @@ fn sizes(smoke: bool) -> Sizes {
             durable_time: Duration::from_millis(500),
             resume: 500,
             resume_runs: 2,
+            search_stored: 2_000,
+            search_queries: 20,
             settle: scenarios::SMOKE_SETTLE,
         }
     } else {
@@ -159,6 +165,8 @@ fn sizes(smoke: bool) -> Sizes {
             durable_time: Duration::from_secs(5),
             resume: 10_000,
             resume_runs: 3,
+            search_stored: 1_000_000,
+            search_queries: 400,
             settle: scenarios::SETTLE,
         }
     }
@@ -232,6 +240,12 @@ async fn run(cli: &Cli) -> Result<bool> {
             scenarios::resume::run(chat, sz.resume, sz.resume_runs, sz.settle).await
         });
         out.resume(result.await);
+    }
+    if wants(Scenario::Search) {
+        let result = on_chat_server(&opts, "6-search", async |chat| {
+            scenarios::search::run(chat, sz.search_stored, sz.search_queries).await
+        });
+        out.search(result.await);
     }
     Ok(out.finish())
 }
