@@ -31,16 +31,15 @@ pub async fn run(server: &mut Proc, stored: u64, queries: usize) -> Result<Searc
     let url = server.url();
     let per_client = stored.div_ceil(CLIENTS as u64);
     let mut senders = Vec::new();
-    let mut searcher = None;
+    let mut searcher_token = None;
     for i in 0..CLIENTS {
         let (ws, _) = conn::guest(&url, &format!("writer{i}"), "search").await?;
-        let (reader_ws, reader) = conn::guest(&url, &format!("reader{i}"), "search").await?;
-        if i == 0 {
-            searcher = Some(reader_ws);
-        }
+        // Offline while the store fills (its outbox would overflow).
+        let (_, reader) = conn::guest(&url, &format!("reader{i}"), "search").await?;
+        searcher_token.get_or_insert(reader.session_token);
         senders.push((ws, reader.me.id));
     }
-    let Some(mut searcher) = searcher else { bail!("no searcher") };
+    let Some(searcher_token) = searcher_token else { bail!("no searcher") };
     let started = Instant::now();
     let fills = senders.iter_mut().enumerate().map(|(i, (ws, to))| {
         let prefix = format!("s{i}-");
@@ -50,6 +49,7 @@ pub async fn run(server: &mut Proc, stored: u64, queries: usize) -> Result<Searc
     let fill_secs = started.elapsed().as_secs_f64();
     ensure!(acked == per_client * CLIENTS as u64, "only {acked} of the messages were acknowledged");
     drop(senders);
+    let (mut searcher, _) = conn::hello(&url, conn::token(&searcher_token), None).await?;
 
     // Numbers with as many digits as the largest: the last word of a query
     // is also a prefix, and no other number sent starts with one of these.
