@@ -328,8 +328,8 @@ pub trait Store: Send + Sync + 'static {
     /// Unread counts of `user`'s conversations that have any.
     async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError>;
 
-    /// Up to `limit` messages matching every word of `query` (the last one
-    /// as a prefix), newest first, with ids below `before`, from the
+    /// Up to `limit` messages containing every word of `query` (whole
+    /// words, any case), newest first, with ids below `before`, from the
     /// conversations `user` can see: the project's room and their direct
     /// ones. Edited text is found by its new words only; deleted messages
     /// are not found, and their text is gone from the index.
