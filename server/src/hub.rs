@@ -11,13 +11,15 @@
 
 use crate::metrics::Metrics;
 use crate::outbox::{ConnId, Outbound, OutboxSender, Priority, Pushed};
-use crate::webhooks::{PresenceChange, PresenceQueue};
 use protocol::{ChatMessage, CloseCode, Conversation, Profile, ProjectId, ServerMsg, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 mod cluster;
+pub(crate) mod presence_queue;
+
+use presence_queue::{PresenceChange, PresenceQueue};
 
 pub(crate) use cluster::{NodeId, PresenceSink};
 

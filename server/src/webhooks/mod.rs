@@ -22,12 +22,13 @@ mod client;
 mod sign;
 
 use crate::clock::now_millis;
+use crate::hub::presence_queue::{PresenceChange, PresenceQueue};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::{Delivery, MessageEvents, NewEvent, NewMessage, Settle, Store};
 use client::Poster;
 use http::Uri;
-use protocol::{Conversation, Profile, ProjectId};
+use protocol::Conversation;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -95,29 +96,6 @@ impl MessagePolicy {
     }
 }
 
-/// A presence change for `user.online` / `user.offline`.
-#[derive(Debug)]
-pub(crate) struct PresenceChange {
-    pub(crate) project: ProjectId,
-    pub(crate) user: Profile,
-    pub(crate) online: bool,
-}
-
-/// The hub's side of the presence queue: never blocks.
-#[derive(Clone)]
-pub(crate) struct PresenceQueue {
-    tx: mpsc::Sender<PresenceChange>,
-    metrics: Arc<Metrics>,
-}
-
-impl PresenceQueue {
-    pub(crate) fn push(&self, change: PresenceChange) {
-        if self.tx.try_send(change).is_err() {
-            self.metrics.inc(&self.metrics.webhook_presence_lost);
-        }
-    }
-}
-
 /// The running webhook machinery.
 pub(crate) struct Webhooks {
     pub(crate) policy: Option<MessagePolicy>,
@@ -150,7 +128,7 @@ pub(crate) fn start(
     let presence = (settings.wants("user.online") || settings.wants("user.offline")).then(|| {
         let (tx, rx) = mpsc::channel(PRESENCE_QUEUE);
         tokio::spawn(record_presence(rx, store.clone(), settings.clone(), stop.clone()));
-        PresenceQueue { tx, metrics: metrics.clone() }
+        PresenceQueue::new(tx, metrics.clone())
     });
     let poster = Arc::new(Poster::new(settings.secret.clone(), settings.timeout));
     let ready: Vec<Arc<Notify>> = settings.endpoints.iter().map(|_| Arc::new(Notify::new())).collect();
