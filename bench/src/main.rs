@@ -38,7 +38,7 @@ struct Cli {
     #[arg(long)]
     smoke: bool,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "fanout,dm,idle,durable,resume")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "fanout,dm,idle,durable,resume,stalled")]
     only: Vec<Scenario>,
     /// Fan-out ladder: messages per second per sender, one step each
     /// (default: 50 to 2,500).
@@ -99,6 +99,8 @@ enum Scenario {
     Idle,
     Durable,
     Resume,
+    /// Resumers from cursor 0 that never read (replay memory).
+    Stalled,
 }
 
 /// Parses `--step-secs`: more than 0 and at most an hour (so that it is a
@@ -122,6 +124,11 @@ pub struct Sizes {
     pub durable_time: Duration,
     pub resume: u64,
     pub resume_runs: usize,
+    /// Resumers from cursor 0 that never read, the backlog each asks for,
+    /// and how long they are held.
+    pub stalled: usize,
+    pub stalled_backlog: usize,
+    pub stalled_hold: Duration,
     /// The pause before memory is read once clients have closed.
     pub settle: Duration,
 }
@@ -143,6 +150,9 @@ fn sizes(smoke: bool) -> Sizes {
             durable_time: Duration::from_millis(500),
             resume: 500,
             resume_runs: 2,
+            stalled: 50,
+            stalled_backlog: 500,
+            stalled_hold: Duration::from_millis(500),
             settle: scenarios::SMOKE_SETTLE,
         }
     } else {
@@ -167,6 +177,9 @@ fn sizes(smoke: bool) -> Sizes {
             durable_time: Duration::from_secs(5),
             resume: 10_000,
             resume_runs: 3,
+            stalled: 1000,
+            stalled_backlog: 5000,
+            stalled_hold: Duration::from_secs(5),
             settle: scenarios::SETTLE,
         }
     }
@@ -242,6 +255,12 @@ async fn run(cli: &Cli) -> Result<bool> {
             scenarios::resume::run(chat, sz.resume, sz.resume_runs, sz.settle).await
         });
         out.resume(result.await);
+    }
+    if wants(Scenario::Stalled) {
+        let result = on_chat_server(&opts, "6-stalled", async |chat| {
+            scenarios::stalled::run(chat, sz.stalled, sz.stalled_backlog, sz.stalled_hold, sz.settle).await
+        });
+        out.stalled(result.await);
     }
     Ok(out.finish())
 }

@@ -8,6 +8,7 @@ use crate::scenarios::durable::DurableResult;
 use crate::scenarios::fanout::{FanoutResult, Step, P99_TARGET_MS};
 use crate::scenarios::idle::IdleResult;
 use crate::scenarios::resume::{median, ResumeResult};
+use crate::scenarios::stalled::StalledResult;
 use crate::sys::{self, Memory};
 use crate::Sizes;
 use anyhow::{ensure, Result};
@@ -16,6 +17,8 @@ const FANOUT_RATIO_TARGET: f64 = 1.2;
 const IDLE_KIB_TARGET: f64 = 16.0;
 const DURABLE_TARGET: f64 = 50_000.0;
 const RESUME_MS_TARGET: f64 = 200.0;
+/// RSS rise for 1,000 resumers that never read (issue 11), MB.
+const STALLED_RISE_MB_TARGET: f64 = 100.0;
 
 struct Row {
     scenario: String,
@@ -332,6 +335,45 @@ impl Report {
         // against a cold server at once.
         let verdict = self.judged(at_most(cold.max(warm), RESUME_MS_TARGET));
         self.rows.push(Row { scenario, result, memory: rss(&r.memory), target, verdict });
+    }
+
+    pub fn stalled(&mut self, result: Result<StalledResult>) {
+        let scenario = "6. resumers that never read".to_string();
+        let target = "RSS rise < 100 MB for 1,000, back after close";
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => return self.failure(scenario, target, e),
+        };
+        let m = &r.memory;
+        let rise_mb = m.peak_kib.saturating_sub(m.before_kib) as f64 * 1024.0 / 1e6;
+        let left_mib = mib(m.after_kib.saturating_sub(m.before_kib));
+        let result = format!(
+            "{} tabs each asking for {} messages ({:.1} MB of JSON each, {:.0} MB in all): RSS rose **{rise_mb:.1} MB** \
+             ({:.1} KiB a tab), {left_mib:.1} MiB above the start after close; {} replays running and {} waiting \
+             while held; machine TCP buffers {:.1} → {:.1} MiB",
+            n(r.connections as f64),
+            n(r.backlog as f64),
+            r.backlog_bytes as f64 / 1e6,
+            r.backlog_bytes as f64 * r.connections as f64 / 1e6,
+            m.peak_kib.saturating_sub(m.before_kib) as f64 / r.connections.max(1) as f64,
+            r.running,
+            r.queued,
+            mib(r.tcp_kib_before),
+            mib(r.tcp_kib_held),
+        );
+        println!("\n## {scenario}\n\n{result}; server RSS MiB {m}");
+        self.passed += 1;
+        // Judged on the rise, scaled to 1,000 tabs, and on memory coming back
+        // (within 10 MiB of where it started: caches such as the store's
+        // readers may keep a little).
+        let per_thousand = rise_mb * 1000.0 / r.connections.max(1) as f64;
+        let returned = left_mib <= 10.0;
+        let verdict = match (at_most(per_thousand, STALLED_RISE_MB_TARGET), returned) {
+            (v, true) => v,
+            (v, false) => format!("{v}; **missed**: memory did not come back"),
+        };
+        let verdict = self.judged(verdict);
+        self.rows.push(Row { scenario, result, memory: rss(m), target, verdict });
     }
 
     /// Prints the summary; true when every scenario ran to completion.

@@ -5,6 +5,7 @@ use crate::bus::Bus;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::replay_budget::ReplayBudget;
 use crate::sequencer::SendQueue;
 use crate::store::Store;
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub(crate) struct App {
     pub(crate) shutdown: CancellationToken,
     /// One permit per open WebSocket connection.
     pub(crate) connections: Arc<Semaphore>,
+    /// Replay pages in flight, across connections (`--max-replay-bytes`).
+    pub(crate) replay_budget: ReplayBudget,
     /// Every connection task, so shutdown can wait for them.
     pub(crate) tasks: TaskTracker,
 }

@@ -23,6 +23,7 @@ mod hub;
 mod metrics;
 mod outbox;
 mod ratelimit;
+mod replay_budget;
 mod retention;
 mod routes;
 mod sequencer;

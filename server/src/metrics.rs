@@ -46,6 +46,10 @@ metrics! {
     client_errors: "counter",
     /// Client frames dropped for exceeding the rate limit.
     rate_limited: "counter",
+    /// Resumes whose replay is running (each holds a page of the replay budget).
+    replays_running: "gauge",
+    /// Resumes that had to wait for the replay budget before their replay began.
+    replays_queued: "counter",
     /// Messages written to the store.
     messages_stored: "counter",
     /// Group commits made.

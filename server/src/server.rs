@@ -6,6 +6,7 @@ use crate::bus::{Bus, LocalBus, RedisBus, RedisOptions};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::replay_budget::ReplayBudget;
 use crate::store::{PostgresOptions, PostgresStore, Retention, SqliteStore, Store, StoreError};
 use crate::{retention, routes, sequencer, trim, webhooks};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -126,6 +127,7 @@ pub async fn run_with_store(
     let app = Arc::new(App {
         auth: Authenticator::new(&secret, config.session_ttl),
         connections: Arc::new(Semaphore::new(config.max_connections)),
+        replay_budget: ReplayBudget::new(config.max_replay_bytes),
         config,
         hub,
         bus,

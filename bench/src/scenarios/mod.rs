@@ -1,4 +1,4 @@
-//! The five scenarios. Each runs against a fresh server process, checks that
+//! The six scenarios. Each runs against a fresh server process, checks that
 //! every message it sent arrived (an error otherwise, so `--smoke` fails),
 //! and returns its figures.
 
@@ -7,6 +7,7 @@ pub mod durable;
 pub mod fanout;
 pub mod idle;
 pub mod resume;
+pub mod stalled;
 
 use crate::conn::{self, cid, classify, Quick, Ws, FRAME_TIMEOUT};
 use anyhow::{anyhow, bail, Result};

@@ -101,6 +101,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 20_000, value_parser = count)]
     pub max_connections: usize,
 
+    /// Bytes of replay pages all resuming connections may hold at once; each
+    /// replay reserves a page (256 KiB) until `synced`, and replays beyond
+    /// the budget wait for one to end (see PROTOCOL.md, "Resume").
+    #[arg(long, env = "CHAT_MAX_REPLAY_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = count)]
+    pub max_replay_bytes: usize,
+
     /// Frames queued per connection before ephemeral events are dropped (at
     /// half) and chat messages close the connection (when full, 4011).
     #[arg(long, env = "CHAT_OUTBOX_CAPACITY", default_value_t = 4096, value_parser = count)]

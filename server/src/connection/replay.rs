@@ -7,11 +7,13 @@ use super::socket::{within, WRITE_BATCH_BYTES, WRITE_BATCH_FRAMES};
 use super::{internal, Conn, End};
 use crate::auth::Identity;
 use crate::hub::frame;
+use crate::metrics::Metrics;
 use crate::outbox::{Outbound, OutboxReceiver};
 use futures_util::SinkExt;
 use protocol::{ChatMessage, CloseCode, MessageId, ServerMsg};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
@@ -91,6 +93,9 @@ where
         let read = |after| app.store.messages_after(&identity.project, &identity.profile.id, after, REPLAY_PAGE);
         let write_timeout = app.config.write_timeout;
         let mut aside = SetAside::new(cursor);
+        let _reservation = self.reserve_replay(&mut aside).await?;
+        let _running = Running::start(&app.metrics);
+        let page_bytes = app.replay_budget.page_bytes();
         let mut last = cursor;
         let mut stalled = 0;
         loop {
@@ -102,8 +107,9 @@ where
             }
             let set_aside_before = aside.set_aside;
             let page = aside.wait(&mut self.rx, read(last)).await.map_err(internal)?;
-            let (covered, full) = (page.len(), page.len() == REPLAY_PAGE as usize);
-            last = page.last().map_or(last, |m| m.id);
+            let page = Page::encode(page, page_bytes);
+            let (covered, full) = (page.frames.len(), page.more);
+            last = page.last.unwrap_or(last);
             let Conn { ws, rx, .. } = &mut *self;
             aside.wait(rx, write_messages(ws, page, write_timeout)).await?;
             aside.drain(&mut self.rx);
@@ -128,8 +134,8 @@ where
             }
         }
         while aside.live_up_to > last {
-            let page = read(last).await.map_err(internal)?;
-            let Some(newest) = page.last().map(|m| m.id) else {
+            let page = Page::encode(read(last).await.map_err(internal)?, page_bytes);
+            let Some(newest) = page.last else {
                 // Set aside means stored before this read: it cannot happen,
                 // but if it did, closing makes the client resume from its
                 // cursor rather than miss a message.
@@ -146,20 +152,92 @@ where
     }
 }
 
-/// Writes replayed messages and flushes, in batches as `write_batch` does,
-/// each batch under its own write timeout (a page of long messages to a slow
-/// reader may take longer than one timeout, and it is making progress).
-async fn write_messages<S>(ws: &mut WebSocketStream<S>, page: Vec<ChatMessage>, limit: Duration) -> Result<(), End>
+impl<S> Conn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// This replay's share of the server-wide budget, waiting for it if the
+    /// budget is spent (still emptying the outbox, and giving up if the
+    /// connection is closed or the server stops meanwhile).
+    async fn reserve_replay(&mut self, aside: &mut SetAside) -> Result<OwnedSemaphorePermit, End> {
+        let app = self.app.clone();
+        if let Some(reservation) = app.replay_budget.try_reserve() {
+            return Ok(reservation);
+        }
+        app.metrics.inc(&app.metrics.replays_queued);
+        let kill = self.rx.kill.clone();
+        let reserve = async {
+            tokio::select! {
+                reservation = app.replay_budget.reserve() => Ok(reservation),
+                code = kill.triggered() => Err(End::Close(code)),
+                _ = app.shutdown.cancelled() => Err(End::Close(CloseCode::ServerRestart)),
+            }
+        };
+        aside.wait(&mut self.rx, reserve).await
+    }
+}
+
+/// Counts a running replay in `replays_running` for as long as it lives.
+struct Running<'a>(&'a Metrics);
+
+impl<'a> Running<'a> {
+    fn start(metrics: &'a Metrics) -> Self {
+        metrics.inc(&metrics.replays_running);
+        Self(metrics)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.dec(&self.0.replays_running);
+    }
+}
+
+/// A page read from the store, as the frames to write: at most `max_bytes`
+/// of JSON beyond its first message, so what a replay holds while a slow
+/// socket takes it is what it reserved.
+struct Page {
+    frames: Vec<Utf8Bytes>,
+    /// The id of the last message in `frames`.
+    last: Option<MessageId>,
+    /// The store may have more after `last`: the read was full, or trimmed.
+    more: bool,
+}
+
+impl Page {
+    fn encode(messages: Vec<ChatMessage>, max_bytes: usize) -> Self {
+        let full = messages.len() == REPLAY_PAGE as usize;
+        let (mut frames, mut bytes, mut last) = (Vec::with_capacity(messages.len()), 0, None);
+        let mut trimmed = false;
+        for message in messages {
+            let id = message.id;
+            let text = frame(&ServerMsg::Message(message)).frame;
+            if !frames.is_empty() && bytes + text.len() > max_bytes {
+                trimmed = true;
+                break;
+            }
+            bytes += text.len();
+            frames.push(text);
+            last = Some(id);
+        }
+        Self { frames, last, more: full || trimmed }
+    }
+}
+
+/// Writes a page and flushes, in batches as `write_batch` does, each batch
+/// under its own write timeout (a page of long messages to a slow reader
+/// may take longer than one timeout, and it is making progress). The next
+/// page is read only once this one is flushed: the socket paces the replay.
+async fn write_messages<S>(ws: &mut WebSocketStream<S>, page: Page, limit: Duration) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut page = page.into_iter().peekable();
+    let mut page = page.frames.into_iter().peekable();
     while page.peek().is_some() {
         within(limit, async {
             let (mut frames, mut bytes) = (0, 0);
             while frames < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
-                let Some(message) = page.next() else { break };
-                let text = frame(&ServerMsg::Message(message)).frame;
+                let Some(text) = page.next() else { break };
                 bytes += text.len();
                 frames += 1;
                 ws.feed(Message::Text(text)).await?;

@@ -1,6 +1,7 @@
 //! A real server on an ephemeral port and real WebSocket clients.
 #![allow(dead_code, clippy::large_enum_variant)]
 
+pub mod faulty;
 pub mod postgres;
 
 use futures_util::{SinkExt, StreamExt};
