@@ -1,5 +1,7 @@
 //! Resume from a cursor: everything after it that concerns the user,
-//! written straight to the socket in pages, then `synced`. Live messages
+//! written straight to the socket in pages (one `message` frame each, or
+//! `replay` frames of many when the hello asked for `replay_batches`), then
+//! `synced`. Live messages
 //! queued meanwhile that the replay already covered are skipped by
 //! `Conn::replayed_up_to`.
 
@@ -86,7 +88,7 @@ where
     /// backlog is done: the live messages set aside while that page was
     /// read and written are read once more, this time leaving the outbox
     /// alone, so the replay ends however busy the room is.
-    pub(super) async fn replay(&mut self, identity: &Identity, cursor: MessageId) -> Result<(), End> {
+    pub(super) async fn replay(&mut self, identity: &Identity, cursor: MessageId, batches: bool) -> Result<(), End> {
         let app = self.app.clone();
         let read = |after| app.store.messages_after(&identity.project, &identity.profile.id, after, REPLAY_PAGE);
         let write_timeout = app.config.write_timeout;
@@ -105,7 +107,7 @@ where
             let (covered, full) = (page.len(), page.len() == REPLAY_PAGE as usize);
             last = page.last().map_or(last, |m| m.id);
             let Conn { ws, rx, .. } = &mut *self;
-            aside.wait(rx, write_messages(ws, page, write_timeout)).await?;
+            aside.wait(rx, write_messages(ws, page, batches, write_timeout)).await?;
             aside.drain(&mut self.rx);
             let others = std::mem::take(&mut aside.others);
             self.timed(|ws| async move {
@@ -137,7 +139,7 @@ where
                 return Err(internal(format!("replay ended at {} before live message {}", last.0, live.0)));
             };
             last = newest;
-            write_messages(&mut self.ws, page, write_timeout).await?;
+            write_messages(&mut self.ws, page, batches, write_timeout).await?;
             self.replayed_up_to = Some(last);
         }
         let synced = ServerMsg::Synced { cursor: (last > MessageId(0)).then_some(last) };
@@ -149,24 +151,105 @@ where
 /// Writes replayed messages and flushes, in batches as `write_batch` does,
 /// each batch under its own write timeout (a page of long messages to a slow
 /// reader may take longer than one timeout, and it is making progress).
-async fn write_messages<S>(ws: &mut WebSocketStream<S>, page: Vec<ChatMessage>, limit: Duration) -> Result<(), End>
+/// With `batches`, each batch is one `replay` frame rather than a `message`
+/// frame per message.
+async fn write_messages<S>(
+    ws: &mut WebSocketStream<S>,
+    page: Vec<ChatMessage>,
+    batches: bool,
+    limit: Duration,
+) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut page = page.into_iter().peekable();
     while page.peek().is_some() {
         within(limit, async {
-            let (mut frames, mut bytes) = (0, 0);
-            while frames < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
-                let Some(message) = page.next() else { break };
-                let text = frame(&ServerMsg::Message(message)).frame;
-                bytes += text.len();
-                frames += 1;
-                ws.feed(Message::Text(text)).await?;
+            if batches {
+                ws.feed(Message::Text(replay_frame(&mut page).into())).await?;
+            } else {
+                let (mut frames, mut bytes) = (0, 0);
+                while frames < WRITE_BATCH_FRAMES && bytes < WRITE_BATCH_BYTES {
+                    let Some(message) = page.next() else { break };
+                    let text = frame(&ServerMsg::Message(message)).frame;
+                    bytes += text.len();
+                    frames += 1;
+                    ws.feed(Message::Text(text)).await?;
+                }
             }
             ws.flush().await
         })
         .await?;
     }
     Ok(())
+}
+
+/// One `replay` frame: messages from `page` until it passes
+/// `WRITE_BATCH_BYTES` (at least one, however long). Joined from each
+/// message's own JSON so the frame is measured as it grows; the test below
+/// checks it is what `ServerMsg::Replay` serializes to.
+fn replay_frame(page: &mut impl Iterator<Item = ChatMessage>) -> String {
+    const HEAD: &str = r#"{"type":"replay","messages":["#;
+    let mut text = String::with_capacity(WRITE_BATCH_BYTES + 4096);
+    text.push_str(HEAD);
+    for message in page.by_ref() {
+        if text.len() > HEAD.len() {
+            text.push(',');
+        }
+        // Our own types always serialize (see `hub::frame`).
+        text.push_str(&serde_json::to_string(&message).unwrap_or_else(|e| unreachable!("serialize: {e}")));
+        if text.len() >= WRITE_BATCH_BYTES {
+            break;
+        }
+    }
+    text.push_str("]}");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Conversation, Profile, UserId};
+
+    fn message(id: u64, body: String) -> ChatMessage {
+        ChatMessage {
+            id: MessageId(id),
+            ts: 1_764_000_000_000,
+            from: Profile { id: UserId::new("7").unwrap(), name: "mks".into(), color: "#e0245e".into() },
+            to: Conversation::Room,
+            body,
+            client_id: None,
+        }
+    }
+
+    #[test]
+    fn a_replay_frame_is_the_servers_replay_message_and_splits_by_size() {
+        let page: Vec<_> = (1..=100).map(|i| message(i, "x".repeat(2000))).collect();
+        let mut rest = page.clone().into_iter().peekable();
+        let mut frames = Vec::new();
+        while rest.peek().is_some() {
+            frames.push(replay_frame(&mut rest));
+        }
+        assert!(frames.len() > 1, "100 messages of 2,000 characters are more than one frame");
+        let mut replayed = Vec::new();
+        for text in &frames {
+            assert!(text.len() < WRITE_BATCH_BYTES + 2100, "a frame stops once past the batch size");
+            match serde_json::from_str::<ServerMsg>(text).unwrap() {
+                ServerMsg::Replay { messages } => {
+                    assert_eq!(
+                        text,
+                        &serde_json::to_string(&ServerMsg::Replay { messages: messages.clone() }).unwrap()
+                    );
+                    replayed.extend(messages);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(replayed, page, "every message once, in order");
+        let long = message(1, "y".repeat(WRITE_BATCH_BYTES));
+        assert_eq!(
+            replay_frame(&mut std::iter::once(long.clone())),
+            serde_json::to_string(&ServerMsg::Replay { messages: vec![long] }).unwrap()
+        );
+    }
 }

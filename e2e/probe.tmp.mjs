@@ -1,0 +1,211 @@
+// Catch-up in a real browser: alice's tab loses the network, the room gets
+// N messages (10,000 by default) from a bot, the network comes back, and we
+// measure how long until the newest is on alice's screen, the longest
+// main-thread task meanwhile (PerformanceObserver 'longtask'), the DOM size
+// and the page's memory with them all loaded.
+//
+//   node e2e/catchup.e2e.mjs --server target/release/server --dist dist [--messages 10000]
+//
+// Targets (issue 12): on screen within 1 s, no task over 100 ms. The checks
+// fail only well above them (LIMIT_FACTOR times), so a slow or busy machine
+// does not fail the build; the figures are printed for BENCHMARKS.md.
+import { args, checks, launchBrowser, serverFixture, sleep } from './harness.mjs';
+
+const N = Number(args.messages ?? 10_000);
+const TARGET_MS = 1_000;
+const TARGET_TASK_MS = 100;
+const LIMIT_FACTOR = 4;
+/// The most message elements the list may hold (client RENDER_WINDOW plus
+/// pending sends); a backlog must not grow the DOM.
+const MAX_RENDERED = 250;
+const TIMEOUT = 60_000;
+
+// The bot sends as fast as the socket takes it: the server's rate limit is
+// out of the way (it is not what is measured).
+const fixture = await serverFixture(['--rate-per-sec', '1000000', '--rate-burst', '1000000']);
+const { base } = fixture;
+const browser = await launchBrowser();
+const { check, fail, done } = checks('catchup');
+const problems = [];
+const figures = {};
+
+/// In the page, before the app: every long task, kept for the report.
+function probes() {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
+  }).observe({ type: 'longtask', buffered: true });
+  window.__frames = [];
+  const Orig = window.WebSocket;
+  window.WebSocket = function (...a) {
+    const ws = new Orig(...a);
+    ws.addEventListener('message', () => window.__frames.push(performance.now()));
+    return ws;
+  };
+  window.WebSocket.prototype = Orig.prototype;
+  Object.assign(window.WebSocket, { OPEN: 1, CLOSED: 3, CONNECTING: 0, CLOSING: 2 });
+}
+
+/// The bot: a raw WebSocket from a page of its own, N room messages, resolved
+/// when all are acked.
+async function bot(page, n) {
+  return page.evaluate(async (n) => {
+    const ws = new WebSocket(`ws://${location.host}/ws`);
+    await new Promise((ok, fail) => {
+      ws.onopen = ok;
+      ws.onerror = () => fail(new Error('bot socket failed'));
+    });
+    const welcomed = new Promise((ok) => {
+      ws.onmessage = (e) => JSON.parse(e.data).type === 'welcome' && ok();
+    });
+    ws.send(JSON.stringify({ type: 'hello', protocol: 1, auth: { kind: 'guest', name: 'bot', color: '#2b7a78', project: 'lobby' } }));
+    await welcomed;
+    let acked = 0;
+    const all = new Promise((ok, fail) => {
+      ws.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        if (m.type === 'ack' && ++acked === n) ok();
+        if (m.type === 'error') fail(new Error(`bot refused: ${e.data}`));
+      };
+      ws.onclose = (e) => fail(new Error(`bot closed: ${e.code}`));
+    });
+    for (let i = 1; i <= n; i++) {
+      ws.send(JSON.stringify({ type: 'send', client_id: `bot-${i}`, to: { kind: 'room' }, body: `catchup ${i}` }));
+    }
+    await all;
+    ws.onclose = null;
+    ws.close();
+  }, n);
+}
+
+/// The page's memory: V8's heap and the wasm linear memory (found with the
+/// DevTools protocol, the app does not expose it).
+async function memory(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('HeapProfiler.collectGarbage');
+  await cdp.send('Performance.enable');
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  const metric = (name) => metrics.find((m) => m.name === name)?.value ?? 0;
+  const proto = await cdp.send('Runtime.evaluate', { expression: 'WebAssembly.Memory.prototype' });
+  const found = await cdp.send('Runtime.queryObjects', { prototypeObjectId: proto.result.objectId });
+  const wasm = await cdp.send('Runtime.callFunctionOn', {
+    objectId: found.objects.objectId,
+    functionDeclaration: 'function () { return this.reduce((sum, m) => sum + m.buffer.byteLength, 0); }',
+    returnByValue: true,
+  });
+  await cdp.detach();
+  return { jsHeap: metric('JSHeapUsedSize'), wasm: wasm.result.value, nodes: metric('Nodes') };
+}
+
+const mib = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+try {
+  await fixture.start();
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  await context.addInitScript(probes);
+  const alice = await context.newPage();
+  alice.setDefaultTimeout(TIMEOUT);
+  alice.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  alice.on('console', (m) => {
+    // Refused connections while offline, and a frame the socket service
+    // tried on a socket the network loss had just closed, are expected.
+    const expected = /WebSocket connection to .* failed|WebSocket is already in CLOSING or CLOSED state/;
+    if (m.type() === 'error' && !expected.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  const botPage = await (await browser.newContext()).newPage();
+  await botPage.goto(base);
+  const messages = alice.getByTestId('message');
+
+  await check('alice joins the room', async () => {
+    await alice.goto(base);
+    await alice.locator('#join-name').fill('alice');
+    await alice.getByRole('button', { name: 'Join' }).click();
+    await alice.getByTestId('status').filter({ hasText: 'Online' }).waitFor();
+    await bot(botPage, 1); // the room is not empty: alice has a cursor to resume from
+    await messages.filter({ hasText: 'catchup 1' }).waitFor();
+  });
+
+  await check(`${N} messages sent while alice is offline reach her screen after the network returns`, async () => {
+    await context.setOffline(true);
+    await alice.getByTestId('status').filter({ hasText: 'Offline' }).waitFor();
+    await bot(botPage, N); // bodies "catchup 1" .. "catchup N" again, new ids
+    await sleep(200); // nothing can reach alice now; let her page settle
+    const last = `catchup ${N}`;
+    // Watch for the newest message once per frame, from before the network returns.
+    await alice.evaluate((last) => {
+      window.__online = null;
+      window.__seen = new Promise((ok) => {
+        const look = () => {
+          if (!window.__online && document.querySelector('[data-testid=status]')?.textContent.includes('Online')) window.__online = Date.now();
+          const all = document.querySelectorAll('[data-testid=message]');
+          const newest = all[all.length - 1];
+          if (newest && newest.firstChild?.textContent === last && all.length > 1) ok(Date.now());
+          else requestAnimationFrame(look);
+        };
+        look();
+      });
+    }, last);
+    const cdp = await context.newCDPSession(alice);
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+    await cdp.send('Profiler.start');
+    await alice.evaluate(() => { window.__frames = []; });
+    const back = Date.now();
+    const backPerf = await alice.evaluate(() => performance.now());
+    await context.setOffline(false);
+    const seen = await alice.evaluate(() => window.__seen);
+    const { profile } = await cdp.send('Profiler.stop');
+    (await import('node:fs')).writeFileSync('/tmp/catchup.cpuprofile', JSON.stringify(profile));
+    const fr = await alice.evaluate(() => window.__frames);
+    console.log(`frames ${fr.length}, first ${Math.round(fr[0]-backPerf)} ms, 1000th ${Math.round(fr[1000]-backPerf)}, 5000th ${Math.round(fr[5000]-backPerf)}, last ${Math.round(fr[fr.length-1]-backPerf)} ms after back`);
+    figures.catchupMs = seen - back;
+    figures.welcomeMs = (await alice.evaluate(() => window.__online)) - back;
+    const sinceBack = back - (await alice.evaluate(() => performance.timeOrigin));
+    const tasks = (await alice.evaluate(() => window.__longTasks)).filter((t) => t.start + t.duration >= sinceBack);
+    figures.longTasks = tasks.length;
+    figures.longestTaskMs = Math.round(Math.max(0, ...tasks.map((t) => t.duration)));
+    console.log(`     catch-up of ${N}: on screen ${figures.catchupMs} ms after the network returned ` +
+      `(online again after ${figures.welcomeMs} ms) ` +
+      `(target ${TARGET_MS}); ${figures.longTasks} long tasks, longest ${figures.longestTaskMs} ms (target ${TARGET_TASK_MS})`);
+    if (figures.catchupMs > TARGET_MS * LIMIT_FACTOR) throw new Error(`catch-up took ${figures.catchupMs} ms`);
+    if (figures.longestTaskMs > TARGET_TASK_MS * LIMIT_FACTOR) throw new Error(`a main-thread task took ${figures.longestTaskMs} ms`);
+  });
+
+  await check('the newest messages are shown in order, once, and the DOM stays bounded', async () => {
+    await alice.getByTestId('status').filter({ hasText: 'Online' }).waitFor();
+    const texts = await messages.evaluateAll((els) => els.map((e) => e.firstChild?.textContent));
+    figures.rendered = texts.length;
+    if (texts.length > MAX_RENDERED) throw new Error(`${texts.length} message elements for ${N} messages`);
+    const tail = texts.slice(-Math.min(100, N));
+    const expected = tail.map((_, i) => `catchup ${N - tail.length + 1 + i}`);
+    if (JSON.stringify(tail) !== JSON.stringify(expected)) throw new Error(`out of order or missing: ${tail.slice(-5)}`);
+    const m = await memory(alice);
+    Object.assign(figures, m);
+    console.log(`     with ${N} messages loaded: ${figures.rendered} message elements, ${m.nodes} DOM nodes, ` +
+      `JS heap ${mib(m.jsHeap)}, wasm memory ${mib(m.wasm)}`);
+  });
+
+  await check('older messages are rendered on scrolling up', async () => {
+    const first = async () => messages.first().evaluate((e) => e.firstChild?.textContent);
+    const before = await first();
+    await alice.locator('.messages').evaluate((el) => { el.scrollTop = 0; });
+    await alice.waitForFunction((before) => {
+      const m = document.querySelector('[data-testid=message]');
+      return m && m.firstChild?.textContent !== before;
+    }, before);
+    const after = await first();
+    const n = (t) => Number(t.split(' ')[1]);
+    if (!(n(after) < n(before))) throw new Error(`the first message went from "${before}" to "${after}"`);
+  });
+
+  await check('no console errors', async () => {
+    if (problems.length) throw new Error(problems.join('\n'));
+  });
+} catch (e) {
+  fail(`setup: ${e.message}`);
+} finally {
+  await browser.close().catch(() => {});
+  await fixture.cleanup();
+}
+console.log(`catchup figures: ${JSON.stringify(figures)}`);
+done();
