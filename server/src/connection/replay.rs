@@ -108,7 +108,7 @@ where
             let set_aside_before = aside.set_aside;
             let page = aside.wait(&mut self.rx, read(last)).await.map_err(internal)?;
             let page = Page::encode(page, page_bytes);
-            let (covered, full) = (page.frames.len(), page.more);
+            let full = page.more;
             last = page.last.unwrap_or(last);
             let Conn { ws, rx, .. } = &mut *self;
             aside.wait(rx, write_messages(ws, page, write_timeout)).await?;
@@ -128,7 +128,11 @@ where
             // The room outran the page: this client gains nothing on it. A
             // few such pages in a row and it is as slow as a consumer whose
             // outbox overflows.
-            stalled = if aside.set_aside - set_aside_before >= covered { stalled + 1 } else { 0 };
+            // Counted against a whole read (REPLAY_PAGE), not what a page kept
+            // after trimming to its bytes: a page of long messages covers
+            // fewer ids while the room's short ones pile up, yet the client
+            // still gains on the backlog.
+            stalled = if aside.set_aside - set_aside_before >= REPLAY_PAGE as usize { stalled + 1 } else { 0 };
             if stalled >= STALLED_PAGES {
                 return Err(End::Close(CloseCode::SlowConsumer));
             }
