@@ -24,6 +24,19 @@ async fn settle() {
     gloo_timers::future::TimeoutFuture::new(50).await;
 }
 
+/// Waits until `ready` holds, polling, for at most 10 s: what the app does
+/// after a sign-in goes through an effect, a spawned task and a coalescing
+/// timer, so a fixed pause is a bet on the machine's speed.
+async fn until(what: &str, ready: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if ready() {
+            return;
+        }
+        gloo_timers::future::TimeoutFuture::new(20).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
 fn set_url(url: &str) {
     window().history().unwrap().replace_state_with_url(&JsValue::NULL, "", Some(url)).unwrap();
 }
@@ -74,7 +87,7 @@ async fn a_token_in_the_url_signs_in_without_the_form_and_leaves_the_address_bar
     reset("/#token=host.signed.token&project=acme");
     let el = root();
     let app = yew::Renderer::<App>::with_root(el.clone()).render();
-    settle().await;
+    until("the chat screen", || el.query_selector("[data-testid=status]").unwrap().is_some()).await;
     assert!(el.query_selector("form.join-card").unwrap().is_none(), "no join form");
     let status = el.query_selector("[data-testid=status]").unwrap().expect("the chat screen");
     let text = status.text_content().unwrap();
