@@ -32,6 +32,11 @@ struct Inner {
     /// The WAL file, and the size past which the writer truncates it.
     wal: PathBuf,
     wal_limit: u64,
+    /// Held by whoever checkpoints. SQLite runs one checkpoint at a time and
+    /// answers a second one with SQLITE_BUSY at once, without waiting: the
+    /// writer's truncation, failing beside a background PASSIVE checkpoint
+    /// (likelier the busier the machine), left the WAL a batch over its limit.
+    checkpoint: Mutex<()>,
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -73,6 +78,7 @@ impl SqliteStore {
             read_permits: tokio::sync::Semaphore::new(READ_POOL),
             wal: wal_path(&path_for_wal),
             wal_limit,
+            checkpoint: Mutex::new(()),
         });
         spawn_checkpointer(Arc::downgrade(&inner))?;
         Ok(Self { inner })
@@ -91,6 +97,7 @@ impl SqliteStore {
                 // PASSIVE checkpoints never finish while commits keep coming;
                 // done here, between our own transactions, nothing can
                 // starve it. Most frames are already copied, so it is short.
+                let _only_checkpoint = inner.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
                     tracing::warn!(error = %e, "WAL truncation failed");
                 }
@@ -140,9 +147,8 @@ fn spawn_checkpointer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
     let conn = open(&path)?;
     std::thread::Builder::new().name("sqlite-checkpoint".into()).spawn(move || loop {
         std::thread::sleep(CHECKPOINT_EVERY);
-        if inner.upgrade().is_none() {
-            return;
-        }
+        let Some(inner) = inner.upgrade() else { return };
+        let _only_checkpoint = inner.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
