@@ -151,6 +151,8 @@ try {
   });
 
   await check('scrolled up: new messages show a bar and a divider and stay unread until seen', async () => {
+    const icon = () => bob.evaluate(() => document.querySelector('link[rel~=icon]')?.href ?? '');
+    const plainIcon = await icon();
     await bob.locator('.messages').evaluate((el) => { el.scrollTop = 0; });
     await sleep(300); // the scroll reaches the app
     for (const t of ['while away 1', 'while away 2', 'while away 3']) await say(alice, t);
@@ -158,12 +160,16 @@ try {
     const bar = bob.getByTestId('new-bar');
     await bar.filter({ hasText: '3 new messages' }).waitFor();
     await bob.waitForFunction(() => document.title.startsWith('(3)'));
+    // The tab's icon carries a badge while anything is unread.
+    const badged = await icon();
+    if (!badged.startsWith('data:image/png') || badged === plainIcon) throw new Error(`icon with 3 unread: ${badged.slice(0, 40)}`);
     const divider = bob.getByTestId('new-divider');
     const after = await divider.evaluate((d) => d.nextElementSibling?.textContent ?? '');
     if (!after.includes('while away 1')) throw new Error(`the divider is before "${after.slice(0, 60)}"`);
     await bar.click();
     await bar.waitFor({ state: 'detached' });
     await bob.waitForFunction(() => document.title === 'Chat');
+    await bob.waitForFunction((plain) => document.querySelector('link[rel~=icon]')?.href === plain, plainIcon);
   });
 
   await check('URLs are links that open in a new tab; javascript: is not', async () => {
@@ -240,6 +246,29 @@ try {
     await alice.screenshot({ path: SCREENSHOT });
     await alice.locator('#composer-input').fill('');
     console.log(`     screenshot: ${SCREENSHOT}`);
+  });
+
+  await check('on a new device anyone who ever signed in can be found and messaged, offline and silent', async () => {
+    // dave signs in once, says nothing and leaves; his browser keeps his session.
+    const dave = await newUser('dave');
+    await join(dave, 'dave');
+    await dave.close();
+    // eve, in a browser that never saw dave, finds him in the directory.
+    const eve = await newUser('eve');
+    await join(eve, 'eve');
+    await eve.locator('[data-testid="person-dave"]', { hasText: 'offline' }).waitFor();
+    await open(eve, 'person-dave');
+    await say(eve, 'hello dave, from a new device');
+    await eve.locator('.body.pending').first().waitFor({ state: 'detached' });
+    // dave comes back in the same browser: the DM is there, unread.
+    const daveAgain = await dave.context().newPage();
+    daveAgain.setDefaultTimeout(TIMEOUT);
+    await daveAgain.goto(base);
+    await daveAgain.locator('[data-testid="person-eve"] .badge', { hasText: '1' }).waitFor();
+    await open(daveAgain, 'person-eve');
+    await messages(daveAgain).filter({ hasText: 'hello dave, from a new device' }).waitFor();
+    await dave.context().close();
+    await eve.context().close();
   });
 
   for (const colorScheme of ['light', 'dark']) {

@@ -2,6 +2,7 @@
 //! components may issue. Components never touch the socket.
 
 use crate::hooks::use_page_visible::use_page_visible;
+use crate::services::favicon;
 use crate::services::socket::{self, ChatHandle, Command};
 use crate::services::storage;
 use crate::state::{Action, State, Status};
@@ -212,13 +213,14 @@ pub fn use_chat() -> Chat {
         });
     }
 
-    // The tab title shows how many messages are unread.
+    // The tab's title and icon show how many messages are unread.
     {
         let unread = state.total_unread();
         use_effect_with(unread, move |unread| {
             if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
                 doc.set_title(&if *unread > 0 { format!("({unread}) Chat") } else { "Chat".into() });
             }
+            favicon::show_unread(*unread);
         });
     }
 
