@@ -130,7 +130,7 @@ pub async fn next(ws: &mut Ws, wait: Duration) -> Result<ServerMsg> {
 
 pub async fn hello(url: &str, auth: Auth, cursor: Option<MessageId>) -> Result<(Ws, Welcome)> {
     let mut ws = connect(url).await?;
-    send(&mut ws, &ClientMsg::Hello(Hello { protocol: PROTOCOL_VERSION, auth, cursor })).await?;
+    send(&mut ws, &ClientMsg::Hello(Hello { protocol: PROTOCOL_VERSION, auth, cursor, replay_batches: false })).await?;
     loop {
         match next(&mut ws, FRAME_TIMEOUT).await? {
             ServerMsg::Welcome(w) => return Ok((ws, w)),

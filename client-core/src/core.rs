@@ -131,6 +131,13 @@ impl ClientCore {
         if let Some(live) = self.live() {
             live.last_heard = now;
         }
+        if let ServerMsg::Replay { messages } = msg {
+            // The hello asked for the replay in batches: each is a message.
+            for message in messages {
+                self.frame(ServerMsg::Message(message), now);
+            }
+            return;
+        }
         if let ServerMsg::Ack { client_id, .. } = &msg {
             // While it is still in the outbox, to know whether it was in flight.
             self.settle_in_flight(client_id);

@@ -132,7 +132,7 @@ fn hello_goes_when_the_socket_opens_and_carries_the_cursor_on_reconnect() {
     let mut d = Driver::new();
     assert_eq!(d.input(Input::Start)[..2], [Effect::Ui(Event::Connecting), Effect::Connect]);
     let hello = sent(&d.input(Input::Opened));
-    assert!(matches!(&hello[..], [ClientMsg::Hello(h)] if h.cursor.is_none() && h.auth == guest()));
+    assert!(matches!(&hello[..], [ClientMsg::Hello(h)] if h.cursor.is_none() && h.auth == guest() && h.replay_batches));
     let out = d.server(welcome(Limits::default()));
     assert!(out.contains(&Effect::SaveSession { token: "tok".into(), expires: 9_999, project: "p".into() }));
     assert!(out.contains(&Effect::LoadOutbox { project: "p".into(), me: "u1".into() }));
@@ -269,6 +269,25 @@ fn replayed_messages_before_synced_are_marked_and_duplicates_dropped() {
     assert_eq!(events(&d.server(ServerMsg::Synced { cursor: Some(MessageId(2)) })), [Event::Synced]);
     let live = events(&d.server(ServerMsg::Message(message(3))));
     assert_eq!(live, [Event::Message { message: message(3), replayed: false }]);
+}
+
+#[test]
+fn a_replay_batch_is_each_of_its_messages_in_order_with_duplicates_dropped() {
+    let mut d = Driver::online(Limits::default());
+    d.server(ServerMsg::Message(message(1)));
+    d.input(Input::Closed { code: 1006, reason: String::new() });
+    d.command(Command::RetryNow);
+    d.input(Input::Opened);
+    d.server(welcome(Limits::default()));
+    let batch = ServerMsg::Replay { messages: vec![message(1), message(2), message(3)] };
+    assert_eq!(
+        events(&d.server(batch)),
+        [
+            Event::Message { message: message(2), replayed: true },
+            Event::Message { message: message(3), replayed: true }
+        ]
+    );
+    assert_eq!(d.core.session().cursor(), Some(MessageId(3)));
 }
 
 #[test]

@@ -83,6 +83,12 @@ pub struct Hello {
     /// then sends `synced`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<MessageId>,
+    /// Asks for the replay in [`ServerMsg::Replay`] frames of many messages
+    /// each, rather than one `message` frame per message: a browser pays
+    /// per frame, and a long backlog is thousands of them. A server that
+    /// predates it ignores the field and replays one message per frame.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay_batches: bool,
 }
 
 /// How a client proves who it is.
@@ -111,6 +117,9 @@ pub enum ServerMsg {
     Welcome(Welcome),
     /// A chat message, live or replayed.
     Message(ChatMessage),
+    /// Replayed messages, oldest first, for a hello that asked for
+    /// `replay_batches`: the same as a `message` frame for each, in order.
+    Replay { messages: Vec<ChatMessage> },
     /// The sender's own `send` was accepted (and stored) as message `id`.
     Ack {
         client_id: ClientMsgId,

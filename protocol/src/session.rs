@@ -64,9 +64,11 @@ impl ClientSession {
         self.cursor
     }
 
-    /// The hello to send on (re)connecting.
+    /// The hello to send on (re)connecting. It asks for the replay in
+    /// batches: the caller takes each message of a [`ServerMsg::Replay`]
+    /// as a [`ServerMsg::Message`] of its own.
     pub fn hello(&self, auth: Auth) -> ClientMsg {
-        ClientMsg::Hello(Hello { protocol: PROTOCOL_VERSION, auth, cursor: self.cursor })
+        ClientMsg::Hello(Hello { protocol: PROTOCOL_VERSION, auth, cursor: self.cursor, replay_batches: true })
     }
 
     /// Queues a new message; returns the frame to send now (if connected).

@@ -300,7 +300,13 @@ async fn sign_out_closes_every_tab_and_refuses_old_tokens_after_a_restart_too() 
         let url = server.url();
         async move {
             let mut c = Client::connect(&url).await;
-            c.send(&ClientMsg::Hello(protocol::Hello { protocol: 1, auth: token(&t), cursor: None })).await;
+            c.send(&ClientMsg::Hello(protocol::Hello {
+                protocol: 1,
+                auth: token(&t),
+                cursor: None,
+                replay_batches: false,
+            }))
+            .await;
             let first = c.recv().await;
             (first, c.closed().await)
         }

@@ -181,6 +181,50 @@ async fn resume_has_no_gap_and_no_duplicate_while_messages_keep_coming() {
 }
 
 #[tokio::test]
+async fn a_resume_that_asks_for_batches_gets_the_backlog_in_a_few_replay_frames() {
+    // More than one store page (1,000), so the batching spans pages.
+    const TOTAL: usize = 2_500;
+    let server = TestServer::start_with(|c| {
+        c.rate_per_sec = 1_000_000;
+        c.rate_burst = 1_000_000;
+    })
+    .await;
+    let (mut a, _) = server.guest("alice", "batch").await;
+    let (b, wb) = server.guest("bob", "batch").await;
+    drop(b);
+    let mut sent = Vec::new();
+    for i in 0..TOTAL {
+        a.say(&format!("s-{i}"), Conversation::Room, &format!("{i}")).await;
+        sent.push(ack_id(&mut a).await.0);
+    }
+    let mut b = server.connect().await;
+    let hello = protocol::Hello {
+        protocol: 1,
+        auth: token(&wb.session_token),
+        cursor: Some(MessageId(0)),
+        replay_batches: true,
+    };
+    b.send(&ClientMsg::Hello(hello)).await;
+    let (mut got, mut frames) = (Vec::new(), 0);
+    loop {
+        match b.recv_chat().await {
+            ServerMsg::Welcome(_) => {}
+            ServerMsg::Replay { messages } => {
+                frames += 1;
+                got.extend(messages.into_iter().map(|m| m.id));
+            }
+            ServerMsg::Synced { cursor } => {
+                assert_eq!(cursor, sent.last().copied());
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, sent, "every message exactly once, in order");
+    assert!(frames < TOTAL / 50, "{frames} frames for {TOTAL} messages");
+}
+
+#[tokio::test]
 async fn retention_prunes_in_the_background() {
     let server = TestServer::start_with(|c| {
         c.retention_per_conversation = 3;

@@ -132,7 +132,14 @@ async fn guests_join_only_invited_projects_and_see_no_history_before_their_join(
     let server = TestServer::start_with(default_guest_rules).await;
     // A project not opened to guests: refused with its own code.
     let mut stranger = server.connect().await;
-    stranger.send(&ClientMsg::Hello(protocol::Hello { protocol: 1, auth: guest("eve", "acme"), cursor: None })).await;
+    stranger
+        .send(&ClientMsg::Hello(protocol::Hello {
+            protocol: 1,
+            auth: guest("eve", "acme"),
+            cursor: None,
+            replay_batches: false,
+        }))
+        .await;
     assert!(matches!(stranger.recv().await, ServerMsg::Error { code: ErrorCode::HelloRefused, .. }));
     assert_eq!(stranger.closed().await, Some(4007));
     // Token users are unaffected, in any project.

@@ -147,7 +147,7 @@ async fn host_tokens_sign_in_and_bad_tokens_are_refused_with_their_codes() {
 
     async fn refused(server: &TestServer, auth: protocol::Auth, protocol: u32) -> (ErrorCode, Option<u16>) {
         let mut c = server.connect().await;
-        c.send(&ClientMsg::Hello(Hello { protocol, auth, cursor: None })).await;
+        c.send(&ClientMsg::Hello(Hello { protocol, auth, cursor: None, replay_batches: false })).await;
         let code = match c.recv().await {
             ServerMsg::Error { code, .. } => code,
             other => panic!("expected an error, got {other:?}"),
@@ -191,7 +191,7 @@ async fn invalid_guest_fields_are_refused() {
         color: "#00aa00".into(),
         project: protocol::ProjectId::new("p").unwrap(),
     };
-    c.send(&ClientMsg::Hello(Hello { protocol: 1, auth, cursor: None })).await;
+    c.send(&ClientMsg::Hello(Hello { protocol: 1, auth, cursor: None, replay_batches: false })).await;
     match c.recv().await {
         ServerMsg::Error { code: ErrorCode::HelloRefused, message, .. } => {
             assert!(message.contains("name"), "{message}")

@@ -32,6 +32,7 @@ fn client_messages() {
             protocol: 1,
             auth: Auth::Guest { name: "mks".into(), color: "#e0245e".into(), project: ProjectId::new("2424").unwrap() },
             cursor: None,
+            replay_batches: false,
         }),
         r##"{"type":"hello","protocol":1,"auth":{"kind":"guest","name":"mks","color":"#e0245e","project":"2424"}}"##,
     );
@@ -40,8 +41,18 @@ fn client_messages() {
             protocol: 1,
             auth: Auth::Token { token: "eyJ...".into(), project: Some(ProjectId::new("2424").unwrap()) },
             cursor: Some(MessageId(41)),
+            replay_batches: false,
         }),
         r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"eyJ...","project":"2424"},"cursor":41}"#,
+    );
+    golden(
+        ClientMsg::Hello(Hello {
+            protocol: 1,
+            auth: Auth::Token { token: "eyJ...".into(), project: None },
+            cursor: Some(MessageId(41)),
+            replay_batches: true,
+        }),
+        r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"eyJ..."},"cursor":41,"replay_batches":true}"#,
     );
     golden(
         ClientMsg::Send { client_id: cid("c-1"), to: dm("5"), body: "hi <b>".into() },
@@ -104,6 +115,10 @@ fn server_messages() {
     golden(
         ServerMsg::Message(chat_message()),
         r##"{"type":"message","id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"hi","client_id":"c-1"}"##,
+    );
+    golden(
+        ServerMsg::Replay { messages: vec![chat_message()] },
+        r##"{"type":"replay","messages":[{"id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"hi","client_id":"c-1"}]}"##,
     );
     golden(
         ServerMsg::Ack { client_id: cid("c-1"), id: MessageId(42), ts: 1_764_000_000_000, duplicate: false },

@@ -136,7 +136,8 @@ where
             for user in erased {
                 self.send_now(frame(&ServerMsg::UserErased { user }).frame).await?;
             }
-            self.replay(&identity, cursor.max(self.history_after.unwrap_or_default())).await?;
+            let after = cursor.max(self.history_after.unwrap_or_default());
+            self.replay(&identity, after, hello.replay_batches).await?;
         }
         Ok(())
     }

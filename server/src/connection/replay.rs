@@ -1,5 +1,7 @@
 //! Resume from a cursor: everything after it that concerns the user,
-//! written straight to the socket in pages, then `synced`. Live messages
+//! written straight to the socket in pages (one `message` frame each, or
+//! `replay` frames of many when the hello asked for `replay_batches`), then
+//! `synced`. Live messages
 //! queued meanwhile that the replay already covered are skipped by
 //! `Conn::replayed_up_to`.
 
@@ -88,7 +90,11 @@ where
     /// backlog is done: the live messages set aside while that page was
     /// read and written are read once more, this time leaving the outbox
     /// alone, so the replay ends however busy the room is.
-    pub(super) async fn replay(&mut self, identity: &Identity, cursor: MessageId) -> Result<(), End> {
+    ///
+    /// With `batches`, the messages go as `replay` frames of about
+    /// `WRITE_BATCH_BYTES` each instead of a `message` frame each: a browser
+    /// pays per frame received, and a long backlog is thousands of them.
+    pub(super) async fn replay(&mut self, identity: &Identity, cursor: MessageId, batches: bool) -> Result<(), End> {
         let app = self.app.clone();
         let read = |after| app.store.messages_after(&identity.project, &identity.profile.id, after, REPLAY_PAGE);
         let write_timeout = app.config.write_timeout;
@@ -107,7 +113,7 @@ where
             }
             let set_aside_before = aside.set_aside;
             let page = aside.wait(&mut self.rx, read(last)).await.map_err(internal)?;
-            let page = Page::encode(page, page_bytes);
+            let page = Page::encode(page, page_bytes, batches);
             let full = page.more;
             last = page.last.unwrap_or(last);
             let Conn { ws, rx, .. } = &mut *self;
@@ -138,7 +144,7 @@ where
             }
         }
         while aside.live_up_to > last {
-            let page = Page::encode(read(last).await.map_err(internal)?, page_bytes);
+            let page = Page::encode(read(last).await.map_err(internal)?, page_bytes, batches);
             let Some(newest) = page.last else {
                 // Set aside means stored before this read: it cannot happen,
                 // but if it did, closing makes the client resume from its
@@ -209,22 +215,79 @@ struct Page {
 }
 
 impl Page {
-    fn encode(messages: Vec<ChatMessage>, max_bytes: usize) -> Self {
+    /// With `batches`, `replay` frames of about `WRITE_BATCH_BYTES` each;
+    /// otherwise a `message` frame per message.
+    fn encode(messages: Vec<ChatMessage>, max_bytes: usize, batches: bool) -> Self {
         let full = messages.len() == REPLAY_PAGE as usize;
-        let (mut frames, mut bytes, mut last) = (Vec::with_capacity(messages.len()), 0, None);
+        let (mut frames, mut bytes, mut last) = (Vec::new(), 0, None);
+        let mut batch = ReplayFrame::new();
         let mut trimmed = false;
         for message in messages {
             let id = message.id;
-            let text = frame(&ServerMsg::Message(message)).frame;
-            if !frames.is_empty() && bytes + text.len() > max_bytes {
+            let text: Utf8Bytes = if batches {
+                // Our own types always serialize (see `hub::frame`).
+                serde_json::to_string(&message).unwrap_or_else(|e| unreachable!("serialize: {e}")).into()
+            } else {
+                frame(&ServerMsg::Message(message)).frame
+            };
+            if last.is_some() && bytes + text.len() > max_bytes {
                 trimmed = true;
                 break;
             }
             bytes += text.len();
-            frames.push(text);
             last = Some(id);
+            if !batches {
+                frames.push(text);
+                continue;
+            }
+            batch.push(&text);
+            if batch.len() >= WRITE_BATCH_BYTES {
+                frames.push(batch.take());
+            }
+        }
+        if !batch.is_empty() {
+            frames.push(batch.take());
         }
         Self { frames, last, more: full || trimmed }
+    }
+}
+
+/// A `replay` frame built from its messages' own JSON, so that it is
+/// measured as it grows; the test below checks it is what
+/// `ServerMsg::Replay` serializes to.
+struct ReplayFrame {
+    text: String,
+}
+
+impl ReplayFrame {
+    const HEAD: &'static str = r#"{"type":"replay","messages":["#;
+    const TAIL: &'static str = "]}";
+
+    fn new() -> Self {
+        Self { text: Self::HEAD.to_owned() }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.text.len() == Self::HEAD.len()
+    }
+
+    fn len(&self) -> usize {
+        self.text.len() + Self::TAIL.len()
+    }
+
+    /// Adds one message, given as its JSON object.
+    fn push(&mut self, message: &str) {
+        if !self.is_empty() {
+            self.text.push(',');
+        }
+        self.text.push_str(message);
+    }
+
+    /// The frame so far; starts the next one.
+    fn take(&mut self) -> Utf8Bytes {
+        let mut text = std::mem::replace(&mut self.text, Self::HEAD.to_owned());
+        text.push_str(Self::TAIL);
+        text.into()
     }
 }
 
@@ -251,4 +314,64 @@ where
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::{Conversation, Profile, UserId};
+
+    fn message(id: u64, body: String) -> ChatMessage {
+        ChatMessage {
+            id: MessageId(id),
+            ts: 1_764_000_000_000,
+            from: Profile { id: UserId::new("7").unwrap(), name: "mks".into(), color: "#e0245e".into() },
+            to: Conversation::Room,
+            body,
+            client_id: None,
+        }
+    }
+
+    fn replayed(page: &Page) -> Vec<ChatMessage> {
+        let mut replayed = Vec::new();
+        for text in &page.frames {
+            match serde_json::from_str::<ServerMsg>(text).unwrap() {
+                ServerMsg::Replay { messages } => {
+                    let again = serde_json::to_string(&ServerMsg::Replay { messages: messages.clone() }).unwrap();
+                    assert_eq!(text.as_str(), again, "the frame is what ServerMsg::Replay serializes to");
+                    replayed.extend(messages);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        replayed
+    }
+
+    #[test]
+    fn a_batched_page_is_replay_frames_of_every_message_in_order_split_by_size() {
+        let messages: Vec<_> = (1..=100).map(|i| message(i, "x".repeat(2000))).collect();
+        let page = Page::encode(messages.clone(), usize::MAX, true);
+        assert!(page.frames.len() > 1, "100 messages of 2,000 characters are more than one frame");
+        assert!(
+            page.frames.iter().all(|f| f.len() < WRITE_BATCH_BYTES + 2_200),
+            "a frame stops once past the batch size"
+        );
+        assert_eq!(replayed(&page), messages, "every message once, in order");
+        assert_eq!((page.last, page.more), (Some(MessageId(100)), false));
+    }
+
+    #[test]
+    fn a_batched_page_is_trimmed_to_its_bytes_like_a_page_of_message_frames() {
+        let messages: Vec<_> = (1..=100).map(|i| message(i, "x".repeat(2000))).collect();
+        let one = Page::encode(messages.clone(), 20_000, false);
+        let batched = Page::encode(messages.clone(), 20_000, true);
+        assert!(one.more && batched.more, "trimmed: the store has more");
+        let kept = replayed(&batched);
+        assert_eq!(batched.last, kept.last().map(|m| m.id));
+        assert_eq!(kept, messages[..kept.len()], "a prefix, in order");
+        assert!(kept.len() >= one.frames.len(), "no fewer messages than unbatched frames hold");
+        let long = message(1, "y".repeat(WRITE_BATCH_BYTES));
+        let page = Page::encode(vec![long.clone()], 10, true);
+        assert_eq!(replayed(&page), [long], "a message longer than the page still goes");
+    }
 }

@@ -123,7 +123,7 @@ impl Client {
     }
 
     pub async fn hello(&mut self, auth: Auth, cursor: Option<MessageId>) -> Welcome {
-        self.send(&ClientMsg::Hello(Hello { protocol: 1, auth, cursor })).await;
+        self.send(&ClientMsg::Hello(Hello { protocol: 1, auth, cursor, replay_batches: false })).await;
         match self.recv().await {
             ServerMsg::Welcome(w) => w,
             other => panic!("expected welcome, got {other:?}"),
