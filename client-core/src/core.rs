@@ -191,6 +191,7 @@ impl ClientCore {
                 self.control_frame(ClientMsg::History { conversation, before, limit })
             }
             Command::Read { conversation, up_to } => self.control_frame(ClientMsg::Read { conversation, up_to }),
+            Command::Users { query, after, limit } => self.control_frame(ClientMsg::Users { query, after, limit }),
             Command::Retry(client_id) => {
                 let Some(pos) = self.failed.iter().position(|f| f.client_id == client_id) else { return };
                 let f = self.failed.remove(pos);

@@ -16,7 +16,7 @@ pub use crate::core::{ClientCore, CONNECT_TIMEOUT_MS, MAX_IN_FLIGHT, PING_EVERY_
 pub use backoff::{backoff_ms, BASE_BACKOFF_MS, MAX_BACKOFF_MS};
 pub use pacing::{TokenBucket, SAFETY_MARGIN};
 
-use protocol::{ChatMessage, ClientMsg, ClientMsgId, Conversation, MessageId, Millis, ServerMsg, Welcome};
+use protocol::{ChatMessage, ClientMsg, ClientMsgId, Conversation, MessageId, Millis, ServerMsg, UserId, Welcome};
 
 /// When an input happens: the wall clock in ms, and a random number in
 /// 0..=1 for the backoff's jitter.
@@ -69,6 +69,12 @@ pub enum Command {
     Read {
         conversation: Conversation,
         up_to: MessageId,
+    },
+    /// A page of the project's people directory.
+    Users {
+        query: Option<String>,
+        after: Option<UserId>,
+        limit: Option<u32>,
     },
     /// Queue a send that failed ([`Event::SendFailed`]) again, same client id.
     Retry(ClientMsgId),

@@ -500,6 +500,19 @@ fn typing_read_and_pings_share_the_rate_budget_with_sends() {
 }
 
 #[test]
+fn a_directory_page_is_asked_for_when_online_and_not_queued_offline() {
+    let mut d = Driver::new();
+    d.input(Input::Start);
+    let users = || Command::Users { query: None, after: None, limit: Some(200) };
+    assert!(sent(&d.command(users())).is_empty(), "no socket yet");
+    d.input(Input::Opened);
+    d.server(welcome(Limits::default()));
+    d.input(Input::OutboxLoaded(vec![]));
+    let out = sent(&d.command(users()));
+    assert_eq!(out, [ClientMsg::Users { query: None, after: None, limit: Some(200) }]);
+}
+
+#[test]
 fn signing_out_closes_and_stops() {
     let mut d = Driver::online(Limits::default());
     let out = d.command(Command::SignOut);

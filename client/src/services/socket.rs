@@ -168,6 +168,7 @@ fn core_command(command: Command) -> Option<CoreCommand> {
             CoreCommand::History { conversation, before, limit }
         }
         Command::Frame(ClientMsg::Read { conversation, up_to }) => CoreCommand::Read { conversation, up_to },
+        Command::Frame(ClientMsg::Users { query, after, limit }) => CoreCommand::Users { query, after, limit },
         Command::Frame(_) | Command::ResendPending => return None,
         Command::RetryNow => CoreCommand::RetryNow,
         Command::NetworkLost => CoreCommand::NetworkLost,
@@ -330,7 +331,28 @@ fn to_json(msg: &ClientMsg) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::ws_url;
+    use super::{core_command, ws_url, Command};
+    use client_core::Command as CoreCommand;
+    use protocol::{ClientMsg, Conversation, MessageId, UserId};
+
+    #[test]
+    fn every_request_the_app_makes_reaches_the_core() {
+        // A frame the driver does not map is dropped: the people directory
+        // was never asked for while `users` fell through here.
+        let requests = [
+            ClientMsg::Typing { to: Conversation::Room, active: true },
+            ClientMsg::History { conversation: Conversation::Room, before: None, limit: Some(50) },
+            ClientMsg::Read { conversation: Conversation::Room, up_to: MessageId(3) },
+            ClientMsg::Users { query: None, after: Some(UserId::new("u1").unwrap()), limit: Some(200) },
+        ];
+        for request in requests {
+            assert!(core_command(Command::Frame(request.clone())).is_some(), "{request:?} is dropped");
+        }
+        assert_eq!(
+            core_command(Command::Frame(ClientMsg::Users { query: Some("al".into()), after: None, limit: None })),
+            Some(CoreCommand::Users { query: Some("al".into()), after: None, limit: None })
+        );
+    }
 
     #[test]
     fn socket_url_follows_the_page() {
