@@ -103,6 +103,15 @@ try {
     const expected = /WebSocket connection to .* failed|WebSocket is already in CLOSING or CLOSED state/;
     if (m.type() === 'error' && !expected.test(m.text())) problems.push(`console: ${m.text()}`);
   });
+  // What alice's socket receives, by frame type: the backlog must come as a
+  // few `replay` frames (the hello asks for them), not a frame a message.
+  let framesByType = {};
+  alice.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    try {
+      const type = JSON.parse(f.payload).type;
+      framesByType[type] = (framesByType[type] ?? 0) + 1;
+    } catch { /* not JSON: counted nowhere */ }
+  }));
   const botPage = await (await browser.newContext()).newPage();
   await botPage.goto(base);
   const messages = alice.getByTestId('message');
@@ -136,6 +145,7 @@ try {
         look();
       });
     }, last);
+    framesByType = {};
     const back = Date.now();
     await context.setOffline(false);
     const seen = await alice.evaluate(() => window.__seen);
@@ -145,7 +155,12 @@ try {
     const tasks = (await alice.evaluate(() => window.__longTasks)).filter((t) => t.start + t.duration >= sinceBack);
     figures.longTasks = tasks.length;
     figures.longestTaskMs = Math.round(Math.max(0, ...tasks.map((t) => t.duration)));
-    console.log(`     catch-up of ${N}: on screen ${figures.catchupMs} ms after the network returned ` +
+    figures.replayFrames = framesByType.replay ?? 0;
+    figures.messageFrames = framesByType.message ?? 0;
+    if (figures.replayFrames === 0 || figures.replayFrames > N / 50 || figures.messageFrames > N / 50) {
+      throw new Error(`the backlog came as ${figures.replayFrames} replay and ${figures.messageFrames} message frames`);
+    }
+    console.log(`     catch-up of ${N}: ${figures.replayFrames} replay frames; on screen ${figures.catchupMs} ms after the network returned ` +
       `(online again after ${figures.welcomeMs} ms) ` +
       `(target ${TARGET_MS}); ${figures.longTasks} long tasks, longest ${figures.longestTaskMs} ms (target ${TARGET_TASK_MS})`);
     if (figures.catchupMs > TARGET_MS * LIMIT_FACTOR) throw new Error(`catch-up took ${figures.catchupMs} ms`);
