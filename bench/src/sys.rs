@@ -65,7 +65,8 @@ impl std::fmt::Display for CpuUse {
 }
 
 pub struct CpuMeter {
-    pid: String,
+    /// The server processes ("server" is their sum: every node of a cluster).
+    pids: Vec<String>,
     at: Instant,
     server: u64,
     bench: u64,
@@ -73,20 +74,20 @@ pub struct CpuMeter {
 }
 
 impl CpuMeter {
-    pub fn start(server_pid: u32) -> Self {
-        let pid = server_pid.to_string();
+    pub fn start(server_pids: &[u32]) -> Self {
+        let pids: Vec<String> = server_pids.iter().map(u32::to_string).collect();
         Self {
-            server: process_ticks(&pid),
+            server: pids.iter().map(|p| process_ticks(p)).sum(),
             bench: process_ticks("self"),
             busy: machine_busy_ticks(),
             at: Instant::now(),
-            pid,
+            pids,
         }
     }
 
     pub fn read(&self) -> CpuUse {
         let secs = self.at.elapsed().as_secs_f64().max(0.01) * HZ;
-        let server = process_ticks(&self.pid).saturating_sub(self.server) as f64;
+        let server = self.pids.iter().map(|p| process_ticks(p)).sum::<u64>().saturating_sub(self.server) as f64;
         let bench = process_ticks("self").saturating_sub(self.bench) as f64;
         let busy = machine_busy_ticks().saturating_sub(self.busy) as f64;
         CpuUse { server: server / secs, bench: bench / secs, other: (busy - server - bench).max(0.0) / secs }
@@ -124,7 +125,8 @@ impl std::fmt::Display for Memory {
     }
 }
 
-/// Samples a process's RSS every 100 ms in a background thread.
+/// Samples the RSS of a process (or the sum over several: every node of a
+/// cluster) every 100 ms in a background thread.
 pub struct RssWatch {
     before: u64,
     samples: Arc<Mutex<Vec<u64>>>,
@@ -134,7 +136,8 @@ pub struct RssWatch {
 
 impl RssWatch {
     /// `before` is the baseline, taken by the caller at the right moment.
-    pub fn start(pid: u32, before: u64) -> Self {
+    pub fn start(pids: &[u32], before: u64) -> Self {
+        let pids = pids.to_vec();
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (samples.clone(), stop.clone());
@@ -145,7 +148,7 @@ impl RssWatch {
                     return;
                 }
                 if let Ok(mut v) = s.lock() {
-                    v.push(rss_kib(pid));
+                    v.push(pids.iter().map(|&p| rss_kib(p)).sum());
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }

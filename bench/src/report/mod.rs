@@ -13,6 +13,9 @@ use crate::sys::{self, Memory};
 use crate::Sizes;
 use anyhow::{ensure, Result};
 
+mod nodes;
+pub use nodes::check_nodes;
+
 const FANOUT_RATIO_TARGET: f64 = 1.2;
 const IDLE_KIB_TARGET: f64 = 16.0;
 const DURABLE_TARGET: f64 = 50_000.0;
@@ -143,7 +146,7 @@ fn lost_and_duplicated(s: &Step) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-fn verdict(s: &Step) -> String {
+pub fn verdict(s: &Step) -> String {
     match &s.failure {
         Some(f) => format!("no: {f}"),
         None if !s.complete() => {
@@ -416,6 +419,8 @@ mod tests {
             duplicates,
             per_sec: 100.0,
             latency: Default::default(),
+            local: Default::default(),
+            cross: Default::default(),
             rss_kib: 0,
             cpu: Default::default(),
             retry: false,
