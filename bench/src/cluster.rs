@@ -54,6 +54,11 @@ impl Postgres {
         Ok(Self { admin, private })
     }
 
+    /// The process the bench started, if it did (its backends descend from it).
+    pub fn pid(&self) -> Option<u32> {
+        self.private.as_ref().and_then(|p| p.running.as_ref()).map(|(child, _)| child.id())
+    }
+
     /// Where the server is (for the report).
     pub fn describe(&self) -> &'static str {
         if self.private.is_some() {

@@ -48,6 +48,11 @@ struct Cli {
     /// (default: 50 to 2,500).
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     rates: Vec<u32>,
+    /// The several-nodes ladder (scenario 7): messages per second per
+    /// sender (default: 1 to 1,500; each commit on PostgreSQL waits for an
+    /// fsync, so it starts lower than scenario 1's).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    node_rates: Vec<u32>,
     /// Seconds each fan-out step sends for (default: 2.5; 0.5 with
     /// --smoke). A longer step gives p99 more samples.
     #[arg(long, value_parser = step_secs)]
@@ -141,6 +146,8 @@ fn step_secs(arg: &str) -> Result<Duration, String> {
 /// How big each scenario is.
 pub struct Sizes {
     pub fanout: FanoutConfig,
+    /// Scenario 7's ladder (the rest of its shape is `fanout`'s).
+    pub node_rates: Vec<u32>,
     pub dm_pairs: usize,
     pub dm_time: Duration,
     pub idle: usize,
@@ -173,8 +180,10 @@ fn sizes(smoke: bool) -> Sizes {
                 step: Duration::from_millis(500),
                 settle: scenarios::SMOKE_SETTLE,
                 retry: true,
+                helpers: Vec::new(),
                 step_started: None,
             },
+            node_rates: vec![5, 10],
             dm_pairs: 10,
             dm_time: Duration::from_secs(1),
             idle: 200,
@@ -206,8 +215,10 @@ fn sizes(smoke: bool) -> Sizes {
                 step: Duration::from_millis(2500),
                 settle: scenarios::SETTLE,
                 retry: true,
+                helpers: Vec::new(),
                 step_started: None,
             },
+            node_rates: vec![1, 2, 5, 10, 20, 50, 100, 150, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500],
             dm_pairs: 1000,
             dm_time: Duration::from_secs(5),
             idle: 15_000,
@@ -235,6 +246,9 @@ async fn run(cli: &Cli) -> Result<bool> {
     let mut sz = sizes(cli.smoke);
     if !cli.rates.is_empty() {
         sz.fanout.rates = cli.rates.clone();
+    }
+    if !cli.node_rates.is_empty() {
+        sz.node_rates = cli.node_rates.clone();
     }
     if let Some(step) = cli.step_secs {
         sz.fanout.step = step;
@@ -326,7 +340,8 @@ async fn run(cli: &Cli) -> Result<bool> {
 /// Scenarios 7 and 8, on one PostgreSQL.
 async fn several_nodes(cli: &Cli, opts: &ServerOptions, sz: &Sizes, pg: &cluster::Postgres, out: &mut report::Report) {
     if cli.only.contains(&Scenario::Nodes) {
-        let result = scenarios::nodes::run(opts, pg, &sz.fanout, sz.tenth_step).await;
+        let ladder = FanoutConfig { rates: sz.node_rates.clone(), ..sz.fanout.clone() };
+        let result = scenarios::nodes::run(opts, pg, &ladder, sz.tenth_step).await;
         let result = result.and_then(|r| {
             if cli.smoke {
                 report::check_nodes(&r)?;

@@ -112,11 +112,20 @@ fn steps_table(name: &str, clients: usize, r: &FanoutResult) {
         "\n**{name}**: {clients} clients connected in {:.1} s; server RSS MiB {}; mean delivered frame {} bytes\n",
         r.connect_secs, r.memory, r.frame_len
     );
-    println!("| msgs/s per sender | offered deliveries/s | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | server RSS MiB | CPU cores: server, bench, other | sustained |");
+    // PostgreSQL's CPU, when the bench started it (scenario 7).
+    let helpers = r.steps.iter().any(|s| s.cpu.helpers > 0.0);
+    let (cpu_head, cpu) =
+        if helpers { ("server, PostgreSQL, bench, other", true) } else { ("server, bench, other", false) };
+    println!("| msgs/s per sender | offered deliveries/s | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | server RSS MiB | CPU cores: {cpu_head} | sustained |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|:-:|");
     for s in &r.steps {
+        let cores = if cpu {
+            format!("{:.2}, {:.2}, {:.2}, {:.2}", s.cpu.server, s.cpu.helpers, s.cpu.bench, s.cpu.other)
+        } else {
+            format!("{:.2}, {:.2}, {:.2}", s.cpu.server, s.cpu.bench, s.cpu.other)
+        };
         println!(
-            "| {}{} | {} | {} / {}{} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}, {:.2}, {:.2} | {} |",
+            "| {}{} | {} | {} / {}{} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {cores} | {} |",
             s.rate_per_sender,
             if s.retry { " (retry)" } else { "" },
             n(s.offered),
@@ -128,9 +137,6 @@ fn steps_table(name: &str, clients: usize, r: &FanoutResult) {
             s.latency.p99_ms,
             s.latency.max_ms,
             mib(s.rss_kib),
-            s.cpu.server,
-            s.cpu.bench,
-            s.cpu.other,
             verdict(s)
         );
     }
@@ -138,7 +144,7 @@ fn steps_table(name: &str, clients: usize, r: &FanoutResult) {
 
 /// "3 lost, 1 duplicated", or `None` when neither happened.
 fn lost_and_duplicated(s: &Step) -> Option<String> {
-    let parts: Vec<String> = [(s.lost, "lost"), (s.duplicates, "duplicated")]
+    let parts: Vec<String> = [(s.lost, "lost"), (s.duplicates, "duplicated"), (s.echoes, "echoed to their sender")]
         .into_iter()
         .filter(|&(count, _)| count > 0)
         .map(|(count, what)| format!("{} {what}", n(count as f64)))
@@ -417,6 +423,7 @@ mod tests {
             delivered: 1_000 - lost,
             lost,
             duplicates,
+            echoes: 0,
             per_sec: 100.0,
             latency: Default::default(),
             local: Default::default(),

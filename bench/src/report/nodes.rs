@@ -23,11 +23,11 @@ fn cluster_table(name: &str, clients: usize, r: &FanoutResult) {
         "\n**{name}**: {clients} clients connected in {:.1} s (client i on node i mod {NODES}); RSS MiB of all nodes together {}\n",
         r.connect_secs, r.memory
     );
-    println!("| msgs/s per sender | offered deliveries/s | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | same node p50 / p99 ms | cross-node p50 / p99 ms | RSS MiB (all nodes) | CPU cores: nodes, bench, other | sustained |");
+    println!("| msgs/s per sender | offered deliveries/s | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | same node p50 / p99 ms | cross-node p50 / p99 ms | RSS MiB (all nodes) | CPU cores: nodes, PostgreSQL + Redis, bench, other | sustained |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|:-:|");
     for s in &r.steps {
         println!(
-            "| {}{} | {} | {} / {}{} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.2}, {:.2}, {:.2} | {} |",
+            "| {}{} | {} | {} / {}{} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.2}, {:.2}, {:.2}, {:.2} | {} |",
             s.rate_per_sender,
             if s.retry { " (retry)" } else { "" },
             n(s.offered),
@@ -42,6 +42,7 @@ fn cluster_table(name: &str, clients: usize, r: &FanoutResult) {
             p50_p99(&s.cross),
             mib(s.rss_kib),
             s.cpu.server,
+            s.cpu.helpers,
             s.cpu.bench,
             s.cpu.other,
             verdict(s)
@@ -51,7 +52,7 @@ fn cluster_table(name: &str, clients: usize, r: &FanoutResult) {
 
 fn one_step(who: &str, s: &Step) -> String {
     format!(
-        "| {who} | {} | {} / {}{} | {:.1} / {:.1} / {:.1} | {} | {} | {:.2}, {:.2}, {:.2} |",
+        "| {who} | {} | {} / {}{} | {:.1} / {:.1} / {:.1} | {} | {} | {:.2}, {:.2}, {:.2}, {:.2} |",
         n(s.offered),
         n(s.delivered as f64),
         n(s.expected as f64),
@@ -62,6 +63,7 @@ fn one_step(who: &str, s: &Step) -> String {
         p50_p99(&s.local),
         p50_p99(&s.cross),
         s.cpu.server,
+        s.cpu.helpers,
         s.cpu.bench,
         s.cpu.other
     )
@@ -99,7 +101,7 @@ impl Report {
             "\n**At a tenth of the single node's sustained rate** ({} msgs/s per sender)\n",
             r.tenth_single.rate_per_sender
         );
-        println!("| run | offered deliveries/s | delivered / expected | p50 / p99 / max ms | same node p50 / p99 ms | cross-node p50 / p99 ms | CPU cores: nodes, bench, other |");
+        println!("| run | offered deliveries/s | delivered / expected | p50 / p99 / max ms | same node p50 / p99 ms | cross-node p50 / p99 ms | CPU cores: nodes, PostgreSQL + Redis, bench, other |");
         println!("|---|---:|---:|---:|---:|---:|---|");
         println!("{}", one_step("one node", &r.tenth_single));
         println!("{}", one_step(&format!("{NODES} nodes"), &r.tenth_cluster));

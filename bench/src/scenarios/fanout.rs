@@ -45,6 +45,9 @@ pub struct FanoutConfig {
     /// Try a rate again when it missed only on p99 (other processes share
     /// the cores); off where a miss is expected (the Redis outage).
     pub retry: bool,
+    /// Processes whose CPU is counted apart (PostgreSQL, Redis), with
+    /// their descendants.
+    pub helpers: Vec<u32>,
     /// Told when each step starts sending, for what runs beside the load.
     pub step_started: Option<Arc<tokio::sync::Notify>>,
 }
@@ -71,6 +74,8 @@ pub struct Step {
     pub lost: u64,
     /// Copies received beyond the first.
     pub duplicates: u64,
+    /// A sender's own messages sent back to it (see `Tally::echoes`).
+    pub echoes: u64,
     pub per_sec: f64,
     pub latency: Latency,
     /// Split by whether sender and receiver are on the same node (all of
@@ -306,7 +311,7 @@ async fn step(
     let recipients = cfg.clients as u64 - 1;
     let expected = per_sender * active.len() as u64 * recipients;
     let closed_before = shared.closed.load(Ordering::Relaxed);
-    let cpu = CpuMeter::start(pids);
+    let cpu = CpuMeter::with_helpers(pids, &cfg.helpers);
     let start_stamp = stamp();
     if let Some(started) = &cfg.step_started {
         started.notify_one();
@@ -396,6 +401,7 @@ async fn step(
         delivered: tally.delivered,
         lost: tally.lost,
         duplicates: tally.duplicates,
+        echoes: tally.echoes,
         per_sec: tally.delivered as f64 / took,
         latency: tally.latencies.summary(),
         local: tally.local.summary(),

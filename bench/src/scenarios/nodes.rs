@@ -58,5 +58,6 @@ async fn on_nodes(
     let database = pg.fresh_database().await?;
     let redis = if nodes > 1 { Some(Redis::start().await?) } else { None };
     let mut servers = start_nodes(opts, label, &database, redis.as_ref(), nodes).await?;
-    fanout::run(&mut servers, Target::Chat, cfg).await
+    let helpers = pg.pid().into_iter().chain(redis.as_ref().map(Redis::pid)).collect();
+    fanout::run(&mut servers, Target::Chat, &FanoutConfig { helpers, ..cfg.clone() }).await
 }

@@ -88,6 +88,7 @@ pub async fn run(opts: &ServerOptions, pg: &Postgres, cfg: &OutageConfig) -> Res
         rates: vec![cfg.rate],
         step: cfg.before + cfg.outage + cfg.after,
         retry: false,
+        helpers: pg.pid().into_iter().chain([redis.pid()]).collect(),
         step_started: Some(started.clone()),
         ..cfg.fanout.clone()
     };

@@ -48,8 +48,14 @@ pub struct Tally {
     /// Messages received again.
     pub duplicates: u64,
     /// Bodies no sender of this run wrote to this receiver: unreadable, or
-    /// from an unknown sender or the receiver itself.
+    /// from an unknown sender.
     pub unexpected: u64,
+    /// The receiver's own messages sent back to it. One node never does;
+    /// on several, a message its node read from the store (a gap fill)
+    /// before its own sequencer handed it over goes to every connection,
+    /// the sender's too. Counted apart: a client meets its own messages on
+    /// every resume anyway, and `client_id` matches them.
+    pub echoes: u64,
     /// [`stamp`](crate::conn::stamp) of the latest first delivery.
     pub last_stamp: u64,
     /// Of first deliveries, from the time each was due (see [`Tag::since`]).
@@ -66,6 +72,7 @@ impl Tally {
         self.lost += other.lost;
         self.duplicates += other.duplicates;
         self.unexpected += other.unexpected;
+        self.echoes += other.echoes;
         self.last_stamp = self.last_stamp.max(other.last_stamp);
         self.latencies.merge(&other.latencies);
         self.local.merge(&other.local);
@@ -98,10 +105,14 @@ impl Inbox {
     /// A message `body`, in a frame of `frame_len` bytes, received at `now`
     /// (a [`stamp`](crate::conn::stamp)).
     pub fn receive(&mut self, body: &str, frame_len: usize, now: u64) {
-        let Some(tag) = Tag::parse(body).filter(|t| t.sender != self.me) else {
+        let Some(tag) = Tag::parse(body) else {
             self.step.unexpected += 1;
             return;
         };
+        if tag.sender == self.me {
+            self.step.echoes += 1;
+            return;
+        }
         let Some(next) = self.next.get_mut(tag.sender) else {
             self.step.unexpected += 1;
             return;
@@ -213,12 +224,12 @@ mod tests {
     }
 
     #[test]
-    fn its_own_and_unknown_senders_are_unexpected() {
+    fn unknown_senders_are_unexpected_and_its_own_an_echo() {
         let mut inbox = Inbox::new(0, 2, 1);
         inbox.receive(&body(0, 0), 10, 2_000);
         inbox.receive(&body(9, 0), 10, 2_000);
         inbox.receive("garbage", 10, 2_000);
         let t = inbox.close_step(&[0], 1);
-        assert_eq!((t.delivered, t.lost, t.unexpected), (0, 0, 3));
+        assert_eq!((t.delivered, t.lost, t.unexpected, t.echoes), (0, 0, 2, 1));
     }
 }
