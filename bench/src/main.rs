@@ -42,7 +42,12 @@ struct Cli {
     #[arg(long)]
     smoke: bool,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "fanout,dm,idle,durable,resume,stalled,nodes,outage")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "fanout,dm,idle,durable,resume,stalled,nodes,outage"
+    )]
     only: Vec<Scenario>,
     /// Fan-out ladder: messages per second per sender, one step each
     /// (default: 50 to 2,500).
