@@ -82,7 +82,7 @@ kill -TERM "$CLUSTER_PID"
 wait "$CLUSTER_PID" || true
 CLUSTER_PID=""
 
-say "benchmark smoke run"
-target/release/bench --smoke --server target/release/server
+say "benchmark smoke run (the several-nodes scenarios on the test PostgreSQL, each run its own database)"
+target/release/bench --smoke --server target/release/server --database-url "$CHAT_TEST_DATABASE_URL"
 
 say "all tests passed"

@@ -1,13 +1,16 @@
 //! `bench`: the chat server's load test. It starts the server binary (and,
 //! for the fan-out, the reference server: this binary's `reference`
 //! subcommand) itself, one fresh process and data directory per scenario,
-//! runs five scenarios with real WebSocket clients over loopback, and
-//! prints Markdown tables (see BENCHMARKS.md).
+//! runs eight scenarios with real WebSocket clients over loopback, and
+//! prints Markdown tables (see BENCHMARKS.md). The last two run three
+//! nodes on one PostgreSQL (`--database-url`, or a private one the bench
+//! starts) and a `redis-server` the bench starts.
 //!
 //! `--smoke` runs every scenario with tiny numbers as a functional check
 //! for CI: it exits non-zero when a scenario breaks (a message never
 //! arrives, a connection is refused, the server dies), never on a timing.
 
+mod cluster;
 mod conn;
 mod process;
 mod reference;
@@ -19,6 +22,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use process::{Proc, ServerOptions};
 use scenarios::fanout::{FanoutConfig, Target};
+use scenarios::outage::{OutageConfig, OutageKind};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,12 +42,22 @@ struct Cli {
     #[arg(long)]
     smoke: bool,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "fanout,dm,idle,durable,resume,stalled")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "fanout,dm,idle,durable,resume,stalled,nodes,outage"
+    )]
     only: Vec<Scenario>,
     /// Fan-out ladder: messages per second per sender, one step each
     /// (default: 50 to 2,500).
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     rates: Vec<u32>,
+    /// The several-nodes ladder (scenario 7): messages per second per
+    /// sender (default: 1 to 1,500; each commit on PostgreSQL waits for an
+    /// fsync, so it starts lower than scenario 1's).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    node_rates: Vec<u32>,
     /// Seconds each fan-out step sends for (default: 2.5; 0.5 with
     /// --smoke). A longer step gives p99 more samples.
     #[arg(long, value_parser = step_secs)]
@@ -64,6 +78,22 @@ struct Cli {
     /// `--server-arg=--database-url=postgres://…` to measure on PostgreSQL.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// PostgreSQL for the several-nodes scenarios (a database the bench can
+    /// connect to and run CREATE DATABASE on; each run gets a fresh
+    /// database). Without it the bench starts a private PostgreSQL (as the
+    /// `postgres` user when root) on a temporary directory.
+    #[arg(long, env = "CHAT_BENCH_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Seconds Redis stays away in the outage scenario (default: 30; 2
+    /// with --smoke).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    outage_secs: Option<u64>,
+    /// How Redis goes away in the outage scenario.
+    #[arg(long, value_enum, default_value = "stop")]
+    outage_kind: OutageKind,
+    /// Messages per second per sender during the outage scenario.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    outage_rate: u32,
     /// Record a `perf` profile of each chat server process into this directory.
     #[arg(long)]
     perf: Option<PathBuf>,
@@ -101,6 +131,10 @@ enum Scenario {
     Resume,
     /// Resumers from cursor 0 that never read (replay memory).
     Stalled,
+    /// Room fan-out on one node on PostgreSQL and on three nodes.
+    Nodes,
+    /// Memory of three nodes while Redis is away under load.
+    Outage,
 }
 
 /// Parses `--step-secs`: more than 0 and at most an hour (so that it is a
@@ -117,6 +151,8 @@ fn step_secs(arg: &str) -> Result<Duration, String> {
 /// How big each scenario is.
 pub struct Sizes {
     pub fanout: FanoutConfig,
+    /// Scenario 7's ladder (the rest of its shape is `fanout`'s).
+    pub node_rates: Vec<u32>,
     pub dm_pairs: usize,
     pub dm_time: Duration,
     pub idle: usize,
@@ -129,6 +165,12 @@ pub struct Sizes {
     pub stalled: usize,
     pub stalled_backlog: usize,
     pub stalled_hold: Duration,
+    /// How long the several-nodes scenario's tenth-rate steps send.
+    pub tenth_step: Duration,
+    /// The outage scenario's load before and after Redis is away.
+    pub outage_before: Duration,
+    pub outage_after: Duration,
+    pub outage: Duration,
     /// The pause before memory is read once clients have closed.
     pub settle: Duration,
 }
@@ -142,7 +184,11 @@ fn sizes(smoke: bool) -> Sizes {
                 rates: vec![5, 10],
                 step: Duration::from_millis(500),
                 settle: scenarios::SMOKE_SETTLE,
+                retry: true,
+                helpers: Vec::new(),
+                step_started: None,
             },
+            node_rates: vec![5, 10],
             dm_pairs: 10,
             dm_time: Duration::from_secs(1),
             idle: 200,
@@ -153,6 +199,10 @@ fn sizes(smoke: bool) -> Sizes {
             stalled: 50,
             stalled_backlog: 500,
             stalled_hold: Duration::from_millis(500),
+            tenth_step: Duration::from_millis(500),
+            outage_before: Duration::from_millis(500),
+            outage_after: Duration::from_secs(2),
+            outage: Duration::from_secs(2),
             settle: scenarios::SMOKE_SETTLE,
         }
     } else {
@@ -169,7 +219,11 @@ fn sizes(smoke: bool) -> Sizes {
                 ],
                 step: Duration::from_millis(2500),
                 settle: scenarios::SETTLE,
+                retry: true,
+                helpers: Vec::new(),
+                step_started: None,
             },
+            node_rates: vec![1, 2, 5, 10, 20, 50, 100, 150, 200, 300, 400, 500, 600, 800, 1000, 1200, 1500],
             dm_pairs: 1000,
             dm_time: Duration::from_secs(5),
             idle: 15_000,
@@ -180,6 +234,10 @@ fn sizes(smoke: bool) -> Sizes {
             stalled: 1000,
             stalled_backlog: 5000,
             stalled_hold: Duration::from_secs(5),
+            tenth_step: Duration::from_secs(10),
+            outage_before: Duration::from_secs(10),
+            outage_after: Duration::from_secs(15),
+            outage: Duration::from_secs(30),
             settle: scenarios::SETTLE,
         }
     }
@@ -194,8 +252,14 @@ async fn run(cli: &Cli) -> Result<bool> {
     if !cli.rates.is_empty() {
         sz.fanout.rates = cli.rates.clone();
     }
+    if !cli.node_rates.is_empty() {
+        sz.node_rates = cli.node_rates.clone();
+    }
     if let Some(step) = cli.step_secs {
         sz.fanout.step = step;
+    }
+    if let Some(secs) = cli.outage_secs {
+        sz.outage = Duration::from_secs(secs);
     }
     if let Some(secs) = cli.secs {
         sz.dm_time = Duration::from_secs(secs);
@@ -214,15 +278,15 @@ async fn run(cli: &Cli) -> Result<bool> {
     if wants(Scenario::Fanout) {
         let result = async {
             let mut chat = Proc::chat_server(&opts, "1-fanout").await?;
-            let ours = scenarios::fanout::run(&mut chat, Target::Chat, &sz.fanout).await?;
+            let ours = scenarios::fanout::run(std::slice::from_mut(&mut chat), Target::Chat, &sz.fanout).await?;
             drop(chat);
             let target = Target::Reference { frame_len: ours.frame_len };
             let bare_style = if cli.bare_nodelay { reference::Style::BareNodelay } else { reference::Style::Bare };
             let mut bare = Proc::reference_server(bare_style).await?;
-            let bare_result = scenarios::fanout::run(&mut bare, target, &sz.fanout).await?;
+            let bare_result = scenarios::fanout::run(std::slice::from_mut(&mut bare), target, &sz.fanout).await?;
             drop(bare);
             let mut tuned = Proc::reference_server(reference::Style::Tuned).await?;
-            let tuned_result = scenarios::fanout::run(&mut tuned, target, &sz.fanout).await?;
+            let tuned_result = scenarios::fanout::run(std::slice::from_mut(&mut tuned), target, &sz.fanout).await?;
             if cli.smoke {
                 report::check_complete(&ours, "chat server")?;
                 report::check_complete(&bare_result, bare_style.label())?;
@@ -262,7 +326,52 @@ async fn run(cli: &Cli) -> Result<bool> {
         });
         out.stalled(result.await);
     }
+    if wants(Scenario::Nodes) || wants(Scenario::Outage) {
+        match cluster::Postgres::open(cli.database_url.as_deref()).await {
+            Ok(pg) => several_nodes(cli, &opts, &sz, &pg, &mut out).await,
+            Err(e) => {
+                if wants(Scenario::Nodes) {
+                    out.nodes(Err(anyhow::anyhow!("{e:#}")));
+                }
+                if wants(Scenario::Outage) {
+                    out.outage(Err(e));
+                }
+            }
+        }
+    }
     Ok(out.finish())
+}
+
+/// Scenarios 7 and 8, on one PostgreSQL.
+async fn several_nodes(cli: &Cli, opts: &ServerOptions, sz: &Sizes, pg: &cluster::Postgres, out: &mut report::Report) {
+    if cli.only.contains(&Scenario::Nodes) {
+        let ladder = FanoutConfig { rates: sz.node_rates.clone(), ..sz.fanout.clone() };
+        let result = scenarios::nodes::run(opts, pg, &ladder, sz.tenth_step).await;
+        let result = result.and_then(|r| {
+            if cli.smoke {
+                report::check_nodes(&r)?;
+            }
+            Ok(r)
+        });
+        out.nodes(result);
+    }
+    if cli.only.contains(&Scenario::Outage) {
+        let cfg = OutageConfig {
+            fanout: sz.fanout.clone(),
+            rate: if cli.smoke { 10 } else { cli.outage_rate },
+            before: sz.outage_before,
+            outage: sz.outage,
+            after: sz.outage_after,
+            kind: cli.outage_kind,
+        };
+        let result = scenarios::outage::run(opts, pg, &cfg).await.and_then(|r| {
+            if cli.smoke {
+                anyhow::ensure!(r.step.complete(), "Redis outage: {}", report::verdict(&r.step));
+            }
+            Ok(r)
+        });
+        out.outage(result);
+    }
 }
 
 /// Runs one scenario against a fresh chat server process (stopped when

@@ -46,7 +46,7 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -183,7 +183,7 @@ impl Proc {
     }
 }
 
-fn signal(pid: u32, signal: rustix::process::Signal) -> Result<()> {
+pub fn signal(pid: u32, signal: rustix::process::Signal) -> Result<()> {
     let pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).context("not a process id")?;
     Ok(rustix::process::kill_process(pid, signal)?)
 }

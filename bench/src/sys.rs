@@ -35,6 +35,35 @@ fn process_ticks(pid: &str) -> u64 {
     get(11) + get(12)
 }
 
+/// `roots` and every process descended from them (a PostgreSQL's
+/// backends come and go under its postmaster).
+fn with_descendants(roots: &[u32]) -> Vec<String> {
+    if roots.is_empty() {
+        return Vec::new();
+    }
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // The parent is the second field after the parenthesized name.
+        let ppid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = roots.to_vec();
+    while let Some(pid) = todo.pop() {
+        out.push(pid.to_string());
+        todo.extend(children.get(&pid).into_iter().flatten());
+    }
+    out
+}
+
+fn helper_ticks(roots: &[u32]) -> u64 {
+    with_descendants(roots).iter().map(|p| process_ticks(p)).sum()
+}
+
 /// Busy ticks of the whole machine, summed over CPUs.
 fn machine_busy_ticks() -> u64 {
     let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
@@ -53,6 +82,9 @@ fn machine_busy_ticks() -> u64 {
 pub struct CpuUse {
     pub server: f64,
     pub bench: f64,
+    /// The processes the servers depend on, when the bench started them
+    /// (PostgreSQL, Redis); 0 otherwise, and then inside `other`.
+    pub helpers: f64,
     /// Everything else on the machine: other people's builds and tests
     /// share these cores, and this says how much they took.
     pub other: f64,
@@ -65,7 +97,10 @@ impl std::fmt::Display for CpuUse {
 }
 
 pub struct CpuMeter {
-    pid: String,
+    /// The server processes ("server" is their sum: every node of a cluster).
+    pids: Vec<String>,
+    helper_roots: Vec<u32>,
+    helper: u64,
     at: Instant,
     server: u64,
     bench: u64,
@@ -73,23 +108,37 @@ pub struct CpuMeter {
 }
 
 impl CpuMeter {
-    pub fn start(server_pid: u32) -> Self {
-        let pid = server_pid.to_string();
+    pub fn start(server_pids: &[u32]) -> Self {
+        Self::with_helpers(server_pids, &[])
+    }
+
+    /// Also counts `helper_roots` and their descendants, apart.
+    pub fn with_helpers(server_pids: &[u32], helper_roots: &[u32]) -> Self {
+        let pids: Vec<String> = server_pids.iter().map(u32::to_string).collect();
         Self {
-            server: process_ticks(&pid),
+            helper_roots: helper_roots.to_vec(),
+            helper: helper_ticks(helper_roots),
+            server: pids.iter().map(|p| process_ticks(p)).sum(),
             bench: process_ticks("self"),
             busy: machine_busy_ticks(),
             at: Instant::now(),
-            pid,
+            pids,
         }
     }
 
     pub fn read(&self) -> CpuUse {
         let secs = self.at.elapsed().as_secs_f64().max(0.01) * HZ;
-        let server = process_ticks(&self.pid).saturating_sub(self.server) as f64;
+        let server = self.pids.iter().map(|p| process_ticks(p)).sum::<u64>().saturating_sub(self.server) as f64;
         let bench = process_ticks("self").saturating_sub(self.bench) as f64;
         let busy = machine_busy_ticks().saturating_sub(self.busy) as f64;
-        CpuUse { server: server / secs, bench: bench / secs, other: (busy - server - bench).max(0.0) / secs }
+        // Backends that exited meanwhile are missed: an underestimate.
+        let helpers = helper_ticks(&self.helper_roots).saturating_sub(self.helper) as f64;
+        CpuUse {
+            server: server / secs,
+            bench: bench / secs,
+            helpers: helpers / secs,
+            other: (busy - server - bench - helpers).max(0.0) / secs,
+        }
     }
 }
 
@@ -124,7 +173,8 @@ impl std::fmt::Display for Memory {
     }
 }
 
-/// Samples a process's RSS every 100 ms in a background thread.
+/// Samples the RSS of a process (or the sum over several: every node of a
+/// cluster) every 100 ms in a background thread.
 pub struct RssWatch {
     before: u64,
     samples: Arc<Mutex<Vec<u64>>>,
@@ -134,7 +184,8 @@ pub struct RssWatch {
 
 impl RssWatch {
     /// `before` is the baseline, taken by the caller at the right moment.
-    pub fn start(pid: u32, before: u64) -> Self {
+    pub fn start(pids: &[u32], before: u64) -> Self {
+        let pids = pids.to_vec();
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (samples.clone(), stop.clone());
@@ -145,7 +196,7 @@ impl RssWatch {
                     return;
                 }
                 if let Ok(mut v) = s.lock() {
-                    v.push(rss_kib(pid));
+                    v.push(pids.iter().map(|&p| rss_kib(p)).sum());
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }

@@ -1,12 +1,20 @@
 //! The one path every chat message takes: group commit, then fan-out
 //! (published on the [`Bus`], which on one node is the local hub).
 //!
-//! Sessions submit sends to a single task. It drains whatever is waiting (up
+//! Sessions submit sends to a lane's task. It drains whatever is waiting (up
 //! to `commit_batch`), stores it in one transaction, and only then delivers
-//! each message and acks its sender, in id order. One task doing both is
-//! what makes every recipient see ids in increasing order, which the resume
-//! cursor relies on: a client that has id N has everything before N that
-//! concerns it.
+//! each message and acks its sender, in id order. One task doing both for a
+//! project is what makes every recipient see its ids in increasing order,
+//! which the resume cursor relies on: a client that has id N has everything
+//! before N that concerns it.
+//!
+//! Commit lanes (`--commit-lanes`, PostgreSQL only): several such
+//! pipelines, each project always routed to the same one ([`lane_of`]).
+//! Every order a client can see is within one project (ids, a
+//! connection's acks, deliveries: a connection, and so its outbox, belongs
+//! to one project), so each is still made by one lane, while different
+//! projects commit in parallel. PostgreSQL serializes commits only within a
+//! project (its counter row); SQLite has one writer, so it gets one lane.
 
 use crate::bus::{Bus, Event};
 use crate::hub::frame;
@@ -15,6 +23,7 @@ use crate::outbox::{OutboxSender, Priority};
 use crate::store::{Appended, NewMessage, Store};
 use crate::webhooks::MessagePolicy;
 use protocol::{ClientMsgId, ErrorCode, MessageId, ProjectId, ServerMsg};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
@@ -47,27 +56,72 @@ pub(crate) enum Origin {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StoreFailed;
 
-pub(crate) type SendQueue = mpsc::Sender<SendRequest>;
+/// Where sends are queued: one channel per commit lane.
+#[derive(Clone)]
+pub(crate) struct SendQueue {
+    lanes: Arc<[mpsc::Sender<SendRequest>]>,
+}
+
+impl SendQueue {
+    /// The queue of the lane that stores `project`'s messages. Every send
+    /// of a project must go through it: that keeps the project's ids, acks
+    /// and deliveries in the order its sends arrived.
+    pub(crate) fn lane(&self, project: &ProjectId) -> &mpsc::Sender<SendRequest> {
+        &self.lanes[lane_of(project, self.lanes.len())]
+    }
+}
+
+/// The lane of `project` among `lanes`: a hash of its id, the same for the
+/// life of the process (`DefaultHasher::new` has fixed keys), so a project
+/// never moves between lanes.
+pub(crate) fn lane_of(project: &ProjectId, lanes: usize) -> usize {
+    if lanes <= 1 {
+        return 0;
+    }
+    let mut hasher = DefaultHasher::new();
+    project.as_str().hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
+}
 
 /// Committed batches waiting for fan-out. Two is enough to overlap one
 /// commit with one delivery; more would only add latency.
 const COMMITTED_QUEUE: usize = 2;
 
-/// Starts the sequencer; it ends when `stop` is cancelled (or every
-/// [`SendQueue`] is dropped) and what was queued is stored and delivered.
-///
-/// Two stages joined by a FIFO channel: the committer stores batch N+1
-/// while the deliverer fans out batch N. Commits are serial and the channel
-/// keeps their order, so deliveries stay in id order.
+/// What every lane works with.
+#[derive(Clone)]
+pub(crate) struct Pipeline {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Most sends stored in one commit.
+    pub(crate) batch_max: usize,
+    pub(crate) webhooks: Option<MessagePolicy>,
+    pub(crate) wake_webhooks: Arc<Notify>,
+}
+
+/// Starts the sequencer with `lanes` commit lanes (at least one); it ends
+/// when `stop` is cancelled (or every [`SendQueue`] is dropped) and what
+/// was queued is stored and delivered.
 pub(crate) fn spawn(
-    store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
-    metrics: Arc<Metrics>,
-    batch_max: usize,
-    webhooks: Option<MessagePolicy>,
-    wake_webhooks: Arc<Notify>,
+    pipeline: Pipeline,
+    lanes: usize,
     stop: CancellationToken,
 ) -> (SendQueue, tokio::task::JoinHandle<()>) {
+    let (senders, tasks): (Vec<_>, Vec<_>) = (0..lanes.max(1)).map(|_| lane(pipeline.clone(), stop.clone())).unzip();
+    let task = tokio::spawn(async move {
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+    (SendQueue { lanes: senders.into() }, task)
+}
+
+/// One lane: two stages joined by a FIFO channel. The committer stores
+/// batch N+1 while the deliverer fans out batch N. A lane's commits are
+/// serial and the channel keeps their order, so its deliveries stay in id
+/// order.
+fn lane(pipeline: Pipeline, stop: CancellationToken) -> (mpsc::Sender<SendRequest>, tokio::task::JoinHandle<()>) {
+    let Pipeline { store, bus, metrics, batch_max, webhooks, wake_webhooks } = pipeline;
     let batch_max = batch_max.max(1);
     let (tx, mut rx) = mpsc::channel::<SendRequest>(batch_max * 4);
     let (committed_tx, mut committed_rx) = mpsc::channel::<Committed>(COMMITTED_QUEUE);
@@ -190,6 +244,115 @@ fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
                     Origin::Api(reply) => drop(reply.send(Err(StoreFailed))),
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MessageEvents, SqliteStore};
+    use protocol::{Conversation, Profile, UserId};
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+
+    /// Records what the sequencer publishes, in the order it does.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(ProjectId, MessageId, ClientMsgId)>>);
+
+    impl Bus for Recorder {
+        fn publish(&self, event: Event) {
+            if let Event::Message { project, message, .. } = event {
+                let client_id = message.client_id.expect("a send's message has its client_id");
+                self.0.lock().unwrap().push((project, message.id, client_id));
+            }
+        }
+    }
+
+    fn send(project: &ProjectId, n: usize) -> (SendRequest, oneshot::Receiver<Result<Appended, StoreFailed>>) {
+        let (reply, answer) = oneshot::channel();
+        let message = NewMessage {
+            project: project.clone(),
+            from: Profile { id: UserId::new("sender").unwrap(), name: "sender".into(), color: "#000000".into() },
+            to: Conversation::Room,
+            body: format!("{n}"),
+            client_id: ClientMsgId::new(format!("c-{n}")).unwrap(),
+            ts: 0,
+            webhooks: MessageEvents::default(),
+        };
+        (SendRequest { message, origin: Origin::Api(reply) }, answer)
+    }
+
+    #[test]
+    fn a_project_always_takes_the_same_lane_and_projects_spread_over_all() {
+        let projects: Vec<_> = (0..100).map(|i| ProjectId::new(format!("p{i}")).unwrap()).collect();
+        for p in &projects {
+            assert_eq!(lane_of(p, 1), 0);
+            assert_eq!(lane_of(p, 4), lane_of(p, 4));
+        }
+        let used: HashSet<_> = projects.iter().map(|p| lane_of(p, 4)).collect();
+        assert_eq!(used.len(), 4, "100 projects use every lane");
+    }
+
+    /// With several lanes, each project's sends are stored with ids in the
+    /// order they were queued and published in that order: what per-project
+    /// ids, per-connection acks and delivery order rely on. Seven projects
+    /// (not a multiple of the lanes) and small batches: were sends spread
+    /// over lanes any other way than by project, a project's messages would
+    /// commit in two lanes at once and this fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_several_lanes_each_project_keeps_its_order() {
+        const LANES: usize = 4;
+        const PER_PROJECT: usize = 60;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("chat.db")).unwrap());
+        let recorder = Arc::new(Recorder::default());
+        let pipeline = Pipeline {
+            store,
+            bus: recorder.clone(),
+            metrics: Arc::new(Metrics::default()),
+            batch_max: 8,
+            webhooks: None,
+            wake_webhooks: Arc::new(Notify::new()),
+        };
+        let stop = CancellationToken::new();
+        let (queue, task) = spawn(pipeline, LANES, stop.clone());
+        let projects: Vec<_> = (0..7).map(|i| ProjectId::new(format!("project-{i}")).unwrap()).collect();
+        let lanes: HashSet<_> = projects.iter().map(|p| lane_of(p, LANES)).collect();
+        assert!(lanes.len() > 1, "the projects commit in more than one lane");
+        let mut answers: HashMap<ProjectId, Vec<_>> = HashMap::new();
+        for n in 0..PER_PROJECT {
+            for project in &projects {
+                let (request, answer) = send(project, n);
+                assert!(queue.lane(project).send(request).await.is_ok());
+                answers.entry(project.clone()).or_default().push(answer);
+            }
+        }
+        for (project, answers) in answers {
+            let mut last = MessageId(0);
+            for (n, answer) in answers.into_iter().enumerate() {
+                let appended = answer.await.unwrap().expect("stored");
+                assert_eq!(appended.message.body, n.to_string());
+                assert!(
+                    appended.message.id > last,
+                    "{project}: send {n} got id {:?} after {last:?}",
+                    appended.message.id
+                );
+                last = appended.message.id;
+            }
+        }
+        stop.cancel();
+        drop(queue);
+        task.await.unwrap();
+        let published = recorder.0.lock().unwrap();
+        assert_eq!(published.len(), projects.len() * PER_PROJECT);
+        for project in &projects {
+            let sent: Vec<_> =
+                published.iter().filter(|(p, ..)| p == project).map(|(_, id, c)| (*id, c.clone())).collect();
+            let client_ids: Vec<_> = sent.iter().map(|(_, c)| c.clone()).collect();
+            let expected: Vec<_> = (0..PER_PROJECT).map(|n| ClientMsgId::new(format!("c-{n}")).unwrap()).collect();
+            assert_eq!(client_ids, expected, "{project}: published in the order sent");
+            assert!(sent.windows(2).all(|w| w[0].0 < w[1].0), "{project}: published in id order");
         }
     }
 }

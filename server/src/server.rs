@@ -115,15 +115,15 @@ pub async fn run_with_store(
     if let Some(presence) = hooks.presence {
         hub.report_presence_to(presence);
     }
-    let (sends, sequencer) = sequencer::spawn(
-        store.clone(),
-        bus.clone(),
-        metrics.clone(),
-        config.messages_per_commit(),
-        hooks.policy,
-        hooks.wake,
-        stop_sequencer.clone(),
-    );
+    let pipeline = sequencer::Pipeline {
+        store: store.clone(),
+        bus: bus.clone(),
+        metrics: metrics.clone(),
+        batch_max: config.messages_per_commit(),
+        webhooks: hooks.policy,
+        wake_webhooks: hooks.wake,
+    };
+    let (sends, sequencer) = sequencer::spawn(pipeline, config.commit_lanes(), stop_sequencer.clone());
     let app = Arc::new(App {
         auth: Authenticator::new(&secret, config.session_ttl),
         connections: Arc::new(Semaphore::new(config.max_connections)),

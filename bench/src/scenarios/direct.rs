@@ -46,8 +46,8 @@ pub async fn run(server: &mut Proc, pairs: usize, duration: Duration, settle: Du
     let connect_secs = started.elapsed().as_secs_f64();
 
     let ids: Vec<UserId> = sides.iter().map(|(_, id)| id.clone()).collect();
-    let watch = RssWatch::start(server.pid(), before);
-    let cpu = CpuMeter::start(server.pid());
+    let watch = RssWatch::start(&[server.pid()], before);
+    let cpu = CpuMeter::start(&[server.pid()]);
     let deadline = tokio::time::Instant::now() + duration;
     let tasks: Vec<_> = sides
         .into_iter()

@@ -54,8 +54,8 @@ pub async fn run(
     }
     let before = server.rss_kib();
     let commits_before = server.metric("chat_store_commits").await;
-    let watch = RssWatch::start(server.pid(), before);
-    let cpu = CpuMeter::start(server.pid());
+    let watch = RssWatch::start(&[server.pid()], before);
+    let cpu = CpuMeter::start(&[server.pid()]);
     let start = tokio::time::Instant::now();
     let deadline = start + duration;
     let tasks: Vec<_> = writers

@@ -61,7 +61,7 @@ pub async fn run(server: &mut Proc, connections: usize, settle: Duration) -> Res
     tokio::time::sleep(settle).await; // the sign-up connections close
 
     let before = server.rss_kib();
-    let watch = RssWatch::start(server.pid(), before);
+    let watch = RssWatch::start(&[server.pid()], before);
     let mut waves = Vec::new();
     for _ in 0..WAVES {
         waves.push(wave(server, &url, &tokens, connections, settle).await?);

@@ -1,4 +1,4 @@
-//! The six scenarios. Each runs against a fresh server process, checks that
+//! The eight scenarios. Each runs against a fresh server process, checks that
 //! every message it sent arrived (an error otherwise, so `--smoke` fails),
 //! and returns its figures.
 
@@ -6,6 +6,8 @@ pub mod direct;
 pub mod durable;
 pub mod fanout;
 pub mod idle;
+pub mod nodes;
+pub mod outage;
 pub mod resume;
 pub mod stalled;
 

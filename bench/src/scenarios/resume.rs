@@ -55,7 +55,7 @@ pub async fn run(server: &mut Proc, missed: u64, runs: usize, settle: Duration) 
     ensure!(first == [cursor], "the first DM arrived as {cursor}, acked as {first:?}");
     drop(away);
 
-    let watch = RssWatch::start(server.pid(), before);
+    let watch = RssWatch::start(&[server.pid()], before);
     let (ids, others) = tokio::try_join!(
         pipeline(&mut talker, "r", &me.me.id, missed, WINDOW, None),
         pipeline(&mut x, "o", &y.me.id, missed, WINDOW, None),

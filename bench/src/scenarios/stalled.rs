@@ -61,7 +61,7 @@ pub async fn run(
     tokio::time::sleep(settle).await;
     let before = server.rss_kib();
     let tcp_kib_before = tcp_buffer_kib();
-    let watch = RssWatch::start(server.pid(), before);
+    let watch = RssWatch::start(&[server.pid()], before);
     let stalled: Vec<Ws> = futures_util::stream::iter(0..connections)
         .map(|_| {
             let url = url.clone();

@@ -118,7 +118,8 @@ async fn post(ctx: &Ctx, project: &str, body: &[u8]) -> Result<(StatusCode, Post
     };
     let (reply, outcome) = tokio::sync::oneshot::channel();
     // Waits while the sequencer's queue is full, like a socket send.
-    app.sends.send(SendRequest { message, origin: Origin::Api(reply) }).await.map_err(|_| ApiError::unavailable())?;
+    let lane = app.sends.lane(&message.project);
+    lane.send(SendRequest { message, origin: Origin::Api(reply) }).await.map_err(|_| ApiError::unavailable())?;
     let appended = outcome.await.map_err(|_| ApiError::unavailable())?.map_err(|_| ApiError::unavailable())?;
     let status = if appended.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     let message = appended.message;

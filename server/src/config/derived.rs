@@ -30,6 +30,16 @@ impl Config {
         self.commit_batch.clamp(1, self.half_outbox())
     }
 
+    /// Commit lanes in force: `--commit-lanes` on PostgreSQL (no more than
+    /// its pool has connections), one on SQLite (a single writer: more
+    /// lanes would only queue for it).
+    pub(crate) fn commit_lanes(&self) -> usize {
+        match self.database_url {
+            Some(_) => self.commit_lanes.clamp(1, self.database_pool),
+            None => 1,
+        }
+    }
+
     /// The frame limit in force: `--max-frame-bytes`, raised where needed so
     /// that a body of `--max-body-chars` fits in a frame however a
     /// conforming JSON encoder escapes it

@@ -152,6 +152,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_COMMIT_BATCH", default_value_t = 512, value_parser = count)]
     pub commit_batch: usize,
 
+    /// Commit lanes on PostgreSQL: sequencer pipelines that store batches
+    /// in parallel, each project always in the same lane (its ids, acks and
+    /// deliveries keep their order; different projects commit at once).
+    /// At most `--database-pool`. SQLite has one writer and uses one lane.
+    #[arg(long, env = "CHAT_COMMIT_LANES", default_value_t = 4, value_parser = count)]
+    pub commit_lanes: usize,
+
     /// Size of SQLite's write-ahead log, in MiB, past which the writer
     /// copies it into the database and truncates it (bounds disk and page
     /// cache use under continuous writes).

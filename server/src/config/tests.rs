@@ -28,6 +28,18 @@ fn a_commit_batch_and_the_sends_in_flight_fit_in_half_an_outbox() {
 }
 
 #[test]
+fn commit_lanes_are_for_postgresql_and_fit_its_pool() {
+    let mut config = Config::for_tests(PathBuf::from("unused"));
+    config.commit_lanes = 8;
+    assert_eq!(config.commit_lanes(), 1, "SQLite has one writer");
+    config.database_url = Some("postgres://localhost/chat".into());
+    assert_eq!(config.commit_lanes(), 8);
+    config.database_pool = 3;
+    assert_eq!(config.commit_lanes(), 3, "each committing lane holds a connection");
+    assert!(parse(&["--commit-lanes", "0"]).is_err());
+}
+
+#[test]
 fn zero_durations_and_counts_are_refused_with_a_clear_error() {
     for bad in [
         ["--ping-interval", "0"],

@@ -48,12 +48,22 @@ pub struct Tally {
     /// Messages received again.
     pub duplicates: u64,
     /// Bodies no sender of this run wrote to this receiver: unreadable, or
-    /// from an unknown sender or the receiver itself.
+    /// from an unknown sender.
     pub unexpected: u64,
+    /// The receiver's own messages sent back to it. One node never does;
+    /// on several, a message its node read from the store (a gap fill)
+    /// before its own sequencer handed it over goes to every connection,
+    /// the sender's too. Counted apart: a client meets its own messages on
+    /// every resume anyway, and `client_id` matches them.
+    pub echoes: u64,
     /// [`stamp`](crate::conn::stamp) of the latest first delivery.
     pub last_stamp: u64,
     /// Of first deliveries, from the time each was due (see [`Tag::since`]).
     pub latencies: Latencies,
+    /// The same, split by whether the sender's connection is on the
+    /// receiver's node or another one (with clients spread over nodes).
+    pub local: Latencies,
+    pub cross: Latencies,
 }
 
 impl Tally {
@@ -62,8 +72,11 @@ impl Tally {
         self.lost += other.lost;
         self.duplicates += other.duplicates;
         self.unexpected += other.unexpected;
+        self.echoes += other.echoes;
         self.last_stamp = self.last_stamp.max(other.last_stamp);
         self.latencies.merge(&other.latencies);
+        self.local.merge(&other.local);
+        self.cross.merge(&other.cross);
     }
 }
 
@@ -72,6 +85,9 @@ impl Tally {
 pub struct Inbox {
     /// This receiver's connection index: it gets no messages of its own.
     me: usize,
+    /// Servers the connections are spread over: connection `i` is on
+    /// server `i % nodes`.
+    nodes: usize,
     /// Per sender: the sequence number expected next.
     next: Vec<u64>,
     step: Tally,
@@ -82,17 +98,21 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    pub fn new(me: usize, senders: usize) -> Self {
-        Self { me, next: vec![0; senders], step: Tally::default(), frames: 0, bytes: 0 }
+    pub fn new(me: usize, senders: usize, nodes: usize) -> Self {
+        Self { me, nodes: nodes.max(1), next: vec![0; senders], step: Tally::default(), frames: 0, bytes: 0 }
     }
 
     /// A message `body`, in a frame of `frame_len` bytes, received at `now`
     /// (a [`stamp`](crate::conn::stamp)).
     pub fn receive(&mut self, body: &str, frame_len: usize, now: u64) {
-        let Some(tag) = Tag::parse(body).filter(|t| t.sender != self.me) else {
+        let Some(tag) = Tag::parse(body) else {
             self.step.unexpected += 1;
             return;
         };
+        if tag.sender == self.me {
+            self.step.echoes += 1;
+            return;
+        }
         let Some(next) = self.next.get_mut(tag.sender) else {
             self.step.unexpected += 1;
             return;
@@ -105,7 +125,13 @@ impl Inbox {
         *next = tag.seq + 1;
         self.step.delivered += 1;
         self.step.last_stamp = self.step.last_stamp.max(now);
-        self.step.latencies.record(now.saturating_sub(tag.since) / 1000);
+        let us = now.saturating_sub(tag.since) / 1000;
+        self.step.latencies.record(us);
+        if tag.sender % self.nodes == self.me % self.nodes {
+            self.step.local.record(us);
+        } else {
+            self.step.cross.record(us);
+        }
         self.frames += 1;
         self.bytes += frame_len as u64;
     }
@@ -149,7 +175,7 @@ mod tests {
 
     #[test]
     fn every_message_once_is_a_clean_step() {
-        let mut inbox = Inbox::new(2, 2);
+        let mut inbox = Inbox::new(2, 2, 1);
         for seq in 0..3 {
             inbox.receive(&body(0, seq), 10, 2_000);
             inbox.receive(&body(1, seq), 10, 2_000);
@@ -162,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_loss_and_a_duplicate_do_not_cancel_out() {
-        let mut inbox = Inbox::new(5, 2);
+        let mut inbox = Inbox::new(5, 2, 1);
         for seq in [0, 0, 2] {
             inbox.receive(&body(0, seq), 10, 2_000);
         }
@@ -175,7 +201,7 @@ mod tests {
 
     #[test]
     fn the_next_step_starts_where_the_last_ended() {
-        let mut inbox = Inbox::new(0, 2);
+        let mut inbox = Inbox::new(0, 2, 1);
         inbox.receive(&body(1, 0), 10, 2_000);
         let first = inbox.close_step(&[0, 1], 1);
         assert_eq!((first.delivered, first.lost), (1, 0));
@@ -186,12 +212,24 @@ mod tests {
     }
 
     #[test]
-    fn its_own_and_unknown_senders_are_unexpected() {
-        let mut inbox = Inbox::new(0, 2);
+    fn latencies_are_split_by_the_sender_s_node() {
+        // Three nodes: receiver 4 is on node 1, like sender 1; sender 0 is on node 0.
+        let mut inbox = Inbox::new(4, 2, 3);
+        inbox.receive(&body(0, 0), 10, 3_000);
+        inbox.receive(&body(1, 0), 10, 2_000);
+        let t = inbox.close_step(&[0, 1], 1);
+        assert_eq!(t.local.summary().max_ms, 0.001);
+        assert_eq!(t.cross.summary().max_ms, 0.002);
+        assert_eq!(t.latencies.summary().max_ms, 0.002);
+    }
+
+    #[test]
+    fn unknown_senders_are_unexpected_and_its_own_an_echo() {
+        let mut inbox = Inbox::new(0, 2, 1);
         inbox.receive(&body(0, 0), 10, 2_000);
         inbox.receive(&body(9, 0), 10, 2_000);
         inbox.receive("garbage", 10, 2_000);
         let t = inbox.close_step(&[0], 1);
-        assert_eq!((t.delivered, t.lost, t.unexpected), (0, 0, 3));
+        assert_eq!((t.delivered, t.lost, t.unexpected, t.echoes), (0, 0, 2, 1));
     }
 }

@@ -59,9 +59,10 @@ where
             },
             Err(TryAcquireError::Closed) => return Ok(()),
         };
-        let slot = match app.sends.try_reserve() {
+        let lane = app.sends.lane(&identity.project);
+        let slot = match lane.try_reserve() {
             Ok(slot) => Some(slot),
-            Err(TrySendError::Full(())) => Box::pin(self.draining(app.sends.reserve())).await?.ok(),
+            Err(TrySendError::Full(())) => Box::pin(self.draining(lane.reserve())).await?.ok(),
             Err(TrySendError::Closed(())) => None,
         };
         match slot {

@@ -13,6 +13,9 @@ use crate::sys::{self, Memory};
 use crate::Sizes;
 use anyhow::{ensure, Result};
 
+mod nodes;
+pub use nodes::check_nodes;
+
 const FANOUT_RATIO_TARGET: f64 = 1.2;
 const IDLE_KIB_TARGET: f64 = 16.0;
 const DURABLE_TARGET: f64 = 50_000.0;
@@ -109,11 +112,20 @@ fn steps_table(name: &str, clients: usize, r: &FanoutResult) {
         "\n**{name}**: {clients} clients connected in {:.1} s; server RSS MiB {}; mean delivered frame {} bytes\n",
         r.connect_secs, r.memory, r.frame_len
     );
-    println!("| msgs/s per sender | offered deliveries/s | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | server RSS MiB | CPU cores: server, bench, other | sustained |");
+    // PostgreSQL's CPU, when the bench started it (scenario 7).
+    let helpers = r.steps.iter().any(|s| s.cpu.helpers > 0.0);
+    let (cpu_head, cpu) =
+        if helpers { ("server, PostgreSQL, bench, other", true) } else { ("server, bench, other", false) };
+    println!("| msgs/s per sender | offered deliveries/s | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | server RSS MiB | CPU cores: {cpu_head} | sustained |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|:-:|");
     for s in &r.steps {
+        let cores = if cpu {
+            format!("{:.2}, {:.2}, {:.2}, {:.2}", s.cpu.server, s.cpu.helpers, s.cpu.bench, s.cpu.other)
+        } else {
+            format!("{:.2}, {:.2}, {:.2}", s.cpu.server, s.cpu.bench, s.cpu.other)
+        };
         println!(
-            "| {}{} | {} | {} / {}{} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}, {:.2}, {:.2} | {} |",
+            "| {}{} | {} | {} / {}{} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {cores} | {} |",
             s.rate_per_sender,
             if s.retry { " (retry)" } else { "" },
             n(s.offered),
@@ -125,9 +137,6 @@ fn steps_table(name: &str, clients: usize, r: &FanoutResult) {
             s.latency.p99_ms,
             s.latency.max_ms,
             mib(s.rss_kib),
-            s.cpu.server,
-            s.cpu.bench,
-            s.cpu.other,
             verdict(s)
         );
     }
@@ -135,7 +144,7 @@ fn steps_table(name: &str, clients: usize, r: &FanoutResult) {
 
 /// "3 lost, 1 duplicated", or `None` when neither happened.
 fn lost_and_duplicated(s: &Step) -> Option<String> {
-    let parts: Vec<String> = [(s.lost, "lost"), (s.duplicates, "duplicated")]
+    let parts: Vec<String> = [(s.lost, "lost"), (s.duplicates, "duplicated"), (s.echoes, "echoed to their sender")]
         .into_iter()
         .filter(|&(count, _)| count > 0)
         .map(|(count, what)| format!("{} {what}", n(count as f64)))
@@ -143,7 +152,7 @@ fn lost_and_duplicated(s: &Step) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-fn verdict(s: &Step) -> String {
+pub fn verdict(s: &Step) -> String {
     match &s.failure {
         Some(f) => format!("no: {f}"),
         None if !s.complete() => {
@@ -414,8 +423,11 @@ mod tests {
             delivered: 1_000 - lost,
             lost,
             duplicates,
+            echoes: 0,
             per_sec: 100.0,
             latency: Default::default(),
+            local: Default::default(),
+            cross: Default::default(),
             rss_kib: 0,
             cpu: Default::default(),
             retry: false,
