@@ -129,8 +129,18 @@ pub async fn next(ws: &mut Ws, wait: Duration) -> Result<ServerMsg> {
 }
 
 pub async fn hello(url: &str, auth: Auth, cursor: Option<MessageId>) -> Result<(Ws, Welcome)> {
+    open(url, Hello { protocol: PROTOCOL_VERSION, auth, cursor, replay_batches: false }).await
+}
+
+/// As [`hello`], asking for the replay in `replay` frames, as the web app
+/// does.
+pub async fn hello_batched(url: &str, auth: Auth, cursor: Option<MessageId>) -> Result<(Ws, Welcome)> {
+    open(url, Hello { protocol: PROTOCOL_VERSION, auth, cursor, replay_batches: true }).await
+}
+
+async fn open(url: &str, hello: Hello) -> Result<(Ws, Welcome)> {
     let mut ws = connect(url).await?;
-    send(&mut ws, &ClientMsg::Hello(Hello { protocol: PROTOCOL_VERSION, auth, cursor, replay_batches: false })).await?;
+    send(&mut ws, &ClientMsg::Hello(hello)).await?;
     loop {
         match next(&mut ws, FRAME_TIMEOUT).await? {
             ServerMsg::Welcome(w) => return Ok((ws, w)),

@@ -34,7 +34,7 @@ pub(crate) async fn run(
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     // A newer server's message type is ignored.
-                    if let Ok(msg) = serde_json::from_str::<ServerMsg>(text.as_str()) {
+                    if let Some(msg) = ServerMsg::from_frame(text.as_str()) {
                         report(Input::Frame(msg));
                     }
                 }

@@ -1,7 +1,7 @@
 //! Turning a client's text frame into a [`ClientMsg`], with an error code
 //! that tells the client what exactly was wrong.
 
-use crate::messages::{ClientMsg, ErrorCode};
+use crate::messages::{ClientMsg, ErrorCode, ServerMsg};
 
 /// The `type` values a client may send.
 pub const CLIENT_TYPES: [&str; 7] = ["hello", "send", "typing", "history", "read", "users", "ping"];
@@ -95,5 +95,50 @@ mod tests {
             assert!(CLIENT_TYPES.contains(&t["type"].as_str().unwrap()));
             assert!(ClientMsg::parse(json).is_ok(), "{json}");
         }
+    }
+}
+
+impl ServerMsg {
+    /// What a client makes of one text frame from the server: `None` for a
+    /// frame it cannot read (a newer server's message type), which a client
+    /// ignores. A `replay` frame is read element by element, so one
+    /// element this client cannot read (say, a newer conversation kind) is
+    /// skipped as a `message` frame of it would be, not the whole batch.
+    pub fn from_frame(text: &str) -> Option<ServerMsg> {
+        if let Ok(msg) = serde_json::from_str::<ServerMsg>(text) {
+            return Some(msg);
+        }
+        #[derive(serde::Deserialize)]
+        struct Batch {
+            #[serde(rename = "type")]
+            kind: String,
+            messages: Vec<serde_json::Value>,
+        }
+        let batch = serde_json::from_str::<Batch>(text).ok().filter(|b| b.kind == "replay")?;
+        let messages = batch.messages.into_iter().filter_map(|m| serde_json::from_value(m).ok()).collect();
+        Some(ServerMsg::Replay { messages })
+    }
+}
+
+#[cfg(test)]
+mod server_frames {
+    use crate::messages::{ChatMessage, ServerMsg};
+
+    #[test]
+    fn a_replay_element_a_client_cannot_read_skips_that_element_only() {
+        let good = |id: u64| {
+            format!(
+                r##"{{"id":{id},"ts":1,"from":{{"id":"7","name":"mks","color":"#e0245e"}},"to":{{"kind":"room"}},"body":"hi"}}"##
+            )
+        };
+        let newer = r##"{"id":2,"ts":1,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"thread","root":1},"body":"hi"}"##;
+        let text = format!(r#"{{"type":"replay","messages":[{},{newer},{}]}}"#, good(1), good(3));
+        let Some(ServerMsg::Replay { messages }) = ServerMsg::from_frame(&text) else { panic!("not read: {text}") };
+        let ids: Vec<u64> = messages.iter().map(|m: &ChatMessage| m.id.0).collect();
+        assert_eq!(ids, [1, 3]);
+        assert!(ServerMsg::from_frame(r#"{"type":"from_the_future","x":1}"#).is_none());
+        assert!(ServerMsg::from_frame("not json").is_none());
+        let whole = format!(r#"{{"type":"replay","messages":[{}]}}"#, good(5));
+        assert!(matches!(ServerMsg::from_frame(&whole), Some(ServerMsg::Replay { messages }) if messages.len() == 1));
     }
 }

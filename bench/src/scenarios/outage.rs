@@ -121,7 +121,16 @@ pub async fn run(opts: &ServerOptions, pg: &Postgres, cfg: &OutageConfig) -> Res
         }
         anyhow::Ok(nodes)
     };
-    let (load, outage) = tokio::join!(load, outage);
+    // The outage starts when the load's step does; a load that fails
+    // before (or during) it ends the scenario rather than leave the outage
+    // waiting for a step that never comes.
+    let (load, outage) = {
+        let (mut load, mut outage) = (std::pin::pin!(load), std::pin::pin!(outage));
+        tokio::select! {
+            outage = &mut outage => (load.await, outage),
+            load = &mut load => (Ok(load?), outage.await),
+        }
+    };
     let mut result = load?;
     let mut nodes = outage.context("stopping and resuming Redis")?;
     for (node, server) in nodes.iter_mut().zip(&servers) {

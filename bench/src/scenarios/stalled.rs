@@ -1,7 +1,7 @@
 //! Scenario 6: resumers that never read. A talker stores `backlog` room
 //! messages in one project; then `connections` tabs of a user who was away
-//! say `hello` with `cursor: 0` (the whole backlog each) and never read a
-//! byte after their `welcome`. They are held for `hold`, with the server's
+//! say `hello` with `cursor: 0` (the whole backlog each, in `replay`
+//! frames as the web app asks) and never read a byte after their `welcome`. They are held for `hold`, with the server's
 //! RSS sampled, then dropped; RSS is read again after `settle`. What the
 //! server holds for them is bounded by the replay budget
 //! (`--max-replay-bytes`, server/src/replay_budget.rs): a page each for the
@@ -66,7 +66,8 @@ pub async fn run(
         .map(|_| {
             let url = url.clone();
             let token = token.clone();
-            async move { conn::hello(&url, conn::token(&token), Some(MessageId(0))).await.map(|(ws, _)| ws) }
+            // As the web app resumes: the backlog in `replay` frames.
+            async move { conn::hello_batched(&url, conn::token(&token), Some(MessageId(0))).await.map(|(ws, _)| ws) }
         })
         .buffer_unordered(CONNECT_CONCURRENCY)
         .try_collect()

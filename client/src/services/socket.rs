@@ -299,7 +299,7 @@ async fn socket_task(generation: u64, reports: UnboundedSender<Report>, mut outg
             frame = ws.next().fuse() => match frame {
                 Some(Ok(Message::Text(t))) => {
                     // A newer server's message type is ignored.
-                    if let Ok(msg) = serde_json::from_str::<ServerMsg>(&t) {
+                    if let Some(msg) = ServerMsg::from_frame(&t) {
                         report(Input::Frame(msg));
                     }
                 }

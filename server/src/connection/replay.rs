@@ -19,6 +19,12 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+/// A `replay` frame is closed once it holds this many bytes of messages.
+/// Big enough that a browser handles a long backlog in a few hundred frames
+/// rather than a frame a message; small enough that a frame is one ordinary
+/// allocation (frames of 64 KiB, grown by doubling, showed as twice the
+/// RSS per stalled resume of the unbatched replay: BENCHMARKS.md, scenario 6).
+const REPLAY_FRAME_BYTES: usize = 16 * 1024;
 /// Messages read from the store per replay page.
 const REPLAY_PAGE: u32 = 1000;
 /// Full replay pages in a row during which the room sent this client at
@@ -92,7 +98,7 @@ where
     /// alone, so the replay ends however busy the room is.
     ///
     /// With `batches`, the messages go as `replay` frames of about
-    /// `WRITE_BATCH_BYTES` each instead of a `message` frame each: a browser
+    /// `REPLAY_FRAME_BYTES` each instead of a `message` frame each: a browser
     /// pays per frame received, and a long backlog is thousands of them.
     pub(super) async fn replay(&mut self, identity: &Identity, cursor: MessageId, batches: bool) -> Result<(), End> {
         let app = self.app.clone();
@@ -215,7 +221,7 @@ struct Page {
 }
 
 impl Page {
-    /// With `batches`, `replay` frames of about `WRITE_BATCH_BYTES` each;
+    /// With `batches`, `replay` frames of about `REPLAY_FRAME_BYTES` each;
     /// otherwise a `message` frame per message.
     fn encode(messages: Vec<ChatMessage>, max_bytes: usize, batches: bool) -> Self {
         let full = messages.len() == REPLAY_PAGE as usize;
@@ -241,7 +247,7 @@ impl Page {
                 continue;
             }
             batch.push(&text);
-            if batch.len() >= WRITE_BATCH_BYTES {
+            if batch.len() >= REPLAY_FRAME_BYTES {
                 frames.push(batch.take());
             }
         }
@@ -264,7 +270,11 @@ impl ReplayFrame {
     const TAIL: &'static str = "]}";
 
     fn new() -> Self {
-        Self { text: Self::HEAD.to_owned() }
+        // Room for a frame's worth and one more short message: most frames
+        // are never reallocated.
+        let mut text = String::with_capacity(REPLAY_FRAME_BYTES + 1024);
+        text.push_str(Self::HEAD);
+        Self { text }
     }
 
     fn is_empty(&self) -> bool {
@@ -285,8 +295,12 @@ impl ReplayFrame {
 
     /// The frame so far; starts the next one.
     fn take(&mut self) -> Utf8Bytes {
-        let mut text = std::mem::replace(&mut self.text, Self::HEAD.to_owned());
+        let mut text = std::mem::replace(self, Self::new()).text;
         text.push_str(Self::TAIL);
+        // The frame keeps its allocation while the socket takes it, and a
+        // string grown by doubling holds up to twice its length: what the
+        // replay budget counts is the length.
+        text.shrink_to_fit();
         text.into()
     }
 }
@@ -353,7 +367,7 @@ mod tests {
         let page = Page::encode(messages.clone(), usize::MAX, true);
         assert!(page.frames.len() > 1, "100 messages of 2,000 characters are more than one frame");
         assert!(
-            page.frames.iter().all(|f| f.len() < WRITE_BATCH_BYTES + 2_200),
+            page.frames.iter().all(|f| f.len() < REPLAY_FRAME_BYTES + 2_200),
             "a frame stops once past the batch size"
         );
         assert_eq!(replayed(&page), messages, "every message once, in order");
@@ -370,7 +384,7 @@ mod tests {
         assert_eq!(batched.last, kept.last().map(|m| m.id));
         assert_eq!(kept, messages[..kept.len()], "a prefix, in order");
         assert!(kept.len() >= one.frames.len(), "no fewer messages than unbatched frames hold");
-        let long = message(1, "y".repeat(WRITE_BATCH_BYTES));
+        let long = message(1, "y".repeat(REPLAY_FRAME_BYTES * 2));
         let page = Page::encode(vec![long.clone()], 10, true);
         assert_eq!(replayed(&page), [long], "a message longer than the page still goes");
     }
