@@ -27,6 +27,9 @@ pub struct Postgres {
     admin: String,
     /// Set when the bench started the server itself.
     private: Option<PrivatePostgres>,
+    /// The databases [`fresh_database`](Self::fresh_database) made, dropped
+    /// by [`drop_databases`](Self::drop_databases).
+    created: std::sync::Mutex<Vec<String>>,
 }
 
 impl Postgres {
@@ -51,7 +54,7 @@ impl Postgres {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
-        Ok(Self { admin, private })
+        Ok(Self { admin, private, created: Default::default() })
     }
 
     /// The process the bench started, if it did (its backends descend from it).
@@ -77,7 +80,31 @@ impl Postgres {
         client.batch_execute(&format!("CREATE DATABASE {name}")).await.context("CREATE DATABASE")?;
         drop(client);
         let _ = connection.await;
+        self.created.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
         Ok(with_database(&self.admin, &name))
+    }
+
+    /// Drops the databases this bench made, so that a PostgreSQL of
+    /// `--database-url` is left as it was (a private one goes with its
+    /// data directory anyway). Best effort: a failure is reported, not fatal.
+    pub async fn drop_databases(&self) {
+        let names = std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
+        if names.is_empty() {
+            return;
+        }
+        let dropped = async {
+            let (client, connection) = tokio_postgres::connect(&self.admin, tokio_postgres::NoTls).await?;
+            let connection = tokio::spawn(connection);
+            for name in &names {
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            }
+            drop(client);
+            let _ = connection.await;
+            Ok::<_, tokio_postgres::Error>(())
+        };
+        if let Err(e) = dropped.await {
+            eprintln!("bench: could not drop the databases {names:?}: {e}");
+        }
     }
 }
 

@@ -328,7 +328,10 @@ async fn run(cli: &Cli) -> Result<bool> {
     }
     if wants(Scenario::Nodes) || wants(Scenario::Outage) {
         match cluster::Postgres::open(cli.database_url.as_deref()).await {
-            Ok(pg) => several_nodes(cli, &opts, &sz, &pg, &mut out).await,
+            Ok(pg) => {
+                several_nodes(cli, &opts, &sz, &pg, &mut out).await;
+                pg.drop_databases().await;
+            }
             Err(e) => {
                 if wants(Scenario::Nodes) {
                     out.nodes(Err(anyhow::anyhow!("{e:#}")));
