@@ -226,7 +226,8 @@ impl Page {
     fn encode(messages: Vec<ChatMessage>, max_bytes: usize, batches: bool) -> Self {
         let full = messages.len() == REPLAY_PAGE as usize;
         let (mut frames, mut bytes, mut last) = (Vec::new(), 0, None);
-        let mut batch = ReplayFrame::new();
+        // The `replay` frame being filled, when `batches`.
+        let mut batch: Option<ReplayFrame> = None;
         let mut trimmed = false;
         for message in messages {
             let id = message.id;
@@ -246,14 +247,13 @@ impl Page {
                 frames.push(text);
                 continue;
             }
-            batch.push(&text);
-            if batch.len() >= REPLAY_FRAME_BYTES {
-                frames.push(batch.take());
+            let filling = batch.get_or_insert_with(ReplayFrame::new);
+            filling.push(&text);
+            if filling.len() >= REPLAY_FRAME_BYTES {
+                frames.extend(batch.take().map(ReplayFrame::finish));
             }
         }
-        if !batch.is_empty() {
-            frames.push(batch.take());
-        }
+        frames.extend(batch.map(ReplayFrame::finish));
         Self { frames, last, more: full || trimmed }
     }
 }
@@ -277,25 +277,21 @@ impl ReplayFrame {
         Self { text }
     }
 
-    fn is_empty(&self) -> bool {
-        self.text.len() == Self::HEAD.len()
-    }
-
     fn len(&self) -> usize {
         self.text.len() + Self::TAIL.len()
     }
 
     /// Adds one message, given as its JSON object.
     fn push(&mut self, message: &str) {
-        if !self.is_empty() {
+        if self.text.len() > Self::HEAD.len() {
             self.text.push(',');
         }
         self.text.push_str(message);
     }
 
-    /// The frame so far; starts the next one.
-    fn take(&mut self) -> Utf8Bytes {
-        let mut text = std::mem::replace(self, Self::new()).text;
+    /// The finished frame.
+    fn finish(self) -> Utf8Bytes {
+        let mut text = self.text;
         text.push_str(Self::TAIL);
         // The frame keeps its allocation while the socket takes it, and a
         // string grown by doubling holds up to twice its length: what the
