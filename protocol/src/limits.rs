@@ -23,6 +23,16 @@ pub const SEND_ENVELOPE_BYTES: usize = 2048;
 pub fn frame_bytes_for_body(max_body_chars: usize) -> usize {
     max_body_chars.saturating_mul(MAX_ESCAPED_CHAR_BYTES).saturating_add(SEND_ENVELOPE_BYTES)
 }
+
+/// The most bytes one entry of `send.mentions` takes: a 64-byte id, every
+/// byte escaped (`\u0041`), its quotes and a comma.
+pub const MENTION_BYTES: usize = crate::ids::MAX_ID_LEN * 6 + 3;
+
+/// As [`frame_bytes_for_body`], for a `send` that also mentions up to
+/// `max_mentions` users (and answers a message: its id fits the envelope).
+pub fn frame_bytes_for_send(max_body_chars: usize, max_mentions: u32) -> usize {
+    frame_bytes_for_body(max_body_chars).saturating_add((max_mentions as usize).saturating_mul(MENTION_BYTES))
+}
 /// Longest message body, in Unicode scalar values (chars).
 pub const DEFAULT_MAX_BODY_CHARS: usize = 4000;
 /// Messages a connection may send per second, sustained.
@@ -31,6 +41,12 @@ pub const DEFAULT_RATE_PER_SEC: u32 = 20;
 pub const DEFAULT_RATE_BURST: u32 = 40;
 /// Largest page a `history` request returns.
 pub const DEFAULT_HISTORY_PAGE_MAX: u32 = 200;
+/// Most users one message may mention.
+pub const DEFAULT_MAX_MENTIONS: u32 = 20;
+/// Longest quote of a replied-to message, in chars.
+pub const QUOTE_CHARS: usize = 100;
+/// Longest search query, in chars.
+pub const MAX_SEARCH_QUERY_CHARS: usize = 200;
 /// Longest display name, in chars.
 pub const MAX_NAME_CHARS: usize = 32;
 
@@ -42,6 +58,17 @@ pub struct Limits {
     pub rate_per_sec: u32,
     pub rate_burst: u32,
     pub history_page_max: u32,
+    /// Most users one message may mention.
+    #[serde(default = "default_max_mentions")]
+    pub max_mentions: u32,
+    /// Seconds after sending during which a message can be edited; absent
+    /// when there is no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_window_secs: Option<u64>,
+}
+
+fn default_max_mentions() -> u32 {
+    DEFAULT_MAX_MENTIONS
 }
 
 impl Default for Limits {
@@ -52,6 +79,8 @@ impl Default for Limits {
             rate_per_sec: DEFAULT_RATE_PER_SEC,
             rate_burst: DEFAULT_RATE_BURST,
             history_page_max: DEFAULT_HISTORY_PAGE_MAX,
+            max_mentions: DEFAULT_MAX_MENTIONS,
+            edit_window_secs: None,
         }
     }
 }
@@ -97,17 +126,19 @@ mod tests {
 
     #[test]
     fn the_longest_body_fits_the_frame_however_it_is_escaped() {
-        let max = DEFAULT_MAX_BODY_CHARS;
-        assert!(DEFAULT_MAX_FRAME_BYTES >= frame_bytes_for_body(max), "the defaults keep the rule");
+        let (max, mentions) = (DEFAULT_MAX_BODY_CHARS, DEFAULT_MAX_MENTIONS);
+        assert!(DEFAULT_MAX_FRAME_BYTES >= frame_bytes_for_send(max, mentions), "the defaults keep the rule");
         for ch in ["\u{1F600}", "é", "\u{7}", "x"] {
             let msg = ClientMsg::Send {
                 client_id: ClientMsgId::new("c".repeat(64)).unwrap(),
                 to: Conversation::Direct { user: UserId::new("u".repeat(64)).unwrap() },
                 body: ch.repeat(max),
+                reply_to: Some(crate::MessageId(u64::MAX)),
+                mentions: (0..mentions).map(|i| UserId::new(format!("{i:0>64}")).unwrap()).collect(),
             };
             let escaped = escape_everything(&msg);
             assert_eq!(ClientMsg::parse(&escaped).as_ref(), Ok(&msg), "a conforming encoding");
-            assert!(escaped.len() <= frame_bytes_for_body(max), "{ch:?}: {} bytes", escaped.len());
+            assert!(escaped.len() <= frame_bytes_for_send(max, mentions), "{ch:?}: {} bytes", escaped.len());
         }
     }
 }

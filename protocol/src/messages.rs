@@ -38,7 +38,33 @@ pub enum ClientMsg {
     /// Must be the first frame.
     Hello(Hello),
     /// A chat message to a conversation.
-    Send { client_id: ClientMsgId, to: Conversation, body: String },
+    Send {
+        client_id: ClientMsgId,
+        to: Conversation,
+        body: String,
+        /// The message (of the same conversation) this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
+        /// Users the body names (`@name`), by id: names can change.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<UserId>,
+    },
+    /// Replaces the body of one of the user's own messages.
+    Edit { id: MessageId, body: String },
+    /// Deletes one of the user's own messages: its body is erased.
+    Delete { id: MessageId },
+    /// Adds (`on: true`) or removes the user's `emoji` reaction to message `id`.
+    React { id: MessageId, emoji: String, on: bool },
+    /// Full-text search in the conversations the user can see, newest first.
+    Search {
+        query: String,
+        /// Only messages older than this id (the last id of the previous page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<MessageId>,
+        /// At most this many (capped by the server's search page size).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
     /// Ephemeral: the user started (`active: true`) or stopped typing.
     Typing { to: Conversation, active: bool },
     /// A page of older messages of one conversation, newest last.
@@ -120,6 +146,9 @@ pub enum ServerMsg {
     /// Replayed messages, oldest first, for a hello that asked for
     /// `replay_batches`: the same as a `message` frame for each, in order.
     Replay { messages: Vec<ChatMessage> },
+    /// A change to a stored message (edit, deletion, reactions), live or
+    /// replayed; its own `id` is in the same sequence as messages.
+    Update(Update),
     /// The sender's own `send` was accepted (and stored) as message `id`.
     Ack {
         client_id: ClientMsgId,
@@ -159,8 +188,24 @@ pub enum ServerMsg {
         /// Whether more users follow (ask again with `after` = the last id).
         has_more: bool,
     },
+    /// The answer to a `search` request: matching messages, newest first.
+    Search {
+        query: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<MessageId>,
+        results: Vec<ChatMessage>,
+        /// Whether older matches exist (ask again with `before` = the last id).
+        has_more: bool,
+    },
     /// The user's read marker for a conversation moved (on any of their connections).
-    Read { conversation: Conversation, up_to: MessageId, unread: u32 },
+    Read {
+        conversation: Conversation,
+        up_to: MessageId,
+        unread: u32,
+        /// How many of the unread messages mention the user.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        mentions: u32,
+    },
     /// The replay after `hello.cursor` is complete; live traffic follows.
     Synced {
         /// The newest message id delivered so far, if any.
@@ -175,6 +220,10 @@ pub enum ServerMsg {
         /// Set when the error refers to a `send`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<ClientMsgId>,
+        /// Set when the error refers to an `edit`, `delete` or `react` of
+        /// this message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<MessageId>,
     },
     /// The answer to `ping`.
     Pong,
@@ -204,6 +253,9 @@ pub struct Welcome {
     #[serde(default)]
     pub unread: Vec<UnreadCount>,
     pub limits: Limits,
+    /// The emoji a message can be reacted with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<String>,
 }
 
 /// One entry of the people directory.
@@ -221,6 +273,13 @@ pub struct UnreadCount {
     /// The user's read marker in it, if they ever set one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_up_to: Option<MessageId>,
+    /// How many of the unread messages mention the user.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mentions: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The reserved prefix of system senders' user ids (bots the host
@@ -245,20 +304,115 @@ pub struct ChatMessage {
     pub from: Profile,
     /// `room`, or `direct` with the addressee's id.
     pub to: Conversation,
+    /// Empty when `deleted`.
     pub body: String,
     /// The sender's id for this message, so their other tabs can match it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientMsgId>,
+    /// When the body was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Millis>,
+    /// The message was deleted: a tombstone, its body erased.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// The message this one answers, as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Quote>,
+    /// Reactions, in the server's emoji order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// Users the body mentions, by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+}
+
+/// A short quote of the message a reply answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub id: MessageId,
+    pub from: Profile,
+    /// The start of its current body ([`crate::limits::QUOTE_CHARS`]
+    /// characters at most); empty when it was deleted.
+    pub body: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    /// Who reacted with it (its count is their number), oldest first.
+    pub users: Vec<UserId>,
+}
+
+/// A change to a stored message. Its `id` comes from the same sequence as
+/// message ids, so a client's highest id stays a complete resume cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    pub id: MessageId,
+    pub ts: Millis,
+    /// The message changed.
+    pub target: MessageId,
+    /// The target's author and conversation (as a message's `from.id` and
+    /// `to`), so the update can be filed like the message
+    /// ([`Update::conversation_for`]).
+    pub author: UserId,
+    pub to: Conversation,
+    /// Who made the change.
+    pub by: UserId,
+    pub change: Change,
+}
+
+impl Update {
+    /// The conversation of the changed message, seen from `me`.
+    pub fn conversation_for(&self, me: &UserId) -> Conversation {
+        conversation_seen_by(me, &self.author, &self.to)
+    }
+}
+
+/// What changed. Each carries the message's resulting state, not a delta,
+/// so applying the same update twice changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// The body is now `body`.
+    Edited { body: String, edited_at: Millis },
+    /// The message was deleted (show a tombstone; its body is gone).
+    Deleted,
+    /// The message's reactions are now `reactions` (empty: none left).
+    Reactions { reactions: Vec<Reaction> },
+}
+
+fn conversation_seen_by(me: &UserId, from: &UserId, to: &Conversation) -> Conversation {
+    match to {
+        Conversation::Room => Conversation::Room,
+        Conversation::Direct { user } if user == me => Conversation::Direct { user: from.clone() },
+        Conversation::Direct { user } => Conversation::Direct { user: user.clone() },
+    }
 }
 
 impl ChatMessage {
     /// The conversation this message belongs to, seen from `me`: the room, or
     /// the direct conversation with the other party.
     pub fn conversation_for(&self, me: &UserId) -> Conversation {
-        match &self.to {
-            Conversation::Room => Conversation::Room,
-            Conversation::Direct { user } if user == me => Conversation::Direct { user: self.from.id.clone() },
-            Conversation::Direct { user } => Conversation::Direct { user: user.clone() },
+        conversation_seen_by(me, &self.from.id, &self.to)
+    }
+
+    /// A message with only the fields every message has (tests, tools).
+    pub fn plain(id: MessageId, ts: Millis, from: Profile, to: Conversation, body: String) -> Self {
+        ChatMessage {
+            id,
+            ts,
+            from,
+            to,
+            body,
+            client_id: None,
+            edited_at: None,
+            deleted: false,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
         }
     }
 }
@@ -291,6 +445,19 @@ pub enum ErrorCode {
     RateLimited,
     /// The server could not store the message; resend it later with the same `client_id`.
     Unavailable,
+    /// The message named (`edit`, `delete`, `react`, `send.reply_to`) does
+    /// not exist, or not in a conversation the user can see.
+    UnknownMessage,
+    /// Only a message's author may edit or delete it.
+    NotAuthor,
+    /// The message is older than the server's edit window.
+    EditWindowClosed,
+    /// The message was deleted: it cannot be edited or reacted to.
+    MessageDeleted,
+    /// The emoji is not one of the server's reactions (`welcome.reactions`).
+    UnknownReaction,
+    /// More mentions than `limits.max_mentions`.
+    TooManyMentions,
 }
 
 #[cfg(test)]

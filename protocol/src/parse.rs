@@ -4,7 +4,8 @@
 use crate::messages::{ClientMsg, ErrorCode, ServerMsg};
 
 /// The `type` values a client may send.
-pub const CLIENT_TYPES: [&str; 7] = ["hello", "send", "typing", "history", "read", "users", "ping"];
+pub const CLIENT_TYPES: [&str; 11] =
+    ["hello", "send", "typing", "history", "read", "users", "edit", "delete", "react", "search", "ping"];
 
 /// Why a frame could not be parsed: a code for the `error` frame and a
 /// human-readable detail.
@@ -87,8 +88,12 @@ mod tests {
             r#"{"type":"typing","to":{"kind":"room"},"active":true}"#,
             r#"{"type":"history","conversation":{"kind":"room"}}"#,
             r#"{"type":"read","conversation":{"kind":"room"},"up_to":1}"#,
-            r#"{"type":"ping"}"#,
             r#"{"type":"users"}"#,
+            r#"{"type":"edit","id":1,"body":"x"}"#,
+            r#"{"type":"delete","id":1}"#,
+            r#"{"type":"react","id":1,"emoji":"👍","on":true}"#,
+            r#"{"type":"search","query":"x"}"#,
+            r#"{"type":"ping"}"#,
             r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"t"}}"#,
         ] {
             let t: serde_json::Value = serde_json::from_str(json).unwrap();

@@ -6,7 +6,7 @@
 //!   `client_id` after a reconnect (the server deduplicates them);
 //! - dedupe: whether a delivered message id was already seen.
 
-use crate::ids::{ClientMsgId, MessageId};
+use crate::ids::{ClientMsgId, MessageId, UserId};
 use crate::messages::{Auth, ClientMsg, Conversation, Hello, ServerMsg};
 use crate::PROTOCOL_VERSION;
 use std::collections::{BTreeSet, VecDeque};
@@ -23,11 +23,33 @@ pub const MAX_PREFIX_LEN: usize = 40;
 #[derive(Debug, Clone, Default)]
 pub struct ClientSession {
     cursor: Option<MessageId>,
-    outbox: VecDeque<(ClientMsgId, Conversation, String)>,
+    outbox: VecDeque<Outgoing>,
     seen: BTreeSet<MessageId>,
     /// Prefix making this session's client ids unique across reloads.
     id_prefix: String,
     next_id: u64,
+}
+
+/// A send waiting for its ack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Outgoing {
+    client_id: ClientMsgId,
+    to: Conversation,
+    body: String,
+    reply_to: Option<MessageId>,
+    mentions: Vec<UserId>,
+}
+
+impl Outgoing {
+    fn frame(&self) -> ClientMsg {
+        ClientMsg::Send {
+            client_id: self.client_id.clone(),
+            to: self.to.clone(),
+            body: self.body.clone(),
+            reply_to: self.reply_to,
+            mentions: self.mentions.clone(),
+        }
+    }
 }
 
 /// What a server frame means for the session.
@@ -35,6 +57,8 @@ pub struct ClientSession {
 pub enum Received {
     /// A new chat message (not seen before).
     NewMessage,
+    /// A new change to a message (not seen before).
+    NewUpdate,
     /// A message already seen: ignore it.
     Duplicate,
     /// One of our sends was stored.
@@ -73,21 +97,30 @@ impl ClientSession {
 
     /// Queues a new message; returns the frame to send now (if connected).
     pub fn send(&mut self, to: Conversation, body: String) -> ClientMsg {
+        self.send_with(to, body, None, Vec::new())
+    }
+
+    /// As [`send`](Self::send), answering `reply_to` and mentioning `mentions`.
+    pub fn send_with(
+        &mut self,
+        to: Conversation,
+        body: String,
+        reply_to: Option<MessageId>,
+        mentions: Vec<UserId>,
+    ) -> ClientMsg {
         self.next_id += 1;
         // The prefix was cleaned in `new`; with '-' and digits the id is valid.
         let client_id = ClientMsgId::new(format!("{}-{}", self.id_prefix, self.next_id))
             .unwrap_or_else(|_| unreachable!("generated client ids are valid"));
-        self.outbox.push_back((client_id.clone(), to.clone(), body.clone()));
-        ClientMsg::Send { client_id, to, body }
+        let outgoing = Outgoing { client_id, to, body, reply_to, mentions };
+        let frame = outgoing.frame();
+        self.outbox.push_back(outgoing);
+        frame
     }
 
     /// Every unacknowledged send, in order: resend these after a welcome.
     pub fn pending(&self) -> impl Iterator<Item = ClientMsg> + '_ {
-        self.outbox.iter().map(|(client_id, to, body)| ClientMsg::Send {
-            client_id: client_id.clone(),
-            to: to.clone(),
-            body: body.clone(),
-        })
+        self.outbox.iter().map(Outgoing::frame)
     }
 
     /// Adds sends saved by an earlier page load (what [`pending`](Self::pending)
@@ -97,12 +130,12 @@ impl ClientSession {
     pub fn restore(&mut self, saved: impl IntoIterator<Item = ClientMsg>) -> Vec<(ClientMsgId, Conversation, String)> {
         let mut added = Vec::new();
         for msg in saved {
-            let ClientMsg::Send { client_id, to, body } = msg else { continue };
-            if self.outbox.iter().any(|(id, _, _)| *id == client_id) {
+            let ClientMsg::Send { client_id, to, body, reply_to, mentions } = msg else { continue };
+            if self.outbox.iter().any(|o| o.client_id == client_id) {
                 continue;
             }
-            self.outbox.push_back((client_id.clone(), to.clone(), body.clone()));
-            added.push((client_id, to, body));
+            added.push((client_id.clone(), to.clone(), body.clone()));
+            self.outbox.push_back(Outgoing { client_id, to, body, reply_to, mentions });
         }
         added
     }
@@ -113,7 +146,7 @@ impl ClientSession {
 
     /// Drops a send the server refused for good (e.g. `unknown_user`).
     pub fn forget(&mut self, client_id: &ClientMsgId) {
-        self.outbox.retain(|(id, _, _)| id != client_id);
+        self.outbox.retain(|o| o.client_id != *client_id);
     }
 
     /// Updates the session from a server frame.
@@ -128,6 +161,16 @@ impl ClientSession {
                     self.cursor = Some(m.id);
                 }
                 Received::NewMessage
+            }
+            ServerMsg::Update(u) => {
+                if self.seen.contains(&u.id) {
+                    return Received::Duplicate;
+                }
+                self.remember(u.id);
+                if self.cursor.is_none_or(|c| u.id > c) {
+                    self.cursor = Some(u.id);
+                }
+                Received::NewUpdate
             }
             ServerMsg::Ack { client_id, id, .. } => {
                 self.forget(client_id);
@@ -162,14 +205,44 @@ mod tests {
     use crate::messages::{ChatMessage, Profile};
 
     fn message(id: u64) -> ServerMsg {
-        ServerMsg::Message(ChatMessage {
-            id: MessageId(id),
+        ServerMsg::Message(ChatMessage::plain(
+            MessageId(id),
+            0,
+            Profile { id: UserId::new("a").unwrap(), name: "a".into(), color: "#000000".into() },
+            Conversation::Room,
+            "x".into(),
+        ))
+    }
+
+    #[test]
+    fn updates_move_the_cursor_and_are_deduplicated() {
+        use crate::messages::{Change, Update};
+        let mut s = ClientSession::new("t");
+        s.receive(&message(5));
+        let a = UserId::new("a").unwrap();
+        let update = ServerMsg::Update(Update {
+            id: MessageId(6),
             ts: 0,
-            from: Profile { id: UserId::new("a").unwrap(), name: "a".into(), color: "#000000".into() },
+            target: MessageId(5),
+            author: a.clone(),
             to: Conversation::Room,
-            body: "x".into(),
-            client_id: None,
-        })
+            by: a,
+            change: Change::Deleted,
+        });
+        assert_eq!(s.receive(&update), Received::NewUpdate);
+        assert_eq!(s.cursor(), Some(MessageId(6)), "an update's id is part of the cursor");
+        assert_eq!(s.receive(&update), Received::Duplicate);
+    }
+
+    #[test]
+    fn replies_and_mentions_are_resent_as_they_were() {
+        let mut s = ClientSession::new("t");
+        let ann = UserId::new("ann").unwrap();
+        let sent = s.send_with(Conversation::Room, "@ann yes".into(), Some(MessageId(3)), vec![ann]);
+        assert_eq!(s.pending().collect::<Vec<_>>(), vec![sent.clone()]);
+        let mut other = ClientSession::new("u");
+        other.restore([sent.clone()]);
+        assert_eq!(other.pending().collect::<Vec<_>>(), vec![sent]);
     }
 
     #[test]

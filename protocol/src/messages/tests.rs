@@ -55,12 +55,42 @@ fn client_messages() {
         r#"{"type":"hello","protocol":1,"auth":{"kind":"token","token":"eyJ..."},"cursor":41,"replay_batches":true}"#,
     );
     golden(
-        ClientMsg::Send { client_id: cid("c-1"), to: dm("5"), body: "hi <b>".into() },
+        ClientMsg::Send { client_id: cid("c-1"), to: dm("5"), body: "hi <b>".into(), reply_to: None, mentions: vec![] },
         r#"{"type":"send","client_id":"c-1","to":{"kind":"direct","user":"5"},"body":"hi <b>"}"#,
     );
     golden(
-        ClientMsg::Send { client_id: cid("c-2"), to: Conversation::Room, body: "all".into() },
+        ClientMsg::Send {
+            client_id: cid("c-2"),
+            to: Conversation::Room,
+            body: "all".into(),
+            reply_to: None,
+            mentions: vec![],
+        },
         r#"{"type":"send","client_id":"c-2","to":{"kind":"room"},"body":"all"}"#,
+    );
+    golden(
+        ClientMsg::Send {
+            client_id: cid("c-3"),
+            to: Conversation::Room,
+            body: "@ann yes".into(),
+            reply_to: Some(MessageId(41)),
+            mentions: vec![uid("5")],
+        },
+        r#"{"type":"send","client_id":"c-3","to":{"kind":"room"},"body":"@ann yes","reply_to":41,"mentions":["5"]}"#,
+    );
+    golden(ClientMsg::Edit { id: MessageId(42), body: "fixed".into() }, r#"{"type":"edit","id":42,"body":"fixed"}"#);
+    golden(ClientMsg::Delete { id: MessageId(42) }, r#"{"type":"delete","id":42}"#);
+    golden(
+        ClientMsg::React { id: MessageId(42), emoji: "👍".into(), on: true },
+        r#"{"type":"react","id":42,"emoji":"👍","on":true}"#,
+    );
+    golden(
+        ClientMsg::Search { query: "lunch".into(), before: Some(MessageId(90)), limit: Some(20) },
+        r#"{"type":"search","query":"lunch","before":90,"limit":20}"#,
+    );
+    golden(
+        ClientMsg::Search { query: "lunch".into(), before: None, limit: None },
+        r#"{"type":"search","query":"lunch"}"#,
     );
     golden(
         ClientMsg::Typing { to: dm("5"), active: true },
@@ -88,13 +118,39 @@ fn client_messages() {
 
 fn chat_message() -> ChatMessage {
     ChatMessage {
-        id: MessageId(42),
-        ts: 1_764_000_000_000,
-        from: profile("7", "mks"),
-        to: dm("5"),
-        body: "hi".into(),
         client_id: Some(cid("c-1")),
+        ..ChatMessage::plain(MessageId(42), 1_764_000_000_000, profile("7", "mks"), dm("5"), "hi".into())
     }
+}
+
+/// A room reply with everything a message can carry.
+fn full_message() -> ChatMessage {
+    ChatMessage {
+        client_id: Some(cid("c-3")),
+        edited_at: Some(1_764_000_060_000),
+        reply_to: Some(Quote { id: MessageId(41), from: profile("5", "ann"), body: "lunch?".into(), deleted: false }),
+        reactions: vec![Reaction { emoji: "👍".into(), users: vec![uid("5"), uid("9")] }],
+        mentions: vec![uid("5")],
+        ..ChatMessage::plain(
+            MessageId(43),
+            1_764_000_000_000,
+            profile("7", "mks"),
+            Conversation::Room,
+            "@ann yes".into(),
+        )
+    }
+}
+
+fn update(change: Change) -> ServerMsg {
+    ServerMsg::Update(Update {
+        id: MessageId(57),
+        ts: 1_764_000_060_000,
+        target: MessageId(42),
+        author: uid("7"),
+        to: dm("5"),
+        by: uid("7"),
+        change,
+    })
 }
 
 #[test]
@@ -107,10 +163,25 @@ fn server_messages() {
             session_token: "eyJ...".into(),
             session_expires: 1_766_592_000_000,
             online: vec![profile("7", "mks")],
-            unread: vec![UnreadCount { conversation: dm("5"), count: 3, read_up_to: Some(MessageId(40)) }],
+            unread: vec![UnreadCount { conversation: dm("5"), count: 3, read_up_to: Some(MessageId(40)), mentions: 0 }],
             limits: Limits::default(),
+            reactions: vec![],
         }),
-        r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[{"id":"7","name":"mks","color":"#e0245e"}],"unread":[{"conversation":{"kind":"direct","user":"5"},"count":3,"read_up_to":40}],"limits":{"max_frame_bytes":65536,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200}}"##,
+        r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[{"id":"7","name":"mks","color":"#e0245e"}],"unread":[{"conversation":{"kind":"direct","user":"5"},"count":3,"read_up_to":40}],"limits":{"max_frame_bytes":65536,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200,"max_mentions":20}}"##,
+    );
+    golden(
+        ServerMsg::Welcome(Welcome {
+            protocol: 1,
+            me: profile("7", "mks"),
+            project: ProjectId::new("2424").unwrap(),
+            session_token: "eyJ...".into(),
+            session_expires: 1_766_592_000_000,
+            online: vec![],
+            unread: vec![UnreadCount { conversation: Conversation::Room, count: 4, read_up_to: None, mentions: 1 }],
+            limits: Limits { edit_window_secs: Some(900), ..Limits::default() },
+            reactions: vec!["👍".into(), "🎉".into()],
+        }),
+        r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[],"unread":[{"conversation":{"kind":"room"},"count":4,"mentions":1}],"limits":{"max_frame_bytes":65536,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200,"max_mentions":20,"edit_window_secs":900},"reactions":["👍","🎉"]}"##,
     );
     golden(
         ServerMsg::Message(chat_message()),
@@ -119,6 +190,35 @@ fn server_messages() {
     golden(
         ServerMsg::Replay { messages: vec![chat_message()] },
         r##"{"type":"replay","messages":[{"id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"hi","client_id":"c-1"}]}"##,
+    );
+    golden(
+        ServerMsg::Message(full_message()),
+        r##"{"type":"message","id":43,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"room"},"body":"@ann yes","client_id":"c-3","edited_at":1764000060000,"reply_to":{"id":41,"from":{"id":"5","name":"ann","color":"#e0245e"},"body":"lunch?"},"reactions":[{"emoji":"👍","users":["5","9"]}],"mentions":["5"]}"##,
+    );
+    golden(
+        ServerMsg::Message(ChatMessage { deleted: true, body: String::new(), ..chat_message() }),
+        r##"{"type":"message","id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"","client_id":"c-1","deleted":true}"##,
+    );
+    golden(
+        update(Change::Edited { body: "hi there".into(), edited_at: 1_764_000_060_000 }),
+        r#"{"type":"update","id":57,"ts":1764000060000,"target":42,"author":"7","to":{"kind":"direct","user":"5"},"by":"7","change":{"kind":"edited","body":"hi there","edited_at":1764000060000}}"#,
+    );
+    golden(
+        update(Change::Deleted),
+        r#"{"type":"update","id":57,"ts":1764000060000,"target":42,"author":"7","to":{"kind":"direct","user":"5"},"by":"7","change":{"kind":"deleted"}}"#,
+    );
+    golden(
+        update(Change::Reactions { reactions: vec![Reaction { emoji: "👍".into(), users: vec![uid("5")] }] }),
+        r#"{"type":"update","id":57,"ts":1764000060000,"target":42,"author":"7","to":{"kind":"direct","user":"5"},"by":"7","change":{"kind":"reactions","reactions":[{"emoji":"👍","users":["5"]}]}}"#,
+    );
+    golden(
+        ServerMsg::Search {
+            query: "lunch".into(),
+            before: Some(MessageId(90)),
+            results: vec![chat_message()],
+            has_more: false,
+        },
+        r##"{"type":"search","query":"lunch","before":90,"results":[{"id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"hi","client_id":"c-1"}],"has_more":false}"##,
     );
     golden(
         ServerMsg::Ack { client_id: cid("c-1"), id: MessageId(42), ts: 1_764_000_000_000, duplicate: false },
@@ -145,8 +245,12 @@ fn server_messages() {
         r##"{"type":"history","conversation":{"kind":"direct","user":"7"},"messages":[{"id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"hi","client_id":"c-1"}],"has_more":true}"##,
     );
     golden(
-        ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(42), unread: 0 },
+        ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(42), unread: 0, mentions: 0 },
         r#"{"type":"read","conversation":{"kind":"room"},"up_to":42,"unread":0}"#,
+    );
+    golden(
+        ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(42), unread: 3, mentions: 1 },
+        r#"{"type":"read","conversation":{"kind":"room"},"up_to":42,"unread":3,"mentions":1}"#,
     );
     golden(ServerMsg::Synced { cursor: Some(MessageId(42)) }, r#"{"type":"synced","cursor":42}"#);
     golden(
@@ -154,8 +258,18 @@ fn server_messages() {
             code: ErrorCode::UnknownUser,
             message: "no user 9 in this project".into(),
             client_id: Some(cid("c-3")),
+            target: None,
         },
         r#"{"type":"error","code":"unknown_user","message":"no user 9 in this project","client_id":"c-3"}"#,
+    );
+    golden(
+        ServerMsg::Error {
+            code: ErrorCode::NotAuthor,
+            message: "only its author can edit message 42".into(),
+            client_id: None,
+            target: Some(MessageId(42)),
+        },
+        r#"{"type":"error","code":"not_author","message":"only its author can edit message 42","target":42}"#,
     );
     golden(
         ServerMsg::Users {
@@ -196,6 +310,12 @@ fn error_codes_are_snake_case() {
         (ErrorCode::BodyTooLong, "body_too_long"),
         (ErrorCode::RateLimited, "rate_limited"),
         (ErrorCode::Unavailable, "unavailable"),
+        (ErrorCode::UnknownMessage, "unknown_message"),
+        (ErrorCode::NotAuthor, "not_author"),
+        (ErrorCode::EditWindowClosed, "edit_window_closed"),
+        (ErrorCode::MessageDeleted, "message_deleted"),
+        (ErrorCode::UnknownReaction, "unknown_reaction"),
+        (ErrorCode::TooManyMentions, "too_many_mentions"),
     ];
     for (code, name) in all {
         assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{name}\""));
@@ -221,4 +341,19 @@ fn conversation_seen_from_each_side() {
     assert_eq!(m.conversation_for(&uid("7")), dm("5"));
     let room = ChatMessage { to: Conversation::Room, ..m };
     assert_eq!(room.conversation_for(&uid("5")), Conversation::Room);
+    let ServerMsg::Update(u) = update(Change::Deleted) else { unreachable!() }; // of 7 → 5
+    assert_eq!(u.conversation_for(&uid("5")), dm("7"));
+    assert_eq!(u.conversation_for(&uid("7")), dm("5"));
+}
+
+#[test]
+fn an_old_message_without_the_new_fields_still_parses() {
+    let old = r##"{"id":1,"ts":0,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"room"},"body":"hi"}"##;
+    let m: ChatMessage = serde_json::from_str(old).unwrap();
+    assert!(!m.deleted && m.reactions.is_empty() && m.reply_to.is_none());
+    let limits: Limits = serde_json::from_str(
+        r#"{"max_frame_bytes":1,"max_body_chars":1,"rate_per_sec":1,"rate_burst":1,"history_page_max":1}"#,
+    )
+    .unwrap();
+    assert_eq!(limits.max_mentions, crate::limits::DEFAULT_MAX_MENTIONS);
 }
