@@ -11,7 +11,8 @@
 
 use crate::metrics::Metrics;
 use crate::outbox::{ConnId, Outbound, OutboxSender, Priority, Pushed};
-use protocol::{ChatMessage, CloseCode, Conversation, Profile, ProjectId, ServerMsg, UserId};
+use crate::store::LogEntry;
+use protocol::{CloseCode, Conversation, Profile, ProjectId, ServerMsg, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -76,6 +77,7 @@ pub(crate) struct Hub {
 pub(crate) fn frame(msg: &ServerMsg) -> Outbound {
     let msg_id = match msg {
         ServerMsg::Message(m) => Some(m.id),
+        ServerMsg::Update(u) => Some(u.id),
         _ => None,
     };
     // Serializing our own types to a String cannot fail (no maps with
@@ -212,11 +214,17 @@ impl Hub {
 
     /// Delivers a stored message to everyone it concerns except the
     /// connection it came from (which gets an ack instead).
-    pub(crate) fn deliver(&self, project: &ProjectId, msg: &ChatMessage, out: &Outbound, origin: Option<ConnId>) {
+    pub(crate) fn deliver(&self, project: &ProjectId, entry: &LogEntry, out: &Outbound, origin: Option<ConnId>) {
+        // A message goes to its conversation; an update to the conversation
+        // of the message it changes.
+        let (from, to) = match entry {
+            LogEntry::Message(m) => (&m.from.id, &m.to),
+            LogEntry::Update(u) => (&u.author, &u.to),
+        };
         let targets: Vec<OutboxSender> = {
             let mut projects = self.lock();
             let Some(state) = projects.get_mut(project) else { return };
-            match &msg.to {
+            match to {
                 Conversation::Room => {
                     let everyone = state.snapshot();
                     drop(projects);
@@ -226,11 +234,11 @@ impl Hub {
                 }
                 Conversation::Direct { user } => {
                     let mut conns = Vec::new();
-                    for id in [&msg.from.id, user] {
+                    for id in [from, user] {
                         if let Some(u) = state.users.get(id) {
                             conns.extend(u.conns.iter().filter(|c| Some(c.id) != origin).cloned());
                         }
-                        if msg.from.id == *user {
+                        if from == user {
                             break; // a note to self: one set of connections
                         }
                     }
@@ -344,8 +352,8 @@ mod tests {
         }
         out
     }
-    fn message(from: &Profile, to: Conversation) -> ChatMessage {
-        ChatMessage { id: MessageId(1), ts: 0, from: from.clone(), to, body: "hi".into(), client_id: None }
+    fn message(from: &Profile, to: Conversation) -> protocol::ChatMessage {
+        protocol::ChatMessage::plain(MessageId(1), 0, from.clone(), to, "hi".into())
     }
 
     #[test]
@@ -391,7 +399,7 @@ mod tests {
             drain(rx);
         }
         let msg = message(&a, Conversation::Direct { user: b.id.clone() });
-        hub.deliver(&p, &msg, &frame(&ServerMsg::Message(msg.clone())), Some(origin));
+        hub.deliver(&p, &LogEntry::Message(msg.clone()), &frame(&ServerMsg::Message(msg.clone())), Some(origin));
         let got = vec![ServerMsg::Message(msg)];
         assert_eq!(drain(&mut rx_b1), got);
         assert_eq!(drain(&mut rx_b2), got);
@@ -413,7 +421,7 @@ mod tests {
         hub.join(&project("q"), &user("x"), tx_x);
         drain(&mut rx_a);
         let msg = message(&b, Conversation::Room);
-        hub.deliver(&project("p"), &msg, &frame(&ServerMsg::Message(msg.clone())), None);
+        hub.deliver(&project("p"), &LogEntry::Message(msg.clone()), &frame(&ServerMsg::Message(msg.clone())), None);
         assert_eq!(drain(&mut rx_a).len(), 1);
         assert_eq!(drain(&mut rx_b).len(), 1);
         assert!(drain(&mut rx_x).is_empty());

@@ -52,6 +52,10 @@ metrics! {
     replays_queued: "counter",
     /// Messages written to the store.
     messages_stored: "counter",
+    /// Edits, deletions and reaction changes stored.
+    messages_changed: "counter",
+    /// Searches answered.
+    searches: "counter",
     /// Group commits made.
     store_commits: "counter",
     /// Events for other nodes dropped because the Redis queue was full.

@@ -1,5 +1,6 @@
-//! The one path every chat message takes: group commit, then fan-out
-//! (published on the [`Bus`], which on one node is the local hub).
+//! The one path every chat message and every change to one (edit,
+//! deletion, reaction) takes: group commit, then fan-out (published on the
+//! [`Bus`], which on one node is the local hub), then the ack.
 //!
 //! Sessions submit sends to a lane's task. It drains whatever is waiting (up
 //! to `commit_batch`), stores it in one transaction, and only then delivers
@@ -20,25 +21,26 @@ use crate::bus::{Bus, Event};
 use crate::hub::frame;
 use crate::metrics::Metrics;
 use crate::outbox::{OutboxSender, Priority};
-use crate::store::{Appended, NewMessage, Store};
+use crate::store::{Appended, LogEntry, Refused, Store, StoreError, Write, Written};
 use crate::webhooks::MessagePolicy;
-use protocol::{ClientMsgId, ErrorCode, MessageId, ProjectId, ServerMsg};
+use protocol::{ClientMsgId, ErrorCode, MessageId, ProjectId, ServerMsg, Update};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
-/// A send waiting to be stored.
+/// A send or a change waiting to be stored.
 pub(crate) struct SendRequest {
-    pub(crate) message: NewMessage,
+    pub(crate) write: Write,
     /// Who gets the ack (or the error).
     pub(crate) origin: Origin,
 }
 
-/// Where a send came from, and so where its outcome goes.
+/// Where a request came from, and so where its outcome goes.
 pub(crate) enum Origin {
-    /// A WebSocket connection: the ack goes into its outbox, and the
-    /// message to everyone concerned but it.
+    /// A WebSocket connection: the ack (or error) goes into its outbox; a
+    /// message goes to everyone concerned but it, an update to everyone
+    /// concerned (for its requester, it is the ack).
     Connection {
         outbox: OutboxSender,
         /// One of the connection's in-flight permits, returned once the ack
@@ -50,10 +52,14 @@ pub(crate) enum Origin {
     /// the message was published, so the response is the ack); the
     /// message goes to every connection concerned.
     Api(oneshot::Sender<Result<Appended, StoreFailed>>),
+    /// A change without a socket (the host API, moderation): the outcome
+    /// goes back once the update was published.
+    Change(oneshot::Sender<Result<Result<Update, Refused>, StoreFailed>>),
 }
 
-/// The batch holding the send could not be stored.
-#[derive(Debug, Clone, Copy)]
+/// The batch holding the request could not be stored.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("storing failed")]
 pub(crate) struct StoreFailed;
 
 /// Where sends are queued: one channel per commit lane.
@@ -164,32 +170,60 @@ fn lane(pipeline: Pipeline, stop: CancellationToken) -> (mpsc::Sender<SendReques
 /// A stored batch (or the failure to store it), with where each result goes.
 struct Committed {
     origins: Vec<Origin>,
-    projects: Vec<ProjectId>,
-    outcome: Result<Vec<Appended>, Vec<ClientMsgId>>,
+    /// What each request was about: its project, and what an error names.
+    asked: Vec<(ProjectId, Asked)>,
+    outcome: Result<Vec<Written>, StoreError>,
+}
+
+/// What a request named, so that an error can name it too.
+enum Asked {
+    Send(ClientMsgId),
+    Change(MessageId),
 }
 
 async fn commit(store: &dyn Store, batch: Vec<SendRequest>, webhooks: Option<&MessagePolicy>) -> Committed {
-    let (mut messages, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.message, r.origin)).unzip();
+    let (mut writes, origins): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.write, r.origin)).unzip();
     if let Some(policy) = webhooks {
-        messages.iter_mut().for_each(|m| policy.mark(m));
+        for write in &mut writes {
+            if let Write::Message(m) = write {
+                policy.mark(m);
+            }
+        }
     }
-    let client_ids: Vec<_> = messages.iter().map(|m| m.client_id.clone()).collect();
-    let projects: Vec<_> = messages.iter().map(|m| m.project.clone()).collect();
-    let outcome = store.append(messages).await.map_err(|e| {
-        tracing::error!(error = %e, "storing a batch of messages failed");
-        client_ids
-    });
-    Committed { origins, projects, outcome }
+    let asked = writes
+        .iter()
+        .map(|w| match w {
+            Write::Message(m) => (m.project.clone(), Asked::Send(m.client_id.clone())),
+            Write::Change(c) => (c.project.clone(), Asked::Change(c.target)),
+        })
+        .collect();
+    let outcome = store.append(writes).await;
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, "storing a batch failed");
+    }
+    Committed { origins, asked, outcome }
+}
+
+/// The id a written entry took, if it took one (not a duplicate send, not a
+/// refused change).
+fn new_id(written: &Written) -> Option<MessageId> {
+    match written {
+        Written::Message(a) if !a.duplicate => Some(a.message.id),
+        Written::Change(Ok(update)) => Some(update.id),
+        _ => None,
+    }
 }
 
 /// Lets the bus deliver what other nodes stored before this batch (in each
 /// project it touches) before the batch is published and acked.
 async fn catch_up(bus: &dyn Bus, batch: &Committed) {
-    let Ok(appended) = &batch.outcome else { return };
+    let Ok(written) = &batch.outcome else { return };
     let mut first: Vec<(&ProjectId, MessageId)> = Vec::new();
-    for (result, project) in appended.iter().zip(&batch.projects) {
-        if !result.duplicate && !first.iter().any(|(p, _)| *p == project) {
-            first.push((project, result.message.id));
+    for (result, (project, _)) in written.iter().zip(&batch.asked) {
+        if let Some(id) = new_id(result) {
+            if !first.iter().any(|(p, _)| *p == project) {
+                first.push((project, id));
+            }
         }
     }
     for (project, id) in first {
@@ -198,60 +232,102 @@ async fn catch_up(bus: &dyn Bus, batch: &Committed) {
 }
 
 fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
-    match batch.outcome {
-        Ok(appended) => {
-            metrics.inc(&metrics.store_commits);
-            for ((result, origin), project) in appended.into_iter().zip(batch.origins).zip(batch.projects) {
-                if !result.duplicate {
+    let written = match batch.outcome {
+        Ok(written) => written,
+        Err(_) => return refuse_all(batch.origins, batch.asked),
+    };
+    metrics.inc(&metrics.store_commits);
+    for ((result, origin), (project, asked)) in written.into_iter().zip(batch.origins).zip(batch.asked) {
+        match result {
+            Written::Message(appended) => {
+                if !appended.duplicate {
                     metrics.inc(&metrics.messages_stored);
-                    let message = result.message.clone();
+                    let message = appended.message.clone();
                     let frame = frame(&ServerMsg::Message(message.clone()));
                     let from = match &origin {
                         Origin::Connection { outbox, .. } => Some(outbox.id),
-                        Origin::Api(_) => None,
+                        Origin::Api(_) | Origin::Change(_) => None,
                     };
-                    bus.publish(Event::Message { project, message, frame, origin: from });
+                    bus.publish(Event::Entry { project, entry: LogEntry::Message(message), frame, origin: from });
                 }
                 match origin {
                     Origin::Connection { outbox, permit: _held_until_the_ack_is_queued } => {
-                        let message = &result.message;
+                        let message = &appended.message;
                         if let Some(client_id) = message.client_id.clone() {
                             let ack = ServerMsg::Ack {
                                 client_id,
                                 id: message.id,
                                 ts: message.ts,
-                                duplicate: result.duplicate,
+                                duplicate: appended.duplicate,
                             };
                             outbox.push(frame(&ack), Priority::Reliable);
                         }
                     }
                     // The request may have given up waiting; the message is stored either way.
-                    Origin::Api(reply) => drop(reply.send(Ok(result))),
+                    Origin::Api(reply) => drop(reply.send(Ok(appended))),
+                    Origin::Change(_) => {}
                 }
             }
-        }
-        Err(client_ids) => {
-            for (origin, client_id) in batch.origins.into_iter().zip(client_ids) {
+            Written::Change(outcome) => {
+                // The update itself, delivered to every connection concerned
+                // (the one that asked included), is the ack.
+                if let Ok(update) = &outcome {
+                    metrics.inc(&metrics.messages_changed);
+                    let frame = frame(&ServerMsg::Update(update.clone()));
+                    bus.publish(Event::Entry { project, entry: LogEntry::Update(update.clone()), frame, origin: None });
+                }
                 match origin {
-                    Origin::Connection { outbox, permit: _held_until_the_ack_is_queued } => {
-                        let error = ServerMsg::Error {
-                            code: ErrorCode::Unavailable,
-                            message: "the message could not be stored; resend it with the same client_id".into(),
-                            client_id: Some(client_id),
-                        };
-                        outbox.push(frame(&error), Priority::Reliable);
+                    Origin::Connection { outbox, permit: _held_until_the_answer_is_queued } => {
+                        if let (Err(refused), Asked::Change(target)) = (&outcome, asked) {
+                            outbox.push(frame(&refusal(*refused, target)), Priority::Reliable);
+                        }
                     }
-                    Origin::Api(reply) => drop(reply.send(Err(StoreFailed))),
+                    Origin::Change(reply) => drop(reply.send(Ok(outcome))),
+                    Origin::Api(_) => {}
                 }
             }
         }
     }
 }
 
+/// The batch could not be stored: every request gets `unavailable`.
+fn refuse_all(origins: Vec<Origin>, asked: Vec<(ProjectId, Asked)>) {
+    for (origin, (_, asked)) in origins.into_iter().zip(asked) {
+        let (client_id, target) = match asked {
+            Asked::Send(client_id) => (Some(client_id), None),
+            Asked::Change(target) => (None, Some(target)),
+        };
+        let error = ServerMsg::Error {
+            code: ErrorCode::Unavailable,
+            message: "this could not be stored; send it again (a send with the same client_id)".into(),
+            client_id,
+            target,
+        };
+        match origin {
+            Origin::Connection { outbox, permit: _held_until_the_error_is_queued } => {
+                outbox.push(frame(&error), Priority::Reliable);
+            }
+            Origin::Api(reply) => drop(reply.send(Err(StoreFailed))),
+            Origin::Change(reply) => drop(reply.send(Err(StoreFailed))),
+        }
+    }
+}
+
+/// The error frame for a refused change of message `target`.
+pub(crate) fn refusal(refused: Refused, target: MessageId) -> ServerMsg {
+    let (code, message) = match refused {
+        Refused::UnknownMessage => (ErrorCode::UnknownMessage, format!("no message {target} you can see")),
+        Refused::NotAuthor => (ErrorCode::NotAuthor, format!("only its author can change message {target}")),
+        Refused::EditWindowClosed => (ErrorCode::EditWindowClosed, format!("message {target} is too old to be edited")),
+        Refused::Deleted => (ErrorCode::MessageDeleted, format!("message {target} was deleted")),
+    };
+    ServerMsg::Error { code, message, client_id: None, target: Some(target) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MessageEvents, SqliteStore};
+    use crate::store::{MessageEvents, NewMessage, SqliteStore};
     use protocol::{Conversation, Profile, UserId};
     use std::collections::{HashMap, HashSet};
     use std::sync::Mutex;
@@ -262,7 +338,7 @@ mod tests {
 
     impl Bus for Recorder {
         fn publish(&self, event: Event) {
-            if let Event::Message { project, message, .. } = event {
+            if let Event::Entry { project, entry: LogEntry::Message(message), .. } = event {
                 let client_id = message.client_id.expect("a send's message has its client_id");
                 self.0.lock().unwrap().push((project, message.id, client_id));
             }
@@ -278,9 +354,11 @@ mod tests {
             body: format!("{n}"),
             client_id: ClientMsgId::new(format!("c-{n}")).unwrap(),
             ts: 0,
+            reply_to: None,
+            mentions: Vec::new(),
             webhooks: MessageEvents::default(),
         };
-        (SendRequest { message, origin: Origin::Api(reply) }, answer)
+        (SendRequest { write: Write::Message(message), origin: Origin::Api(reply) }, answer)
     }
 
     #[test]

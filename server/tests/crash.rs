@@ -41,6 +41,8 @@ async fn every_acknowledged_message_survives_sigkill_exactly_once() {
                 client_id: cid(&format!("k-{i}")),
                 to: Conversation::Room,
                 body: format!("burst {i}"),
+                reply_to: None,
+                mentions: vec![],
             };
             let text = serde_json::to_string(&msg).unwrap();
             if write.send(tokio_tungstenite::tungstenite::Message::text(text)).await.is_err() {

@@ -110,7 +110,7 @@ async fn read_markers_follow_the_user_across_tabs_and_reloads() {
         loop {
             match tab.recv_chat().await {
                 ServerMsg::Message(_) => continue,
-                ServerMsg::Read { conversation, up_to, unread } => {
+                ServerMsg::Read { conversation, up_to, unread, .. } => {
                     assert_eq!((conversation, up_to, unread), (Conversation::Room, last, 0));
                     break;
                 }

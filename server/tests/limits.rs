@@ -69,12 +69,13 @@ async fn bad_input_gets_an_error_and_the_connection_survives() {
 async fn an_oversize_frame_closes_with_1009() {
     let server = TestServer::start_with(|c| {
         c.max_frame_bytes = 1024;
-        c.max_body_chars = 50; // the frame limit is then 12 * 50 + 2048 bytes
+        c.max_body_chars = 50;
+        c.max_mentions = 1; // the frame limit is then 12 * 50 + 2048 + 387 bytes
     })
     .await;
     let (mut c, w) = server.guest("alice", "big").await;
-    assert_eq!(w.limits.max_frame_bytes, 2648);
-    let body = "x".repeat(3000);
+    assert_eq!(w.limits.max_frame_bytes, 3035);
+    let body = "x".repeat(3100);
     c.say("big-1", Conversation::Room, &body).await;
     assert_eq!(c.closed().await, Some(1009));
     // The server is fine.
@@ -310,7 +311,7 @@ async fn a_client_pipelining_many_sends_is_slowed_not_cut_off() {
     let (mut write, mut read) = futures_util::StreamExt::split(c.ws);
     let writer = tokio::spawn(async move {
         for i in 0..SENDS {
-            let msg = ClientMsg::Send { client_id: cid(&format!("p-{i}")), to: Conversation::Room, body: "x".into() };
+            let msg = room_send(&format!("p-{i}"), "x");
             write.send(Message::text(serde_json::to_string(&msg).unwrap())).await.unwrap();
         }
         write
@@ -351,8 +352,7 @@ async fn pipelining_clients_in_a_busy_room_are_not_cut_off() {
         let (mut write, mut read) = futures_util::StreamExt::split(c.ws);
         tokio::spawn(async move {
             for n in 0..SENDS {
-                let msg =
-                    ClientMsg::Send { client_id: cid(&format!("{i}-{n}")), to: Conversation::Room, body: "x".into() };
+                let msg = room_send(&format!("{i}-{n}"), "x");
                 if write.send(Message::text(serde_json::to_string(&msg).unwrap())).await.is_err() {
                     return;
                 }

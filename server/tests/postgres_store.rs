@@ -4,8 +4,8 @@
 mod support;
 
 use protocol::{ChatMessage, Conversation, MessageId};
-use server::store::conformance::{self, new_message, pid, uid};
-use server::store::{PostgresOptions, PostgresStore, Store, StoreError};
+use server::store::conformance::{self, new_message, pid, uid, MessageStore};
+use server::store::{PostgresOptions, PostgresStore, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,10 +28,10 @@ async fn nodes_starting_together_migrate_the_schema_once() {
         futures_util::future::join_all((0..4).map(|_| PostgresStore::connect(&url, PostgresOptions::default()))).await;
     for node in nodes {
         let node = node.expect("every node starts");
-        node.append(vec![new_message("p", "a", Conversation::Room, "ok")]).await.unwrap();
+        node.append_messages(vec![new_message("p", "a", Conversation::Room, "ok")]).await.unwrap();
     }
     let again = connect(&url).await;
-    let messages = again.messages_after(&pid("p"), &uid("a"), MessageId(0), 10).await.unwrap();
+    let messages = again.messages_only_after(&pid("p"), &uid("a"), MessageId(0), 10).await.unwrap();
     assert_eq!(messages.len(), 1, "one message (the same client id from every node)");
 }
 
@@ -68,7 +68,7 @@ async fn a_cursor_never_skips_a_message_while_several_nodes_write() {
                     } else {
                         batch.push(side);
                     }
-                    node.append(batch).await.unwrap();
+                    node.append_messages(batch).await.unwrap();
                 }
             }));
         }
@@ -79,7 +79,7 @@ async fn a_cursor_never_skips_a_message_while_several_nodes_write() {
     let mut cursor = MessageId(0);
     let mut all_written = false;
     loop {
-        let page = reader.messages_after(&pid("busy"), &uid("a"), cursor, 50).await.unwrap();
+        let page = reader.messages_only_after(&pid("busy"), &uid("a"), cursor, 50).await.unwrap();
         if let Some(last) = page.last() {
             cursor = last.id;
         }
@@ -100,7 +100,8 @@ async fn a_cursor_never_skips_a_message_while_several_nodes_write() {
     assert_eq!(ids.len() as u64, total, "the reader saw {} of {total} messages", ids.len());
     assert_eq!(ids, expected, "ids are contiguous from 1 and arrive in order");
     for p in 0..3 {
-        let side = reader.messages_after(&pid(&format!("side-{p}")), &uid("a"), MessageId(0), 10_000).await.unwrap();
+        let side =
+            reader.messages_only_after(&pid(&format!("side-{p}")), &uid("a"), MessageId(0), 10_000).await.unwrap();
         let side_ids: Vec<u64> = side.iter().map(|m| m.id.0).collect();
         assert_eq!(side_ids, (1..=side.len() as u64).collect::<Vec<_>>(), "each project counts on its own");
     }
@@ -117,7 +118,8 @@ async fn one_client_id_through_two_nodes_is_one_message_and_no_gap() {
         tokio::spawn(async move {
             let mut ids = BTreeMap::new();
             for i in 0..SENDS {
-                let out = node.append(vec![new_message("dup", "a", Conversation::Room, &format!("c{i}"))]).await;
+                let out =
+                    node.append_messages(vec![new_message("dup", "a", Conversation::Room, &format!("c{i}"))]).await;
                 ids.insert(i, out.unwrap()[0].message.id);
             }
             ids
@@ -126,7 +128,7 @@ async fn one_client_id_through_two_nodes_is_one_message_and_no_gap() {
     let (a, b) = (send_all(left.clone()), send_all(right.clone()));
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
     assert_eq!(a, b, "both nodes acked each client id with the same id");
-    let stored = left.messages_after(&pid("dup"), &uid("a"), MessageId(0), 10_000).await.unwrap();
+    let stored = left.messages_only_after(&pid("dup"), &uid("a"), MessageId(0), 10_000).await.unwrap();
     let ids: Vec<u64> = stored.iter().map(|m| m.id.0).collect();
     assert_eq!(ids, (1..=SENDS as u64).collect::<Vec<_>>(), "one row per client id, no gap");
     let distinct: BTreeSet<_> = stored.iter().map(|m| m.client_id.clone()).collect();
@@ -142,20 +144,20 @@ async fn the_store_recovers_when_postgres_restarts() {
     server.wait_ready().await;
     let options = PostgresOptions { pool_size: 4, timeout: Duration::from_secs(2) };
     let store = PostgresStore::connect(&server.url("postgres"), options).await.unwrap();
-    let first = store.append(vec![new_message("r", "a", Conversation::Room, "before")]).await.unwrap();
+    let first = store.append_messages(vec![new_message("r", "a", Conversation::Room, "before")]).await.unwrap();
 
     server.stop();
-    let failed = store.append(vec![new_message("r", "a", Conversation::Room, "during")]).await;
+    let failed = store.append_messages(vec![new_message("r", "a", Conversation::Room, "during")]).await;
     assert!(
         matches!(failed, Err(StoreError::Postgres(_) | StoreError::Pool(_))),
         "a send while the database is down fails: {failed:?}"
     );
 
     server.restart().await;
-    let resent = store.append(vec![new_message("r", "a", Conversation::Room, "during")]).await.unwrap();
+    let resent = store.append_messages(vec![new_message("r", "a", Conversation::Room, "during")]).await.unwrap();
     assert!(!resent[0].duplicate, "the failed send stored nothing");
     assert_eq!(resent[0].message.id.0, first[0].message.id.0 + 1, "and took no id");
-    let all = store.messages_after(&pid("r"), &uid("a"), MessageId(0), 10).await.unwrap();
+    let all = store.messages_only_after(&pid("r"), &uid("a"), MessageId(0), 10).await.unwrap();
     assert_eq!(all.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["before from a", "during from a"]);
 }
 

@@ -114,12 +114,16 @@ async fn post(ctx: &Ctx, project: &str, body: &[u8]) -> Result<(StatusCode, Post
         body: request.body,
         client_id: client_id.clone(),
         ts: now_millis(),
+        reply_to: None,
+        mentions: Vec::new(),
         webhooks: MessageEvents::default(),
     };
     let (reply, outcome) = tokio::sync::oneshot::channel();
     // Waits while the sequencer's queue is full, like a socket send.
     let lane = app.sends.lane(&message.project);
-    lane.send(SendRequest { message, origin: Origin::Api(reply) }).await.map_err(|_| ApiError::unavailable())?;
+    lane.send(SendRequest { write: message.into(), origin: Origin::Api(reply) })
+        .await
+        .map_err(|_| ApiError::unavailable())?;
     let appended = outcome.await.map_err(|_| ApiError::unavailable())?.map_err(|_| ApiError::unavailable())?;
     let status = if appended.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     let message = appended.message;

@@ -16,6 +16,7 @@
 use super::{Bus, Event};
 use crate::hub::{frame, Hub};
 use crate::outbox::{outbox, OutboxReceiver};
+use crate::store::LogEntry;
 use protocol::{ChatMessage, Conversation, MessageId, Profile, ProjectId, ServerMsg, UserId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,7 +67,7 @@ fn the_host_applications_events_reach_the_project_on_every_node(nodes: &[Node], 
     let erased = ServerMsg::UserErased { user: renamed.id.clone() };
     nodes[0].bus.publish(Event::ToProject { project: p.clone(), frame: frame(&erased) });
     nodes[0].bus.publish(Event::CloseUser { project: p.clone(), user: renamed.id.clone(), code: CloseCode::SignedOut });
-    let sentinel = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(3), unread: 0 };
+    let sentinel = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(3), unread: 0, mentions: 0 };
     nodes[0].bus.publish(Event::ToProject { project: other.clone(), frame: frame(&sentinel) });
     settle(nodes);
     for (i, rx) in watchers.iter_mut().enumerate() {
@@ -99,21 +100,19 @@ fn profile(id: &str) -> Profile {
 }
 
 fn message(id: u64, from: &Profile) -> ChatMessage {
-    ChatMessage {
-        id: MessageId(id),
-        ts: 0,
-        from: from.clone(),
-        to: Conversation::Room,
-        body: format!("m{id}"),
-        client_id: None,
-    }
+    ChatMessage::plain(MessageId(id), 0, from.clone(), Conversation::Room, format!("m{id}"))
 }
 
-/// Publishes a stored message the way the sequencer does: `catch_up` first
-/// (a bus that waits there needs the suite on a blocking thread of a tokio
-/// runtime), then `publish`.
+/// Publishes a stored message the way the sequencer does.
 fn publish_message(node: &Node, project: &ProjectId, msg: ChatMessage, origin: Option<crate::outbox::ConnId>) {
-    let caught_up = node.bus.catch_up(project, msg.id);
+    publish_entry(node, project, LogEntry::Message(msg), origin);
+}
+
+/// Publishes a stored log entry (a message or an update) the way the
+/// sequencer does: `catch_up` first (a bus that waits there needs the suite
+/// on a blocking thread of a tokio runtime), then `publish`.
+fn publish_entry(node: &Node, project: &ProjectId, entry: LogEntry, origin: Option<crate::outbox::ConnId>) {
+    let caught_up = node.bus.catch_up(project, entry.id());
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => runtime.block_on(caught_up),
         Err(_) => assert!(
@@ -121,8 +120,8 @@ fn publish_message(node: &Node, project: &ProjectId, msg: ChatMessage, origin: O
             "this bus's catch_up waits: run the suite in spawn_blocking"
         ),
     }
-    let out = frame(&ServerMsg::Message(msg.clone()));
-    node.bus.publish(Event::Message { project: project.clone(), message: msg, frame: out, origin });
+    let out = frame(&entry.clone().into_server_msg());
+    node.bus.publish(Event::Entry { project: project.clone(), entry, frame: out, origin });
 }
 
 /// Joins a listener on every node; the presence frames of the joins are
@@ -205,7 +204,7 @@ fn local_connections_have_the_event_before_publish_returns(nodes: &[Node], name:
             "node {i}: typing not queued locally: {local:?}"
         );
     }
-    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0 };
+    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0, mentions: 0 };
     nodes[0].bus.publish(Event::ToUser { project: p.clone(), user: reader.id.clone(), frame: frame(&marker) });
     let reader_got = queued(&mut reader_rx);
     assert_eq!(reader_got.last(), Some(&marker), "a frame for one user is queued to their local tab at once");
@@ -254,11 +253,11 @@ fn the_origin_connection_gets_no_echo_and_other_projects_nothing(nodes: &[Node],
     publish_message(&nodes[0], &p, message(1, &author), Some(origin));
     // A marker published after the message: once it has arrived, so has
     // anything the message would have caused on the same node.
-    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0 };
+    let marker = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(1), unread: 0, mentions: 0 };
     nodes[0].bus.publish(Event::ToUser { project: p.clone(), user: author.id.clone(), frame: frame(&marker) });
     // The strangers' sentinel, also after the message: when it has arrived,
     // a leak of the message into their project would have too.
-    let sentinel = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(2), unread: 0 };
+    let sentinel = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(2), unread: 0, mentions: 0 };
     let listener = UserId::new("listener").unwrap_or_else(|e| panic!("{e}"));
     nodes[0].bus.publish(Event::ToUser { project: other.clone(), user: listener, frame: frame(&sentinel) });
     settle(nodes);

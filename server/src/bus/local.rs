@@ -18,7 +18,7 @@ impl LocalBus {
 impl Bus for LocalBus {
     fn publish(&self, event: Event) {
         match event {
-            Event::Message { project, message, frame, origin } => self.hub.deliver(&project, &message, &frame, origin),
+            Event::Entry { project, entry, frame, origin } => self.hub.deliver(&project, &entry, &frame, origin),
             Event::Typing { project, from, to, active } => self.hub.typing(&project, &from, &to, active),
             Event::ToUser { project, user, frame } => self.hub.to_user(&project, &user, &frame),
             Event::ProfileChanged { project, profile, frame } => self.hub.update_profile(&project, &profile, &frame),

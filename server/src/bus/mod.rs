@@ -24,8 +24,9 @@
 //! makes common to all nodes.
 
 use crate::outbox::{ConnId, Outbound};
+use crate::store::LogEntry;
 use futures_util::future::BoxFuture;
-use protocol::{ChatMessage, CloseCode, Conversation, MessageId, Profile, ProjectId, UserId};
+use protocol::{CloseCode, Conversation, MessageId, Profile, ProjectId, UserId};
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -39,11 +40,12 @@ pub(crate) use redis::{RedisBus, RedisOptions};
 /// Something every node delivers to its own connections.
 #[derive(Debug, Clone)]
 pub(crate) enum Event {
-    /// A stored chat message, serialized once (`frame`), for everyone it
-    /// concerns except the connection it came from. `origin` is a
-    /// connection of the publishing node; a remote bus sends it along with
-    /// the node's id and other nodes ignore it.
-    Message { project: ProjectId, message: ChatMessage, frame: Outbound, origin: Option<ConnId> },
+    /// A stored log entry (a chat message, or a change to one), serialized
+    /// once (`frame`), for everyone it concerns except the connection it
+    /// came from. `origin` is a connection of the publishing node; a remote
+    /// bus sends it along with the node's id and other nodes ignore it.
+    /// Entries share a project's id sequence: a bus keeps their id order.
+    Entry { project: ProjectId, entry: LogEntry, frame: Outbound, origin: Option<ConnId> },
     /// A typing indicator, to the addressee or to the rest of the room.
     Typing { project: ProjectId, from: UserId, to: Conversation, active: bool },
     /// A frame for every connection of one user (a moved read marker).

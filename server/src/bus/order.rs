@@ -12,17 +12,18 @@
 //! store reads and hub deliveries.
 
 use crate::outbox::{ConnId, Outbound};
-use protocol::{ChatMessage, MessageId};
+use crate::store::LogEntry;
+use protocol::MessageId;
 use std::collections::BTreeMap;
 
 /// Messages that may wait behind a gap per project; past this the oldest
 /// gap is given up (its messages stay in the store, for resume).
 pub(crate) const MAX_WAITING: usize = 10_000;
 
-/// A message ready for the hub.
+/// A log entry (message or update) ready for the hub.
 #[derive(Debug, Clone)]
 pub(crate) struct Ready {
-    pub(crate) message: ChatMessage,
+    pub(crate) entry: LogEntry,
     pub(crate) frame: Outbound,
     pub(crate) origin: Option<ConnId>,
 }
@@ -66,7 +67,7 @@ impl ProjectOrder {
 
     /// A message from the sequencer or another node.
     pub(crate) fn offer(&mut self, ready: Ready) -> Outcome {
-        let id = ready.message.id.0;
+        let id = ready.entry.id().0;
         let mut outcome = Outcome::default();
         if id <= self.last {
             return outcome;
@@ -90,7 +91,7 @@ impl ProjectOrder {
     pub(crate) fn filled(&mut self, stored: Vec<Ready>, complete: bool) -> (Vec<Ready>, bool) {
         let mut deliver = Vec::new();
         for ready in stored {
-            let id = ready.message.id.0;
+            let id = ready.entry.id().0;
             if id > self.last {
                 // A copy already waiting came with its origin: keep that one.
                 self.waiting.entry(id).or_insert(ready);
@@ -171,22 +172,16 @@ impl ProjectOrder {
 mod tests {
     use super::*;
     use crate::hub::frame;
-    use protocol::{Conversation, Profile, ServerMsg, UserId};
+    use protocol::{ChatMessage, Conversation, Profile, ServerMsg, UserId};
 
     fn ready(id: u64) -> Ready {
-        let message = ChatMessage {
-            id: MessageId(id),
-            ts: 0,
-            from: Profile { id: UserId::new("a").unwrap(), name: "a".into(), color: "#000000".into() },
-            to: Conversation::Room,
-            body: format!("m{id}"),
-            client_id: None,
-        };
-        Ready { frame: frame(&ServerMsg::Message(message.clone())), message, origin: None }
+        let from = Profile { id: UserId::new("a").unwrap(), name: "a".into(), color: "#000000".into() };
+        let message = ChatMessage::plain(MessageId(id), 0, from, Conversation::Room, format!("m{id}"));
+        Ready { frame: frame(&ServerMsg::Message(message.clone())), entry: LogEntry::Message(message), origin: None }
     }
 
     fn ids(ready: &[Ready]) -> Vec<u64> {
-        ready.iter().map(|r| r.message.id.0).collect()
+        ready.iter().map(|r| r.entry.id().0).collect()
     }
 
     #[test]

@@ -41,11 +41,16 @@ impl Config {
     }
 
     /// The frame limit in force: `--max-frame-bytes`, raised where needed so
-    /// that a body of `--max-body-chars` fits in a frame however a
-    /// conforming JSON encoder escapes it
-    /// ([`limits::frame_bytes_for_body`]).
+    /// that a body of `--max-body-chars` with `--max-mentions` fits in a
+    /// frame however a conforming JSON encoder escapes it
+    /// ([`limits::frame_bytes_for_send`]).
     pub fn frame_bytes(&self) -> usize {
-        self.max_frame_bytes.max(limits::frame_bytes_for_body(self.max_body_chars))
+        self.max_frame_bytes.max(limits::frame_bytes_for_send(self.max_body_chars, self.max_mentions))
+    }
+
+    /// How long after sending a message can be edited, if limited.
+    pub(crate) fn edit_window_millis(&self) -> Option<i64> {
+        (self.edit_window > 0).then(|| i64::try_from(self.edit_window.saturating_mul(1000)).unwrap_or(i64::MAX))
     }
 
     /// The protocol-level limits announced to clients in `welcome`.
@@ -56,6 +61,8 @@ impl Config {
             rate_per_sec: self.rate_per_sec,
             rate_burst: self.rate_burst,
             history_page_max: self.history_page_max,
+            max_mentions: self.max_mentions,
+            edit_window_secs: self.edit_window_millis().map(|_| self.edit_window),
         }
     }
 

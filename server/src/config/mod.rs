@@ -8,7 +8,8 @@ mod tests;
 pub use parse::ApiKey;
 
 use clap::Args;
-use parse::{api_key, count, frame_ancestor, secs, secs_or_off, webhook_event, webhook_url};
+pub use parse::Reactions;
+use parse::{api_key, count, frame_ancestor, reactions, secs, secs_or_off, webhook_event, webhook_url};
 use protocol::limits;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -164,6 +165,24 @@ pub struct Config {
     /// cache use under continuous writes).
     #[arg(long, env = "CHAT_WAL_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub wal_limit_mib: u64,
+
+    /// Largest page of search results a `search` request returns.
+    #[arg(long, env = "CHAT_SEARCH_PAGE_MAX", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub search_page_max: u32,
+
+    /// Seconds after sending during which a message can be edited (0: no
+    /// limit). Deletion is allowed at any time.
+    #[arg(long, env = "CHAT_EDIT_WINDOW", default_value_t = 0)]
+    pub edit_window: u64,
+
+    /// The emoji a message can be reacted with, comma-separated (at most
+    /// 32, each at most 16 bytes).
+    #[arg(long, env = "CHAT_REACTIONS", default_value = "👍,❤️,😂,😮,😢,🎉", value_parser = reactions)]
+    pub reactions: Reactions,
+
+    /// Most users one message may mention (more gets `too_many_mentions`).
+    #[arg(long, env = "CHAT_MAX_MENTIONS", default_value_t = limits::DEFAULT_MAX_MENTIONS)]
+    pub max_mentions: u32,
 
     /// Delete messages older than this many days (0 keeps them forever).
     #[arg(long, env = "CHAT_RETENTION_DAYS", default_value_t = 0)]

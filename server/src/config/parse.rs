@@ -64,6 +64,31 @@ pub(super) fn frame_ancestor(s: &str) -> Result<String, String> {
 }
 
 /// A size or count of at least one.
+/// The configured reaction emoji, in the order clients show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reactions(pub Vec<String>);
+
+/// Most reaction emoji, and the longest one in bytes (an emoji with
+/// modifiers and joiners is a few code points).
+const MAX_REACTIONS: usize = 32;
+const MAX_REACTION_BYTES: usize = 16;
+
+pub(super) fn reactions(s: &str) -> Result<Reactions, String> {
+    let mut list: Vec<String> = Vec::new();
+    for emoji in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if emoji.len() > MAX_REACTION_BYTES || emoji.chars().any(|c| c.is_alphanumeric() || c.is_control()) {
+            return Err(format!("`{emoji}` is not an emoji of at most {MAX_REACTION_BYTES} bytes"));
+        }
+        if !list.iter().any(|e| e == emoji) {
+            list.push(emoji.to_owned());
+        }
+    }
+    if list.len() > MAX_REACTIONS {
+        return Err(format!("at most {MAX_REACTIONS} reactions"));
+    }
+    Ok(Reactions(list))
+}
+
 pub(super) fn count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),

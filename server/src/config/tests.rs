@@ -80,3 +80,19 @@ fn frame_ancestors_are_origins() {
         assert!(parse(&["--frame-ancestors", bad]).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn reactions_are_a_short_list_of_emoji() {
+    use super::parse::reactions;
+    let defaults = Config::for_tests(PathBuf::from("unused"));
+    assert_eq!(defaults.reactions.0.len(), 6);
+    assert_eq!(reactions(" 👍 ,🎉,👍,"), Ok(Reactions(vec!["👍".into(), "🎉".into()])), "trimmed, once each");
+    assert!(reactions("ok").is_err(), "letters are not an emoji");
+    assert!(reactions(&"🎉".repeat(5)).is_err(), "over 16 bytes");
+    let many: Vec<String> = (0..33).map(|i| char::from_u32(0x1F600 + i).unwrap().to_string()).collect();
+    assert!(reactions(&many.join(",")).is_err_and(|e| e.contains("at most 32")));
+    assert_eq!(defaults.edit_window_millis(), None, "no edit window by default");
+    let limited = Config { edit_window: 900, ..defaults };
+    assert_eq!(limited.edit_window_millis(), Some(900_000));
+    assert_eq!(limited.limits().edit_window_secs, Some(900));
+}

@@ -127,6 +127,7 @@ where
             online,
             unread,
             limits: app.config.limits(),
+            reactions: app.config.reactions.0.clone(),
         });
         self.send_now(frame(&welcome).frame).await?;
         if let Some(cursor) = hello.cursor {

@@ -1,7 +1,8 @@
 //! Resume from a cursor: everything after it that concerns the user,
 //! written straight to the socket in pages (one `message` frame each, or
-//! `replay` frames of many when the hello asked for `replay_batches`), then
-//! `synced`. Live messages
+//! `replay` frames of many when the hello asked for `replay_batches`; a
+//! change to a message goes as its own `update` frame, in id order among
+//! them), then `synced`. Live messages
 //! queued meanwhile that the replay already covered are skipped by
 //! `Conn::replayed_up_to`.
 
@@ -11,8 +12,9 @@ use crate::auth::Identity;
 use crate::hub::frame;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbound, OutboxReceiver};
+use crate::store::LogEntry;
 use futures_util::SinkExt;
-use protocol::{ChatMessage, CloseCode, MessageId, ServerMsg};
+use protocol::{CloseCode, MessageId, ServerMsg};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
@@ -221,21 +223,24 @@ struct Page {
 }
 
 impl Page {
-    /// With `batches`, `replay` frames of about `REPLAY_FRAME_BYTES` each;
-    /// otherwise a `message` frame per message.
-    fn encode(messages: Vec<ChatMessage>, max_bytes: usize, batches: bool) -> Self {
-        let full = messages.len() == REPLAY_PAGE as usize;
+    /// With `batches`, messages go in `replay` frames of about
+    /// `REPLAY_FRAME_BYTES` each; otherwise a `message` frame per message.
+    /// An update is always its own `update` frame (it closes the `replay`
+    /// frame being filled, so that order is kept).
+    fn encode(entries: Vec<LogEntry>, max_bytes: usize, batches: bool) -> Self {
+        let full = entries.len() == REPLAY_PAGE as usize;
         let (mut frames, mut bytes, mut last) = (Vec::new(), 0, None);
         // The `replay` frame being filled, when `batches`.
         let mut batch: Option<ReplayFrame> = None;
         let mut trimmed = false;
-        for message in messages {
-            let id = message.id;
-            let text: Utf8Bytes = if batches {
+        for entry in entries {
+            let id = entry.id();
+            let (text, batched): (Utf8Bytes, bool) = match entry {
                 // Our own types always serialize (see `hub::frame`).
-                serde_json::to_string(&message).unwrap_or_else(|e| unreachable!("serialize: {e}")).into()
-            } else {
-                frame(&ServerMsg::Message(message)).frame
+                LogEntry::Message(message) if batches => {
+                    (serde_json::to_string(&message).unwrap_or_else(|e| unreachable!("serialize: {e}")).into(), true)
+                }
+                other => (frame(&other.into_server_msg()).frame, false),
             };
             if last.is_some() && bytes + text.len() > max_bytes {
                 trimmed = true;
@@ -243,7 +248,8 @@ impl Page {
             }
             bytes += text.len();
             last = Some(id);
-            if !batches {
+            if !batched {
+                frames.extend(batch.take().map(ReplayFrame::finish));
                 frames.push(text);
                 continue;
             }
@@ -329,32 +335,49 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{Conversation, Profile, UserId};
+    use protocol::{Change, ChatMessage, Conversation, Profile, Update, UserId};
 
-    fn message(id: u64, body: String) -> ChatMessage {
-        ChatMessage {
-            id: MessageId(id),
-            ts: 1_764_000_000_000,
-            from: Profile { id: UserId::new("7").unwrap(), name: "mks".into(), color: "#e0245e".into() },
-            to: Conversation::Room,
-            body,
-            client_id: None,
-        }
+    fn message(id: u64, body: String) -> LogEntry {
+        let from = Profile { id: UserId::new("7").unwrap(), name: "mks".into(), color: "#e0245e".into() };
+        LogEntry::Message(ChatMessage::plain(MessageId(id), 1_764_000_000_000, from, Conversation::Room, body))
     }
 
-    fn replayed(page: &Page) -> Vec<ChatMessage> {
+    fn update(id: u64, target: u64) -> LogEntry {
+        LogEntry::Update(Update {
+            id: MessageId(id),
+            ts: 1_764_000_000_000,
+            target: MessageId(target),
+            author: UserId::new("7").unwrap(),
+            to: Conversation::Room,
+            by: UserId::new("7").unwrap(),
+            change: Change::Deleted,
+        })
+    }
+
+    fn replayed(page: &Page) -> Vec<LogEntry> {
         let mut replayed = Vec::new();
         for text in &page.frames {
             match serde_json::from_str::<ServerMsg>(text).unwrap() {
                 ServerMsg::Replay { messages } => {
                     let again = serde_json::to_string(&ServerMsg::Replay { messages: messages.clone() }).unwrap();
                     assert_eq!(text.as_str(), again, "the frame is what ServerMsg::Replay serializes to");
-                    replayed.extend(messages);
+                    replayed.extend(messages.into_iter().map(LogEntry::Message));
                 }
+                ServerMsg::Update(update) => replayed.push(LogEntry::Update(update)),
                 other => panic!("{other:?}"),
             }
         }
         replayed
+    }
+
+    #[test]
+    fn an_update_in_a_batched_page_is_its_own_frame_between_replay_frames() {
+        let entries = vec![message(1, "a".into()), message(2, "b".into()), update(3, 1), message(4, "c".into())];
+        let page = Page::encode(entries.clone(), usize::MAX, true);
+        assert_eq!(page.frames.len(), 3, "replay [1, 2], update 3, replay [4]");
+        assert!(page.frames[1].as_str().starts_with(r#"{"type":"update""#));
+        assert_eq!(replayed(&page), entries, "every entry once, in id order");
+        assert_eq!(page.last, Some(MessageId(4)));
     }
 
     #[test]
@@ -377,7 +400,7 @@ mod tests {
         let batched = Page::encode(messages.clone(), 20_000, true);
         assert!(one.more && batched.more, "trimmed: the store has more");
         let kept = replayed(&batched);
-        assert_eq!(batched.last, kept.last().map(|m| m.id));
+        assert_eq!(batched.last, kept.last().map(LogEntry::id));
         assert_eq!(kept, messages[..kept.len()], "a prefix, in order");
         assert!(kept.len() >= one.frames.len(), "no fewer messages than unbatched frames hold");
         let long = message(1, "y".repeat(REPLAY_FRAME_BYTES * 2));

@@ -189,7 +189,7 @@ pub(super) async fn within(
 }
 
 pub(super) fn error_msg(code: ErrorCode, message: String, client_id: Option<protocol::ClientMsgId>) -> ServerMsg {
-    ServerMsg::Error { code, message, client_id }
+    ServerMsg::Error { code, message, client_id, target: None }
 }
 
 pub(super) fn error(code: ErrorCode, message: impl Into<String>) -> Utf8Bytes {

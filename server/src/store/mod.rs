@@ -6,7 +6,10 @@
 //! every implementation.
 
 use async_trait::async_trait;
-use protocol::{ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, ProjectId, UnreadCount, UserId};
+use protocol::{
+    ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, ProjectId, ServerMsg, UnreadCount, Update,
+    UserId,
+};
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
@@ -52,6 +55,11 @@ pub struct NewMessage {
     pub body: String,
     pub client_id: ClientMsgId,
     pub ts: Millis,
+    /// The message this one answers; ignored unless it is in the same
+    /// conversation of the same project.
+    pub reply_to: Option<MessageId>,
+    /// Users mentioned (other than the sender), each once.
+    pub mentions: Vec<UserId>,
     /// Webhook events this message causes, stored in its transaction.
     pub webhooks: MessageEvents,
 }
@@ -105,6 +113,113 @@ pub enum Settle {
     Drop,
 }
 
+/// A change to a stored message, not yet stored.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub project: ProjectId,
+    /// Who makes it.
+    pub by: UserId,
+    pub target: MessageId,
+    pub ts: Millis,
+    pub kind: ChangeKind,
+    pub authority: Authority,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Replace the body, if the message is at most `window` old.
+    Edit { body: String, window: Option<Millis> },
+    /// Erase the body (and its reactions and mentions); a tombstone stays.
+    Delete,
+    /// Add (`on`) or remove `by`'s `emoji` reaction (the caller checks
+    /// the emoji against the configured set).
+    React { emoji: String, on: bool },
+}
+
+/// On whose authority a change is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// A user of the project: edits and deletes only their own messages,
+    /// reacts only to messages in conversations they are in.
+    Member,
+    /// The host application or a moderator: any message of the project
+    /// (deletion; the seam in `moderation.rs`).
+    Moderator,
+}
+
+/// Why a change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// No such message in a conversation `by` can see (not told apart from
+    /// "does not exist", so that ids reveal nothing).
+    #[error("no such message")]
+    UnknownMessage,
+    /// A member's edit or deletion of someone else's message.
+    #[error("only its author can change this message")]
+    NotAuthor,
+    /// An edit after the edit window.
+    #[error("the edit window for this message has closed")]
+    EditWindowClosed,
+    /// An edit, reaction or second deletion of a deleted message.
+    #[error("the message was deleted")]
+    Deleted,
+}
+
+/// One write of a group commit.
+// Batches are short-lived; boxing would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Write {
+    Message(NewMessage),
+    Change(NewChange),
+}
+
+impl From<NewMessage> for Write {
+    fn from(message: NewMessage) -> Self {
+        Write::Message(message)
+    }
+}
+
+impl From<NewChange> for Write {
+    fn from(change: NewChange) -> Self {
+        Write::Change(change)
+    }
+}
+
+/// The outcome of one [`Write`].
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    Message(Appended),
+    Change(Result<Update, Refused>),
+}
+
+/// One entry of the log a client resumes from: a message (in its current
+/// state) or a change to one, in id order.
+#[allow(clippy::large_enum_variant)] // read a page at a time, written out at once
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    Message(ChatMessage),
+    Update(Update),
+}
+
+impl LogEntry {
+    pub fn id(&self) -> MessageId {
+        match self {
+            LogEntry::Message(m) => m.id,
+            LogEntry::Update(u) => u.id,
+        }
+    }
+
+    /// The frame a client receives for it.
+    pub fn into_server_msg(self) -> ServerMsg {
+        match self {
+            LogEntry::Message(m) => ServerMsg::Message(m),
+            LogEntry::Update(u) => ServerMsg::Update(u),
+        }
+    }
+}
+
 /// The outcome of storing one [`NewMessage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
@@ -114,7 +229,8 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// One page of a conversation, oldest first.
+/// One page of a conversation (oldest first), or of search results
+/// (newest first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub messages: Vec<ChatMessage>,
@@ -158,13 +274,17 @@ pub struct Retention {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a batch in order, in one transaction: all or nothing, durable
-    /// when this returns. Within a project, ids are strictly increasing in
-    /// batch order and across calls, and never reused; and once a message
-    /// with id N of a project can be read, so can every stored message of
-    /// that project with a smaller id (the resume cursor relies on it, also
-    /// when several nodes write). Ids of different projects are unrelated.
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError>;
+    /// Stores a batch of messages and changes in order, in one transaction:
+    /// all or nothing, durable when this returns. Within a project, messages
+    /// and stored changes take ids from one sequence, strictly increasing in
+    /// batch order and across calls, never reused; and once an entry with
+    /// id N of a project can be read, so can every stored entry of that
+    /// project with a smaller id (the resume cursor relies on it, also when
+    /// several nodes write). Ids of different projects are unrelated. A
+    /// refused change writes nothing and takes no id; the rest of the batch
+    /// is stored. A change's [`Update`] carries the target's state after it
+    /// (the whole reaction set, the new body).
+    async fn append(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError>;
 
     /// Records that `profile` exists in `project` (first sight starts their
     /// room read marker at the newest message, so history is not "unread").
@@ -185,28 +305,34 @@ pub trait Store: Send + Sync + 'static {
     /// Whether `user` was ever seen in `project`.
     async fn user_exists(&self, project: &ProjectId, user: &UserId) -> Result<bool, StoreError>;
 
-    /// Up to `limit` messages with id > `after` that concern `user` (the
-    /// room and their direct conversations), oldest first.
+    /// Up to `limit` log entries (messages and changes) with id > `after`
+    /// that concern `user` (the room and their direct conversations), in id
+    /// order. Messages come in their current state, and a change carries
+    /// its target's current state (an edit of a message deleted since
+    /// replays as its deletion), so replaying converges on what `history`
+    /// shows.
     async fn messages_after(
         &self,
         project: &ProjectId,
         user: &UserId,
         after: MessageId,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError>;
+    ) -> Result<Vec<LogEntry>, StoreError>;
 
-    /// Up to `limit` messages of `project` with id > `after`, of every
-    /// conversation, oldest first: what a node that missed some of the
-    /// project's messages on the bus reads to fill the gap.
+    /// Up to `limit` log entries of `project` with id > `after`, of every
+    /// conversation, in id order (current state, as [`Store::messages_after`]):
+    /// what a node that missed some of the project's entries on the bus
+    /// reads to fill the gap.
     async fn project_messages_after(
         &self,
         project: &ProjectId,
         after: MessageId,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError>;
+    ) -> Result<Vec<LogEntry>, StoreError>;
 
     /// Up to `limit` messages of `conversation` (seen from `user`) older than
-    /// `before`, oldest first.
+    /// `before`, oldest first, in their current state (edited body,
+    /// tombstones of deleted ones, reactions, quotes of replies).
     async fn history(
         &self,
         project: &ProjectId,
@@ -229,6 +355,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Unread counts of `user`'s conversations that have any.
     async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError>;
+
+    /// Up to `limit` messages containing every word of `query` (whole
+    /// words, any case), newest first, with ids below `before`, from the
+    /// conversations `user` can see: the project's room and their direct
+    /// ones. Edited text is found by its new words only; deleted messages
+    /// are not found, and their text is gone from the index.
+    async fn search(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        query: &str,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError>;
 
     /// The profile and sign-out state of `user`, read when they sign in.
     async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError>;

@@ -3,12 +3,10 @@
 
 use super::*;
 use async_trait::async_trait;
-use protocol::{
-    ChatMessage, Conversation, MessageId, Millis, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome,
-};
+use protocol::{Conversation, MessageId, Millis, Profile, ProjectId, ServerMsg, UnreadCount, UserId, Welcome};
 use server::store::{
-    Appended, Delivery, Erased, NewEvent, NewMessage, Page, Retention, Settle, SignInState, SqliteStore, Store,
-    StoreError, UserPage,
+    Delivery, Erased, LogEntry, NewEvent, Page, Retention, Settle, SignInState, SqliteStore, Store, StoreError,
+    UserPage, Write, Written,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +41,7 @@ impl FaultyStore {
 
 #[async_trait]
 impl Store for FaultyStore {
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+    async fn append(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
         self.inner.append(batch).await
     }
     async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError> {
@@ -67,7 +65,7 @@ impl Store for FaultyStore {
         user: &UserId,
         after: MessageId,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<LogEntry>, StoreError> {
         let rows = self.inner.messages_after(project, user, after, limit).await;
         tokio::time::sleep(self.replay_delay).await;
         if let Some((read_started, release)) = &self.replay_gate {
@@ -83,8 +81,18 @@ impl Store for FaultyStore {
         project: &ProjectId,
         after: MessageId,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<LogEntry>, StoreError> {
         self.inner.project_messages_after(project, after, limit).await
+    }
+    async fn search(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        query: &str,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.inner.search(project, user, query, before, limit).await
     }
     async fn history(
         &self,

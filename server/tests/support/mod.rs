@@ -97,6 +97,17 @@ pub fn cid(s: &str) -> ClientMsgId {
     ClientMsgId::new(s).unwrap()
 }
 
+/// A plain `send` to the room.
+pub fn room_send(client_id: &str, body: &str) -> ClientMsg {
+    ClientMsg::Send {
+        client_id: cid(client_id),
+        to: Conversation::Room,
+        body: body.into(),
+        reply_to: None,
+        mentions: vec![],
+    }
+}
+
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
@@ -131,7 +142,14 @@ impl Client {
     }
 
     pub async fn say(&mut self, client_id: &str, to: Conversation, body: &str) {
-        self.send(&ClientMsg::Send { client_id: cid(client_id), to, body: body.into() }).await;
+        self.send(&ClientMsg::Send {
+            client_id: cid(client_id),
+            to,
+            body: body.into(),
+            reply_to: None,
+            mentions: vec![],
+        })
+        .await;
     }
 
     /// Next event, or panics after [`WAIT`].

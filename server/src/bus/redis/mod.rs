@@ -126,9 +126,9 @@ impl RedisBus {
 impl Bus for RedisBus {
     fn publish(&self, event: Event) {
         match event {
-            Event::Message { project, message, frame, origin } => {
+            Event::Entry { project, entry, frame, origin } => {
                 let text = frame.frame.to_string();
-                self.shared.offer(&project, Ready { message, frame, origin });
+                self.shared.offer(&project, Ready { entry, frame, origin });
                 self.ship(&project, WireEvent::Message { frame: text });
             }
             Event::Typing { project, from, to, active } => {
@@ -173,7 +173,7 @@ mod tests {
     use super::*;
     use crate::bus::conformance::{run_all, Node};
     use crate::hub::frame;
-    use crate::store::SqliteStore;
+    use crate::store::{LogEntry, SqliteStore};
     use crate::testing::RedisServer;
     use protocol::{Conversation, Profile, ServerMsg, UserId};
 
@@ -225,16 +225,10 @@ mod tests {
         hub.join(&p, &listener, tx);
         let from = Profile { id: UserId::new("a").unwrap(), ..listener.clone() };
         for id in 1..=SENT as u64 {
-            let message = protocol::ChatMessage {
-                id: MessageId(id),
-                ts: 0,
-                from: from.clone(),
-                to: Conversation::Room,
-                body: format!("m{id}"),
-                client_id: None,
-            };
+            let message =
+                protocol::ChatMessage::plain(MessageId(id), 0, from.clone(), Conversation::Room, format!("m{id}"));
             let frame = frame(&ServerMsg::Message(message.clone()));
-            bus.publish(Event::Message { project: p.clone(), message, frame, origin: None });
+            bus.publish(Event::Entry { project: p.clone(), entry: LogEntry::Message(message), frame, origin: None });
         }
         let mut delivered = 0;
         while let Ok(out) = rx.rx.try_recv() {

@@ -7,6 +7,7 @@ use super::{pause_unless_stopped, presence, Shared, RETRY_MAX, RETRY_MIN};
 use crate::bus::order::{ProjectOrder, Ready};
 use crate::hub::frame;
 use crate::outbox::Outbound;
+use crate::store::LogEntry;
 use futures_util::StreamExt;
 use protocol::{CloseCode, MessageId, ProjectId, ServerMsg};
 use std::collections::HashMap;
@@ -28,7 +29,7 @@ impl Shared {
     pub(super) fn offer(self: &Arc<Self>, project: &ProjectId, ready: Ready) {
         let fill_after = {
             let mut projects = self.lock();
-            let order = projects.entry(project.clone()).or_insert_with(|| ProjectOrder::starting_at(ready.message.id));
+            let order = projects.entry(project.clone()).or_insert_with(|| ProjectOrder::starting_at(ready.entry.id()));
             let outcome = order.offer(ready);
             self.deliver(project, outcome.deliver);
             outcome.fill_after
@@ -40,7 +41,7 @@ impl Shared {
 
     fn deliver(&self, project: &ProjectId, ready: Vec<Ready>) {
         for r in ready {
-            self.hub.deliver(project, &r.message, &r.frame, r.origin);
+            self.hub.deliver(project, &r.entry, &r.frame, r.origin);
         }
     }
 
@@ -96,7 +97,7 @@ impl Shared {
                 return;
             };
             let complete = rows.len() < wanted as usize;
-            for row in rows.into_iter().filter(|m| m.id < first) {
+            for row in rows.into_iter().filter(|e| e.id() < first) {
                 self.offer(&project, stored(row));
             }
             if complete {
@@ -125,9 +126,13 @@ impl Shared {
             WireEvent::Message { frame: text } => match serde_json::from_str::<ServerMsg>(&text) {
                 Ok(ServerMsg::Message(message)) => {
                     let frame = Outbound { frame: text.into(), msg_id: Some(message.id) };
-                    self.offer(&project, Ready { message, frame, origin: None });
+                    self.offer(&project, Ready { entry: LogEntry::Message(message), frame, origin: None });
                 }
-                _ => warn!("a bus message envelope without a message frame ignored"),
+                Ok(ServerMsg::Update(update)) => {
+                    let frame = Outbound { frame: text.into(), msg_id: Some(update.id) };
+                    self.offer(&project, Ready { entry: LogEntry::Update(update), frame, origin: None });
+                }
+                _ => warn!("a bus message envelope without a message or update frame ignored"),
             },
             WireEvent::Typing { from, to, active } => self.hub.typing(&project, &from, &to, active),
             WireEvent::ToUser { user, frame: text } => {
@@ -164,9 +169,9 @@ impl Shared {
     }
 }
 
-/// A message read from the store, ready for the hub.
-fn stored(message: protocol::ChatMessage) -> Ready {
-    Ready { frame: frame(&ServerMsg::Message(message.clone())), message, origin: None }
+/// A log entry read from the store, ready for the hub.
+fn stored(entry: LogEntry) -> Ready {
+    Ready { frame: frame(&entry.clone().into_server_msg()), entry, origin: None }
 }
 
 /// Feeds what the other nodes publish to this node's hub; after each

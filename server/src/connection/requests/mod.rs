@@ -3,8 +3,11 @@
 //! `error` frame; `Err(End)` means the connection ends (its socket failed
 //! while a handler waited and wrote).
 
+mod change;
 mod history;
+mod queue;
 mod read;
+mod search;
 mod send;
 mod users;
 
@@ -14,7 +17,7 @@ use crate::auth::Identity;
 use crate::bus::Event;
 use crate::hub::frame;
 use crate::outbox::Priority;
-use protocol::{ClientMsg, ClientMsgId, ErrorCode, ServerMsg, UserId};
+use protocol::{ClientMsg, ClientMsgId, ErrorCode, MessageId, ServerMsg, UserId};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{debug, warn};
 
@@ -35,7 +38,13 @@ where
         let Some(identity) = self.membership.as_ref().map(|m| m.identity.clone()) else { return Ok(()) };
         match msg {
             ClientMsg::Hello(_) => self.reply_error(ErrorCode::HelloRepeated, "already said hello".into(), None),
-            ClientMsg::Send { client_id, to, body } => return self.send(&identity, client_id, to, body).await,
+            ClientMsg::Send { client_id, to, body, reply_to, mentions } => {
+                return self.send(&identity, client_id, to, body, reply_to, mentions).await
+            }
+            ClientMsg::Edit { id, body } => return self.edit(&identity, id, body).await,
+            ClientMsg::Delete { id } => return self.delete(&identity, id).await,
+            ClientMsg::React { id, emoji, on } => return self.react(&identity, id, emoji, on).await,
+            ClientMsg::Search { query, before, limit } => return self.search(&identity, query, before, limit).await,
             ClientMsg::Typing { to, active } => self.app.bus.publish(Event::Typing {
                 project: identity.project.clone(),
                 from: identity.profile.id.clone(),
@@ -79,6 +88,14 @@ where
                 Err((ErrorCode::Unavailable, "could not check the addressee; resend later".into()))
             }
         }
+    }
+
+    /// An error about a change (`edit`, `delete`, `react`) of message `target`.
+    fn reply_error_about(&self, code: ErrorCode, message: String, target: MessageId) {
+        self.app.metrics.inc(&self.app.metrics.client_errors);
+        debug!(?code, %message, "refused a change");
+        let error = ServerMsg::Error { code, message, client_id: None, target: Some(target) };
+        self.tx.push(frame(&error), Priority::Reliable);
     }
 
     pub(super) fn reply_error(&self, code: ErrorCode, message: String, client_id: Option<ClientMsgId>) {

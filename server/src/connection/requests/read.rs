@@ -33,6 +33,7 @@ where
                     conversation: marker.conversation,
                     up_to: marker.read_up_to.unwrap_or(up_to),
                     unread: marker.count,
+                    mentions: marker.mentions,
                 };
                 app.bus.publish(Event::ToUser { project: project.clone(), user: me.clone(), frame: frame(&reply) });
             }

@@ -1,15 +1,13 @@
-//! `send`: validated here, then queued to the sequencer, which stores it,
-//! delivers it and acks it; the connection does not wait for the result.
+//! `send`: validated here (body, addressee, mentions), then queued to the
+//! sequencer.
 
 use super::super::{Conn, End};
+use super::queue::Names;
 use crate::auth::Identity;
 use crate::clock::now_millis;
-use crate::sequencer::{Origin, SendRequest};
 use crate::store::{MessageEvents, NewMessage};
-use protocol::{validate, ClientMsgId, Conversation, ErrorCode};
+use protocol::{validate, ClientMsgId, Conversation, ErrorCode, MessageId, UserId};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::TryAcquireError;
 
 impl<S> Conn<S>
 where
@@ -21,17 +19,28 @@ where
         client_id: ClientMsgId,
         to: Conversation,
         body: String,
+        reply_to: Option<MessageId>,
+        mut mentions: Vec<UserId>,
     ) -> Result<(), End> {
         let app = self.app.clone();
         if let Err(e) = validate::body(&body, app.config.max_body_chars) {
-            let code = match e {
-                validate::FieldError::BodyEmpty => ErrorCode::BodyEmpty,
-                _ => ErrorCode::BodyTooLong,
-            };
-            self.reply_error(code, e.to_string(), Some(client_id));
+            self.reply_error(body_error(&e), e.to_string(), Some(client_id));
             return Ok(());
         }
         if let Conversation::Direct { user } = &to {
+            if let Err((code, message)) = self.check_known(identity, user).await {
+                self.reply_error(code, message, Some(client_id));
+                return Ok(());
+            }
+        }
+        mentions.sort();
+        mentions.dedup();
+        if mentions.len() > app.config.max_mentions as usize {
+            let message = format!("a message may mention at most {} users", app.config.max_mentions);
+            self.reply_error(ErrorCode::TooManyMentions, message, Some(client_id));
+            return Ok(());
+        }
+        for user in &mentions {
             if let Err((code, message)) = self.check_known(identity, user).await {
                 self.reply_error(code, message, Some(client_id));
                 return Ok(());
@@ -44,37 +53,18 @@ where
             body,
             client_id: client_id.clone(),
             ts: now_millis(),
+            reply_to,
+            mentions,
             webhooks: MessageEvents::default(),
         };
-        // At the in-flight limit this waits (the socket is not read, the
-        // outbox keeps draining) until the sequencer has queued some of our
-        // acks. The waits are boxed: they are rare, and inline they would
-        // enlarge every connection's task, idle ones included.
-        let in_flight = self.in_flight.clone();
-        let permit = match in_flight.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(TryAcquireError::NoPermits) => match Box::pin(self.draining(in_flight.acquire_owned())).await? {
-                Ok(permit) => permit,
-                Err(_) => return Ok(()),
-            },
-            Err(TryAcquireError::Closed) => return Ok(()),
-        };
-        let lane = app.sends.lane(&identity.project);
-        let slot = match lane.try_reserve() {
-            Ok(slot) => Some(slot),
-            Err(TrySendError::Full(())) => Box::pin(self.draining(lane.reserve())).await?.ok(),
-            Err(TrySendError::Closed(())) => None,
-        };
-        match slot {
-            Some(slot) => {
-                slot.send(SendRequest { message, origin: Origin::Connection { outbox: self.tx.clone(), permit } })
-            }
-            None => self.reply_error(
-                ErrorCode::Unavailable,
-                "the server is shutting down; resend later".into(),
-                Some(client_id),
-            ),
-        }
-        Ok(())
+        self.queue(message.into(), Names::Send(client_id)).await
+    }
+}
+
+/// The error code for a body that `validate::body` refused.
+pub(super) fn body_error(e: &validate::FieldError) -> ErrorCode {
+    match e {
+        validate::FieldError::BodyEmpty => ErrorCode::BodyEmpty,
+        _ => ErrorCode::BodyTooLong,
     }
 }

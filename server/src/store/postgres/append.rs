@@ -125,14 +125,8 @@ pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Resul
         rows.ts.push(m.ts);
         rows.client_id.push(m.client_id.as_str());
         events.add(m, id);
-        let message = ChatMessage {
-            id: MessageId(id as u64),
-            ts: m.ts,
-            from: m.from.clone(),
-            to: m.to.clone(),
-            body: m.body.clone(),
-            client_id: Some(m.client_id.clone()),
-        };
+        let mut message = ChatMessage::plain(MessageId(id as u64), m.ts, m.from.clone(), m.to.clone(), m.body.clone());
+        message.client_id = Some(m.client_id.clone());
         stored.insert(key, message.clone());
         out.push(Appended { message, duplicate: false });
     }

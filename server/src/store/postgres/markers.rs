@@ -68,7 +68,7 @@ pub(super) async fn mark_read(
     let counts = unread_in(client, project.as_str(), user, std::slice::from_ref(&conv)).await?;
     let (_, count, read_up_to) =
         counts.into_iter().next().ok_or_else(|| StoreError::Corrupt("no unread count returned".into()))?;
-    Ok(UnreadCount { conversation: conversation.clone(), count, read_up_to })
+    Ok(UnreadCount { conversation: conversation.clone(), count, read_up_to, mentions: 0 })
 }
 
 pub(super) async fn unread(
@@ -87,7 +87,7 @@ pub(super) async fn unread(
     let mut out = Vec::new();
     for (conv, count, read_up_to) in unread_in(client, project.as_str(), user, &convs).await? {
         if count > 0 {
-            out.push(UnreadCount { conversation: conversation_from_key(user, &conv)?, count, read_up_to });
+            out.push(UnreadCount { conversation: conversation_from_key(user, &conv)?, count, read_up_to, mentions: 0 });
         }
     }
     Ok(out)

@@ -74,12 +74,20 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+    async fn append(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        // TODO(life): changes on PostgreSQL.
+        let messages = batch
+            .into_iter()
+            .map(|w| match w {
+                Write::Message(m) => Ok(m),
+                Write::Change(_) => Err(StoreError::Config("changes are not stored on PostgreSQL yet".into())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut client = self.client().await?;
-        append::append(&mut client, batch).await
+        Ok(append::append(&mut client, messages).await?.into_iter().map(Written::Message).collect())
     }
 
     async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError> {
@@ -106,8 +114,9 @@ impl Store for PostgresStore {
         user: &UserId,
         after: MessageId,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        messages::messages_after(&self.client().await?, project, user, after, limit).await
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let messages = messages::messages_after(&self.client().await?, project, user, after, limit).await?;
+        Ok(messages.into_iter().map(LogEntry::Message).collect())
     }
 
     async fn project_messages_after(
@@ -115,8 +124,20 @@ impl Store for PostgresStore {
         project: &ProjectId,
         after: MessageId,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
-        messages::project_messages_after(&self.client().await?, project, after, limit).await
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let messages = messages::project_messages_after(&self.client().await?, project, after, limit).await?;
+        Ok(messages.into_iter().map(LogEntry::Message).collect())
+    }
+
+    async fn search(
+        &self,
+        _project: &ProjectId,
+        _user: &UserId,
+        _query: &str,
+        _before: Option<MessageId>,
+        _limit: u32,
+    ) -> Result<Page, StoreError> {
+        Err(StoreError::Config("search is not implemented on PostgreSQL yet".into()))
     }
 
     async fn history(

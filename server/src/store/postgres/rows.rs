@@ -23,6 +23,11 @@ pub(super) fn message_from_row(row: &Row) -> Result<ChatMessage, StoreError> {
     };
     let client_id: String = row.try_get(8)?;
     Ok(ChatMessage {
+        edited_at: None,
+        deleted: false,
+        reply_to: None,
+        reactions: Vec::new(),
+        mentions: Vec::new(),
         id: MessageId(u64::try_from(id).map_err(|e| corrupt("id", &e))?),
         ts: row.try_get(1)?,
         from: Profile {

@@ -5,7 +5,13 @@ use super::SqliteStore;
 use crate::store::*;
 use rusqlite::{params, Connection, OptionalExtension};
 
-fn unread_in(conn: &Connection, project: &str, user: &str, conv: &str) -> Result<(u32, Option<MessageId>), StoreError> {
+/// Unread messages, how many of them mention `user`, and the marker.
+fn unread_in(
+    conn: &Connection,
+    project: &str,
+    user: &str,
+    conv: &str,
+) -> Result<(u32, u32, Option<MessageId>), StoreError> {
     let up_to: Option<i64> = conn
         .prepare_cached("SELECT up_to FROM read_markers WHERE project = ?1 AND user = ?2 AND conv = ?3")?
         .query_row(params![project, user, conv], |r| r.get(0))
@@ -13,7 +19,13 @@ fn unread_in(conn: &Connection, project: &str, user: &str, conv: &str) -> Result
     let count: u32 = conn
         .prepare_cached("SELECT COUNT(*) FROM messages WHERE project = ?1 AND conv = ?2 AND id > ?3 AND sender != ?4")?
         .query_row(params![project, conv, up_to.unwrap_or(0), user], |r| r.get(0))?;
-    Ok((count, up_to.map(|u| MessageId(u as u64))))
+    let mentions: u32 = if count == 0 {
+        0
+    } else {
+        conn.prepare_cached("SELECT COUNT(*) FROM mentions WHERE project = ?1 AND user = ?2 AND conv = ?3 AND id > ?4")?
+            .query_row(params![project, user, conv, up_to.unwrap_or(0)], |r| r.get(0))?
+    };
+    Ok((count, mentions, up_to.map(|u| MessageId(u as u64))))
 }
 
 /// A new user's room marker starts at the newest room message, so older
@@ -46,8 +58,8 @@ pub(super) async fn mark_read(
              ON CONFLICT (project, user, conv) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
         )?
         .execute(params![project.as_str(), user.as_str(), conv, sql_id(up_to)])?;
-        let (count, read_up_to) = unread_in(conn, project.as_str(), user.as_str(), &conv)?;
-        Ok(UnreadCount { conversation, count, read_up_to })
+        let (count, mentions, read_up_to) = unread_in(conn, project.as_str(), user.as_str(), &conv)?;
+        Ok(UnreadCount { conversation, count, read_up_to, mentions })
     })
     .await
 }
@@ -68,9 +80,10 @@ pub(super) async fn unread(
         convs.push("room".into());
         let mut out = Vec::new();
         for conv in convs {
-            let (count, read_up_to) = unread_in(conn, project.as_str(), user.as_str(), &conv)?;
+            let (count, mentions, read_up_to) = unread_in(conn, project.as_str(), user.as_str(), &conv)?;
             if count > 0 {
-                out.push(UnreadCount { conversation: conversation_from_key(&user, &conv)?, count, read_up_to });
+                let conversation = conversation_from_key(&user, &conv)?;
+                out.push(UnreadCount { conversation, count, read_up_to, mentions });
             }
         }
         Ok(out)

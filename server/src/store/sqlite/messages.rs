@@ -1,74 +1,96 @@
-//! Messages: appending a batch (idempotent per client id), reading them
-//! back after a cursor or page by page, and pruning by retention.
+//! Messages: appending a batch of messages and changes (sends idempotent
+//! per client id), reading the log back after a cursor or page by page (in
+//! current state), and pruning by retention (triggers take a pruned
+//! message's reactions, mentions, events and index entries with it).
 
-use super::rows::{message_from_row, sql_id, COLUMNS};
-use super::{webhooks, SqliteStore};
+use super::rows::{message_by_id, read_messages, sql_id, COLUMNS, FROM};
+use super::{changes, webhooks, SqliteStore};
 use crate::store::*;
 use rusqlite::params;
 
-pub(super) async fn append(db: &SqliteStore, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+/// Stores a batch of messages and changes in one transaction, in order.
+pub(super) async fn append(db: &SqliteStore, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
     db.write(move |conn| {
         let tx = conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO messages (project, conv, sender, sender_name, sender_color, recipient, body, ts, client_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (project, sender, client_id) DO NOTHING",
-            )?;
-            let mut member =
-                tx.prepare_cached("INSERT OR IGNORE INTO conversations (project, user, conv) VALUES (?1, ?2, ?3)")?;
-            let mut existing = tx.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND sender = ?2 AND client_id = ?3"
-            ))?;
-            for m in batch {
-                let recipient = match &m.to {
-                    Conversation::Room => None,
-                    Conversation::Direct { user } => Some(user.as_str()),
-                };
-                let conv = conversation_key(&m.from.id, &m.to);
-                let inserted = insert.execute(params![
-                    m.project.as_str(),
-                    conv,
-                    m.from.id.as_str(),
-                    m.from.name,
-                    m.from.color,
-                    recipient,
-                    m.body,
-                    m.ts,
-                    m.client_id.as_str()
-                ])?;
-                if inserted == 1 {
-                    let id = MessageId(tx.last_insert_rowid() as u64);
-                    webhooks::record_message_events(&tx, &m, id)?;
-                    if let Some(recipient) = recipient {
-                        member.execute(params![m.project.as_str(), m.from.id.as_str(), conv])?;
-                        member.execute(params![m.project.as_str(), recipient, conv])?;
-                    }
-                    out.push(Appended {
-                        message: ChatMessage {
-                            id,
-                            ts: m.ts,
-                            from: m.from,
-                            to: m.to,
-                            body: m.body,
-                            client_id: Some(m.client_id),
-                        },
-                        duplicate: false,
-                    });
-                } else {
-                    let original = existing.query_row(
-                        params![m.project.as_str(), m.from.id.as_str(), m.client_id.as_str()],
-                        message_from_row,
-                    )?;
-                    out.push(Appended { message: original, duplicate: true });
-                }
-            }
+        for write in batch {
+            out.push(match write {
+                Write::Message(m) => Written::Message(append_message(&tx, m)?),
+                Write::Change(c) => Written::Change(changes::apply(&tx, c)?),
+            });
         }
         tx.commit()?;
         Ok(out)
     })
     .await
+}
+
+/// Stores one message (or finds the original of a resend).
+fn append_message(tx: &rusqlite::Transaction<'_>, m: NewMessage) -> Result<Appended, StoreError> {
+    let recipient = match &m.to {
+        Conversation::Room => None,
+        Conversation::Direct { user } => Some(user.as_str()),
+    };
+    let conv = conversation_key(&m.from.id, &m.to);
+    let project = m.project.as_str();
+    let reply_to = changes::reply_in(tx, project, &conv, m.reply_to)?;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO messages (project, conv, sender, sender_name, sender_color, recipient, body, ts, client_id, reply_to)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (project, sender, client_id) DO NOTHING",
+        )?
+        .execute(params![
+            project,
+            conv,
+            m.from.id.as_str(),
+            m.from.name,
+            m.from.color,
+            recipient,
+            m.body,
+            m.ts,
+            m.client_id.as_str(),
+            reply_to
+        ])?;
+    if inserted == 0 {
+        let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE m.project = ?1 AND m.sender = ?2 AND m.client_id = ?3");
+        let original = read_messages(tx, &sql, params![project, m.from.id.as_str(), m.client_id.as_str()])?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a duplicate send without its original".into()))?;
+        return Ok(Appended { message: original, duplicate: true });
+    }
+    let id = MessageId(tx.last_insert_rowid() as u64);
+    webhooks::record_message_events(tx, &m, id)?;
+    if let Some(recipient) = recipient {
+        let mut member =
+            tx.prepare_cached("INSERT OR IGNORE INTO conversations (project, user, conv) VALUES (?1, ?2, ?3)")?;
+        member.execute(params![project, m.from.id.as_str(), conv])?;
+        member.execute(params![project, recipient, conv])?;
+    }
+    let mentions = changes::mentioned(&m.from.id, &m.to, &m.mentions);
+    for user in &mentions {
+        tx.prepare_cached("INSERT OR IGNORE INTO mentions (project, user, conv, id) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![project, user.as_str(), conv, sql_id(id)])?;
+    }
+    let quote = match reply_to {
+        Some(_) => message_by_id(tx, project, id)?.and_then(|stored| stored.reply_to),
+        None => None,
+    };
+    let mut message = ChatMessage::plain(id, m.ts, m.from, m.to, m.body);
+    message.client_id = Some(m.client_id);
+    message.reply_to = quote;
+    message.mentions = mentions;
+    Ok(Appended { message, duplicate: false })
+}
+
+/// Merges messages and updates (each in id order) into the first `limit`
+/// log entries.
+fn merge(messages: Vec<ChatMessage>, updates: Vec<protocol::Update>, limit: u32) -> Vec<LogEntry> {
+    let mut entries: Vec<LogEntry> =
+        messages.into_iter().map(LogEntry::Message).chain(updates.into_iter().map(LogEntry::Update)).collect();
+    entries.sort_by_key(LogEntry::id);
+    entries.truncate(limit as usize);
+    entries
 }
 
 pub(super) async fn messages_after(
@@ -77,17 +99,18 @@ pub(super) async fn messages_after(
     user: &UserId,
     after: MessageId,
     limit: u32,
-) -> Result<Vec<ChatMessage>, StoreError> {
+) -> Result<Vec<LogEntry>, StoreError> {
     let (project, user) = (project.clone(), user.clone());
     db.read(move |conn| {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages
-             WHERE project = ?2 AND id > ?1 AND conv IN (
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {FROM}
+             WHERE m.project = ?2 AND m.id > ?1 AND m.conv IN (
                  SELECT 'room' UNION ALL SELECT conv FROM conversations WHERE project = ?2 AND user = ?3)
-             ORDER BY id LIMIT ?4"
-        ))?;
-        let rows = stmt.query_map(params![sql_id(after), project.as_str(), user.as_str(), limit], message_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+             ORDER BY m.id LIMIT ?4"
+        );
+        let messages = read_messages(conn, &sql, params![sql_id(after), project.as_str(), user.as_str(), limit])?;
+        let updates = changes::events_after(conn, project.as_str(), Some(&user), after, limit)?;
+        Ok(merge(messages, updates, limit))
     })
     .await
 }
@@ -97,14 +120,13 @@ pub(super) async fn project_messages_after(
     project: &ProjectId,
     after: MessageId,
     limit: u32,
-) -> Result<Vec<ChatMessage>, StoreError> {
+) -> Result<Vec<LogEntry>, StoreError> {
     let project = project.clone();
     db.read(move |conn| {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-        ))?;
-        let rows = stmt.query_map(params![project.as_str(), sql_id(after), limit], message_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE m.project = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3");
+        let messages = read_messages(conn, &sql, params![project.as_str(), sql_id(after), limit])?;
+        let updates = changes::events_after(conn, project.as_str(), None, after, limit)?;
+        Ok(merge(messages, updates, limit))
     })
     .await
 }
@@ -120,13 +142,12 @@ pub(super) async fn history(
     let conv = conversation_key(user, conversation);
     let project = project.clone();
     db.read(move |conn| {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE project = ?1 AND conv = ?2 AND id < ?3
-             ORDER BY id DESC LIMIT ?4"
-        ))?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {FROM} WHERE m.project = ?1 AND m.conv = ?2 AND m.id < ?3
+             ORDER BY m.id DESC LIMIT ?4"
+        );
         let before = before.map_or(i64::MAX, sql_id);
-        let rows = stmt.query_map(params![project.as_str(), conv, before, limit as i64 + 1], message_from_row)?;
-        let mut messages = rows.collect::<Result<Vec<_>, _>>()?;
+        let mut messages = read_messages(conn, &sql, params![project.as_str(), conv, before, limit as i64 + 1])?;
         let has_more = messages.len() > limit as usize;
         messages.truncate(limit as usize);
         messages.reverse();

@@ -1,13 +1,16 @@
 //! The embedded default store: one SQLite file in WAL mode (`pool.rs`: its
 //! connections and checkpoints; `schema.rs`: its migrations; `messages.rs`,
-//! `users.rs`, `markers.rs` and `webhooks.rs`: the `Store` operations as
-//! SQL; `rows.rs`: reading rows; here: the trait, delegating to them).
+//! `changes.rs`, `search.rs`, `users.rs`, `markers.rs` and `webhooks.rs`:
+//! the `Store` operations as SQL; `rows.rs`: reading messages in their
+//! current state; here: the trait, delegating to them).
 
+mod changes;
 mod markers;
 mod messages;
 mod pool;
 mod rows;
 mod schema;
+mod search;
 mod users;
 mod webhooks;
 
@@ -17,7 +20,7 @@ use super::*;
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+    async fn append(&self, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
         messages::append(self, batch).await
     }
 
@@ -45,7 +48,7 @@ impl Store for SqliteStore {
         user: &UserId,
         after: MessageId,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<LogEntry>, StoreError> {
         messages::messages_after(self, project, user, after, limit).await
     }
 
@@ -54,7 +57,7 @@ impl Store for SqliteStore {
         project: &ProjectId,
         after: MessageId,
         limit: u32,
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<LogEntry>, StoreError> {
         messages::project_messages_after(self, project, after, limit).await
     }
 
@@ -81,6 +84,18 @@ impl Store for SqliteStore {
 
     async fn unread(&self, project: &ProjectId, user: &UserId) -> Result<Vec<UnreadCount>, StoreError> {
         markers::unread(self, project, user).await
+    }
+
+    async fn search(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        query: &str,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let (project, user, query) = (project.clone(), user.clone(), query.to_owned());
+        self.read(move |conn| search::search(conn, &project, &user, &query, before, limit)).await
     }
 
     async fn sign_in_state(&self, project: &ProjectId, user: &UserId) -> Result<SignInState, StoreError> {
@@ -138,6 +153,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conformance::MessageStore;
     use rusqlite::Connection;
 
     #[tokio::test]
@@ -155,7 +171,7 @@ mod tests {
         let schema_only = std::fs::metadata(&path).unwrap().len();
         let batch =
             (0..200).map(|i| conformance::new_message("p", "a", Conversation::Room, &format!("w{i}"))).collect();
-        store.append(batch).await.unwrap();
+        store.append_messages(batch).await.unwrap();
         let mut grown = false;
         for _ in 0..30 {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -180,7 +196,7 @@ mod tests {
             let batch = (0..200)
                 .map(|i| conformance::new_message("p", "a", Conversation::Room, &format!("b{n}-{i}")))
                 .collect();
-            store.append(batch).await.unwrap();
+            store.append_messages(batch).await.unwrap();
             n += 1;
             if started.elapsed() > std::time::Duration::from_secs(2) {
                 largest_late = largest_late.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
@@ -192,15 +208,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_deleted_or_edited_body_is_gone_from_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("chat.db")).unwrap();
+        let secret = |body: &str, cid: &str| NewMessage {
+            body: body.into(),
+            ..conformance::new_message("p", "a", Conversation::Room, cid)
+        };
+        let filler: Vec<NewMessage> =
+            (0..300).map(|i| secret(&format!("filler message {i}"), &format!("f{i}"))).collect();
+        conformance::append_messages(&store, filler).await;
+        let sent = conformance::append_messages(
+            &store,
+            vec![secret("the xylophonequartz launch code", "s1"), secret("meet at zanzibarplaza", "s2")],
+        )
+        .await;
+        let bytes_of = |name: &str| std::fs::read(dir.path().join(name)).unwrap_or_default();
+        let in_file = |word: &str| {
+            let hay = [bytes_of("chat.db"), bytes_of("chat.db-wal")].concat();
+            hay.windows(word.len()).any(|w| w == word.as_bytes())
+        };
+        assert!(in_file("xylophonequartz"), "the check must be able to see a stored body");
+        conformance::apply_changes(
+            &store,
+            vec![
+                conformance::change("p", "a", sent[0].message.id, ChangeKind::Delete),
+                conformance::change(
+                    "p",
+                    "a",
+                    sent[1].message.id,
+                    ChangeKind::Edit { body: "meet at the station".into(), window: None },
+                ),
+            ],
+        )
+        .await;
+        let checkpoint = Connection::open(store.path()).unwrap();
+        checkpoint.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        for word in ["xylophonequartz", "zanzibarplaza"] {
+            assert!(!in_file(word), "{word} is still in the database file");
+        }
+        let fts_rows: i64 = checkpoint
+            .query_row("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'xylophonequartz'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fts_rows, 0);
+        assert!(in_file("station"), "the edited text is there");
+    }
+
+    #[tokio::test]
     async fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chat.db");
         let first = {
             let store = SqliteStore::open(&path).unwrap();
-            store.append(vec![conformance::new_message("p", "a", Conversation::Room, "c1")]).await.unwrap()
+            store.append_messages(vec![conformance::new_message("p", "a", Conversation::Room, "c1")]).await.unwrap()
         };
         let store = SqliteStore::open(&path).unwrap();
-        let again = store.append(vec![conformance::new_message("p", "a", Conversation::Room, "c1")]).await.unwrap();
+        let again =
+            store.append_messages(vec![conformance::new_message("p", "a", Conversation::Room, "c1")]).await.unwrap();
         assert!(again[0].duplicate);
         assert_eq!(again[0].message.id, first[0].message.id);
     }
@@ -227,14 +291,17 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         let (p, a, b) = (ProjectId::new("p").unwrap(), UserId::new("a").unwrap(), UserId::new("b").unwrap());
         let bodies = |m: Vec<ChatMessage>| m.into_iter().map(|m| m.body).collect::<Vec<_>>();
-        assert_eq!(bodies(store.messages_after(&p, &b, MessageId(0), 10).await.unwrap()), ["to b", "to all", "c to b"]);
-        assert_eq!(bodies(store.messages_after(&p, &a, MessageId(0), 10).await.unwrap()), ["to b", "to all"]);
+        assert_eq!(
+            bodies(store.messages_only_after(&p, &b, MessageId(0), 10).await.unwrap()),
+            ["to b", "to all", "c to b"]
+        );
+        assert_eq!(bodies(store.messages_only_after(&p, &a, MessageId(0), 10).await.unwrap()), ["to b", "to all"]);
         let mut unread: Vec<_> = store.unread(&p, &b).await.unwrap().into_iter().map(|u| u.conversation).collect();
         unread.sort_by_key(|c| format!("{c:?}"));
         let direct = |u: &str| Conversation::Direct { user: UserId::new(u).unwrap() };
         assert_eq!(unread, [direct("a"), direct("c"), Conversation::Room]);
         // New direct messages after the migration are found too.
-        store.append(vec![conformance::new_message("p", "a", direct("b"), "c5")]).await.unwrap();
-        assert_eq!(store.messages_after(&p, &b, MessageId(4), 10).await.unwrap().len(), 1);
+        store.append_messages(vec![conformance::new_message("p", "a", direct("b"), "c5")]).await.unwrap();
+        assert_eq!(store.messages_only_after(&p, &b, MessageId(4), 10).await.unwrap().len(), 1);
     }
 }

@@ -23,6 +23,13 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+#[cfg(test)]
+impl SqliteStore {
+    pub(super) fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
@@ -46,6 +53,9 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     // power loss too; group commit amortizes the fsync.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // A deleted message's body must leave the file, not only the view:
+    // freed bytes are overwritten with zeros.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
 

@@ -109,6 +109,69 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(endpoint, next_at, id);
 "#,
+    r#"
+-- A message's life after it is sent. The body is edited in place; a
+-- deletion empties it (secure_delete zeroes the freed bytes) and keeps a
+-- tombstone, so ids and replies stay meaningful.
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+-- Edits, deletions and reaction changes, for resume. Ids come from the
+-- messages' AUTOINCREMENT sequence (sqlite_sequence), so messages and
+-- events share one id order. A row holds no text: a replay reads the
+-- target's current state.
+CREATE TABLE events (
+    id      INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    conv    TEXT NOT NULL,
+    target  INTEGER NOT NULL,
+    by_user TEXT NOT NULL,
+    kind    TEXT NOT NULL, -- 'edited', 'deleted' or 'reactions'
+    ts      INTEGER NOT NULL
+);
+CREATE INDEX events_conv ON events(project, conv, id);
+CREATE INDEX events_target ON events(target);
+-- One per user per emoji; `seq` (the event id that added it) orders them.
+CREATE TABLE reactions (
+    target INTEGER NOT NULL,
+    emoji  TEXT NOT NULL,
+    user   TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    PRIMARY KEY (target, emoji, user)
+) WITHOUT ROWID;
+-- Who a message mentions: unread mention counts read it by user, a
+-- message's mentions by id.
+CREATE TABLE mentions (
+    project TEXT NOT NULL,
+    user    TEXT NOT NULL,
+    conv    TEXT NOT NULL,
+    id      INTEGER NOT NULL,
+    PRIMARY KEY (project, user, conv, id)
+) WITHOUT ROWID;
+CREATE INDEX mentions_by_message ON mentions(id);
+-- Full-text search over the bodies, kept in step by triggers (so in the
+-- same transaction as every insert, edit, deletion and pruning). External
+-- content: the text is not stored twice. secure-delete: a removed body's
+-- terms leave the index's b-tree instead of being masked by delete markers.
+-- detail=none: no positions are kept (a query is a set of whole words, never
+-- a phrase), which makes the index, and every commit's share of it, small.
+CREATE VIRTUAL TABLE messages_fts USING fts5(body, content='messages', content_rowid='id', detail=none);
+INSERT INTO messages_fts(messages_fts, rank) VALUES ('secure-delete', 1);
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.body);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.body);
+END;
+CREATE TRIGGER messages_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    DELETE FROM reactions WHERE target = old.id;
+    DELETE FROM mentions WHERE id = old.id;
+    DELETE FROM events WHERE target = old.id;
+END;
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

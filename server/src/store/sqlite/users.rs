@@ -182,6 +182,14 @@ pub(super) async fn erase_user(
         let existed = tx.execute("DELETE FROM users WHERE project = ?1 AND id = ?2", params![p, u])? == 1;
         tx.execute("DELETE FROM read_markers WHERE project = ?1 AND user = ?2", params![p, u])?;
         tx.execute("DELETE FROM conversations WHERE project = ?1 AND user = ?2", params![p, u])?;
+        // Their reactions and the changes they made to others' messages
+        // (their own messages took theirs with them: `messages_delete`).
+        tx.execute(
+            "DELETE FROM reactions WHERE user = ?2 AND target IN (SELECT id FROM messages WHERE project = ?1)",
+            params![p, u],
+        )?;
+        tx.execute("DELETE FROM events WHERE project = ?1 AND by_user = ?2", params![p, u])?;
+        tx.execute("DELETE FROM mentions WHERE project = ?1 AND user = ?2", params![p, u])?;
         // The newest id ever assigned (deleted ones included): what a
         // client that saw everything before the erasure has as cursor.
         let at_id: i64 = tx

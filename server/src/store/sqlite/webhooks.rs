@@ -1,7 +1,7 @@
 //! The webhook outbox in SQL: events recorded with what caused them,
 //! expanded into one delivery per endpoint once due, settled per attempt.
 
-use super::rows::{message_from_row, COLUMNS};
+use super::rows::{message_from_row, COLUMNS, FROM};
 use crate::store::webhook_events::{caused_by, DueEvent};
 use crate::store::{Delivery, NewEvent, NewMessage, Settle};
 use protocol::{ChatMessage, MessageId, Millis};
@@ -50,7 +50,7 @@ pub(super) fn expand_due(conn: &mut Connection, now: Millis, endpoints: &[String
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
             })?
             .collect::<Result<_, _>>()?;
-        let mut message = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"))?;
+        let mut message = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE m.id = ?1"))?;
         let mut marker =
             tx.prepare_cached("SELECT up_to FROM read_markers WHERE project = ?1 AND user = ?2 AND conv = ?3")?;
         let mut deliver = tx.prepare_cached(
