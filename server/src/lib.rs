@@ -21,6 +21,7 @@ mod config;
 mod connection;
 mod hub;
 mod metrics;
+mod moderation;
 mod outbox;
 mod ratelimit;
 mod replay_budget;

@@ -175,6 +175,43 @@ async fn a_posted_message_is_delivered_live_acked_once_and_replayed() {
     );
 }
 
+/// The host deletes anyone's message: every client concerned gets the
+/// update live, history shows a tombstone, a second delete is `410`, and a
+/// message of another project (or none) is `404`.
+#[tokio::test]
+async fn the_host_deletes_any_message_and_clients_get_the_update() {
+    let server = TestServer::start_with(with_keys).await;
+    let (mut ann, _) = server.guest("ann", "mod").await;
+    let (mut bob, _) = server.guest("bob", "mod").await;
+    bob.say("b-1", Conversation::Room, "something to take back").await;
+    acks(&mut bob, 1).await;
+    let id = match next_chat(&mut ann).await {
+        ServerMsg::Message(m) => m.id,
+        other => panic!("{other:?}"),
+    };
+    let (status, update) = api(&server, "DELETE", &format!("/projects/mod/messages/{id}"), None).await;
+    assert_eq!(status, 200, "{update}");
+    assert_eq!((update["target"].as_u64(), update["by"].as_str()), (Some(id.0), Some("bot:host")));
+    assert_eq!(update["change"]["kind"], "deleted");
+    for client in [&mut ann, &mut bob] {
+        match next_chat(client).await {
+            ServerMsg::Update(u) => assert_eq!((u.target, u.id.0), (id, update["id"].as_u64().unwrap())),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (_, page) = api(&server, "GET", "/projects/mod/messages", None).await;
+    assert_eq!(
+        (page["messages"][0]["deleted"].as_bool(), page["messages"][0]["body"].as_str()),
+        (Some(true), Some(""))
+    );
+    let (status, again) = api(&server, "DELETE", &format!("/projects/mod/messages/{id}"), None).await;
+    assert_eq!((status, code(&again)), (410, "message_deleted"));
+    let (status, elsewhere) = api(&server, "DELETE", &format!("/projects/other/messages/{id}"), None).await;
+    assert_eq!((status, code(&elsewhere)), (404, "unknown_message"));
+    let (status, bad) = api(&server, "DELETE", "/projects/mod/messages/abc", None).await;
+    assert_eq!((status, code(&bad)), (400, "invalid_request"));
+}
+
 #[tokio::test]
 async fn history_of_the_room_and_of_a_direct_conversation_pages_back() {
     let server = TestServer::start_with(|c| {

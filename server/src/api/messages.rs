@@ -1,16 +1,21 @@
 //! `POST /projects/{project}/messages` (post as a user or a system sender,
-//! through the sequencer) and `GET /projects/{project}/messages` (a page
-//! of the room or of a direct conversation).
+//! through the sequencer), `GET /projects/{project}/messages` (a page of
+//! the room or of a direct conversation) and
+//! `DELETE /projects/{project}/messages/{id}` (the host deletes any
+//! message: `moderation.rs`).
 
 use super::error::ApiError;
 use super::{authorize, body, json, respond, store_failed, user_id, with_ctx, Ctx};
 use crate::app::App;
 use crate::auth::color_for;
 use crate::clock::now_millis;
+use crate::moderation::{self, ModerationError};
 use crate::sequencer::{Origin, SendRequest};
-use crate::store::{MessageEvents, NewMessage};
+use crate::store::{MessageEvents, NewMessage, Refused};
 use http::StatusCode;
-use protocol::{validate, ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, UserId, BOT_ID_PREFIX};
+use protocol::{
+    validate, ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, Update, UserId, BOT_ID_PREFIX,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,10 +33,37 @@ pub(super) fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         );
     let history = warp::path!("projects" / String / "messages")
         .and(warp::get())
-        .and(with_ctx(app))
+        .and(with_ctx(app.clone()))
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .then(|project: String, ctx: Ctx, query: String| async move { respond(history(&ctx, &project, &query).await) });
-    post.or(history).unify().boxed()
+    let delete = warp::path!("projects" / String / "messages" / String)
+        .and(warp::delete())
+        .and(with_ctx(app))
+        .then(|project: String, id: String, ctx: Ctx| async move { respond(delete(&ctx, &project, &id).await) });
+    post.or(history).unify().or(delete).unify().boxed()
+}
+
+/// Who the update of a deletion by the host application names as `by`.
+const HOST_MODERATOR: &str = "bot:host";
+
+/// Deletes any message of the project (its body leaves the store; a
+/// tombstone stays), through the sequencer like a user's deletion: every
+/// client concerned gets the `update`, live or on resume.
+async fn delete(ctx: &Ctx, project: &str, id: &str) -> Result<(StatusCode, Update), ApiError> {
+    let project = authorize(ctx, project)?;
+    let id =
+        id.parse::<u64>().map(MessageId).map_err(|_| ApiError::invalid("the message id must be a whole number"))?;
+    let by = UserId::new(HOST_MODERATOR).unwrap_or_else(|e| unreachable!("{HOST_MODERATOR}: {e}"));
+    match moderation::delete_message(&ctx.0.sends, &project, id, &by).await {
+        Ok(update) => Ok((StatusCode::OK, update)),
+        Err(ModerationError::Refused(Refused::Deleted)) => {
+            Err(ApiError::new(StatusCode::GONE, "message_deleted", format!("message {id} was already deleted")))
+        }
+        Err(ModerationError::Refused(_)) => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_message", format!("no message {id} in this project")))
+        }
+        Err(ModerationError::Store(_) | ModerationError::ShuttingDown) => Err(ApiError::unavailable()),
+    }
 }
 
 /// Who a posted message is from.

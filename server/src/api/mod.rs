@@ -38,6 +38,7 @@ use warp::{Filter, Rejection, Reply};
 pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("post", "/projects/{project}/messages"),
     ("get", "/projects/{project}/messages"),
+    ("delete", "/projects/{project}/messages/{id}"),
     ("get", "/projects/{project}/online"),
     ("get", "/projects/{project}/users/{user}"),
     ("put", "/projects/{project}/users/{user}"),
