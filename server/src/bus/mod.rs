@@ -38,6 +38,9 @@ pub(crate) use local::LocalBus;
 pub(crate) use redis::{RedisBus, RedisOptions};
 
 /// Something every node delivers to its own connections.
+// Events are built, moved once into `publish` and dropped: boxing the big
+// variant would cost an allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum Event {
     /// A stored log entry (a chat message, or a change to one), serialized
