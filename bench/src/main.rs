@@ -46,7 +46,7 @@ struct Cli {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "fanout,dm,idle,durable,resume,stalled,nodes,outage"
+        default_value = "fanout,dm,idle,durable,resume,stalled,nodes,outage,search"
     )]
     only: Vec<Scenario>,
     /// Fan-out ladder: messages per second per sender, one step each
@@ -135,6 +135,8 @@ enum Scenario {
     Nodes,
     /// Memory of three nodes while Redis is away under load.
     Outage,
+    /// Full-text search latency over many stored messages.
+    Search,
 }
 
 /// Parses `--step-secs`: more than 0 and at most an hour (so that it is a
@@ -171,6 +173,9 @@ pub struct Sizes {
     pub outage_before: Duration,
     pub outage_after: Duration,
     pub outage: Duration,
+    /// Messages stored before searching, and the queries timed.
+    pub search_stored: u64,
+    pub search_queries: usize,
     /// The pause before memory is read once clients have closed.
     pub settle: Duration,
 }
@@ -203,6 +208,8 @@ fn sizes(smoke: bool) -> Sizes {
             outage_before: Duration::from_millis(500),
             outage_after: Duration::from_secs(2),
             outage: Duration::from_secs(2),
+            search_stored: 2_000,
+            search_queries: 20,
             settle: scenarios::SMOKE_SETTLE,
         }
     } else {
@@ -238,6 +245,8 @@ fn sizes(smoke: bool) -> Sizes {
             outage_before: Duration::from_secs(10),
             outage_after: Duration::from_secs(15),
             outage: Duration::from_secs(30),
+            search_stored: 1_000_000,
+            search_queries: 400,
             settle: scenarios::SETTLE,
         }
     }
@@ -325,6 +334,12 @@ async fn run(cli: &Cli) -> Result<bool> {
             scenarios::stalled::run(chat, sz.stalled, sz.stalled_backlog, sz.stalled_hold, sz.settle).await
         });
         out.stalled(result.await);
+    }
+    if wants(Scenario::Search) {
+        let result = on_chat_server(&opts, "9-search", async |chat| {
+            scenarios::search::run(chat, sz.search_stored, sz.search_queries).await
+        });
+        out.search(result.await);
     }
     if wants(Scenario::Nodes) || wants(Scenario::Outage) {
         match cluster::Postgres::open(cli.database_url.as_deref()).await {

@@ -14,6 +14,7 @@ use crate::Sizes;
 use anyhow::{ensure, Result};
 
 mod nodes;
+mod search;
 pub use nodes::check_nodes;
 
 const FANOUT_RATIO_TARGET: f64 = 1.2;

@@ -92,6 +92,8 @@ async fn side(mut ws: Ws, i: usize, partner: UserId, deadline: tokio::time::Inst
             client_id: cid(format!("m{sent}")),
             to: Conversation::Direct { user: partner.clone() },
             body: stamp().to_string(),
+            reply_to: None,
+            mentions: Vec::new(),
         })
     };
     if i % 2 == 0 {

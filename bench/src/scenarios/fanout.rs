@@ -277,7 +277,13 @@ pub async fn run(servers: &mut [Proc], target: Target, cfg: &FanoutConfig) -> Re
 /// "Several nodes", "Not yet"). A bounded wait: a warm-up that never
 /// arrives everywhere fails the run.
 async fn warm_up(write: &mut Sink, shared: &Shared, receivers: u64) -> Result<()> {
-    let msg = ClientMsg::Send { client_id: cid(WARMUP.into()), to: Conversation::Room, body: WARMUP.into() };
+    let msg = ClientMsg::Send {
+        client_id: cid(WARMUP.into()),
+        to: Conversation::Room,
+        body: WARMUP.into(),
+        reply_to: None,
+        mentions: Vec::new(),
+    };
     write.send(Message::text(serde_json::to_string(&msg)?)).await?;
     let until = tokio::time::Instant::now() + conn::FRAME_TIMEOUT;
     while shared.warmed.load(Ordering::Relaxed) < receivers {
@@ -342,6 +348,8 @@ async fn step(
                         client_id: cid(format!("s{s}-{}", base + n)),
                         to: Conversation::Room,
                         body,
+                        reply_to: None,
+                        mentions: Vec::new(),
                     })?,
                 };
                 write.send(Message::text(frame)).await?;

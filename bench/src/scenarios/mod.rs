@@ -1,4 +1,4 @@
-//! The eight scenarios. Each runs against a fresh server process, checks that
+//! The nine scenarios. Each runs against a fresh server process, checks that
 //! every message it sent arrived (an error otherwise, so `--smoke` fails),
 //! and returns its figures.
 
@@ -9,6 +9,7 @@ pub mod idle;
 pub mod nodes;
 pub mod outage;
 pub mod resume;
+pub mod search;
 pub mod stalled;
 
 use crate::conn::{self, cid, classify, Quick, Ws, FRAME_TIMEOUT};
@@ -98,6 +99,8 @@ pub async fn pipeline(
                 client_id: cid(format!("{prefix}{sent}")),
                 to: Conversation::Direct { user: to.clone() },
                 body: format!("stored {sent}"),
+                reply_to: None,
+                mentions: Vec::new(),
             };
             ws.feed(conn::text(&msg)?).await?;
             sent += 1;

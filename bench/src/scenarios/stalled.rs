@@ -94,6 +94,8 @@ async fn store_backlog(ws: &mut Ws, n: usize) -> Result<()> {
                 client_id: conn::cid(format!("b{sent}")),
                 to: Conversation::Room,
                 body: format!("{BODY} {sent}"),
+                reply_to: None,
+                mentions: Vec::new(),
             };
             ws.feed(conn::text(&msg)?).await?;
             sent += 1;

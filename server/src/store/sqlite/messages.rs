@@ -10,6 +10,7 @@ use rusqlite::params;
 
 /// Stores a batch of messages and changes in one transaction, in order.
 pub(super) async fn append(db: &SqliteStore, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
+    db.note_commit();
     db.write(move |conn| {
         let tx = conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());

@@ -94,6 +94,9 @@ impl Store for SqliteStore {
         before: Option<MessageId>,
         limit: u32,
     ) -> Result<Page, StoreError> {
+        // Everything committed before this search is found: index what is
+        // pending first, a chunk per transaction so commits go on between.
+        while self.write(|conn| search::index_pending(conn, search::INDEX_CHUNK)).await? == search::INDEX_CHUNK {}
         let (project, user, query) = (project.clone(), user.clone(), query.to_owned());
         self.read(move |conn| search::search(conn, &project, &user, &query, before, limit)).await
     }
@@ -229,6 +232,12 @@ mod tests {
             hay.windows(word.len()).any(|w| w == word.as_bytes())
         };
         assert!(in_file("xylophonequartz"), "the check must be able to see a stored body");
+        // Searching indexes them: the deletion and the edit below must take
+        // the words out of the index, not only out of `messages`.
+        let (p, a) = (ProjectId::new("p").unwrap(), UserId::new("a").unwrap());
+        for word in ["xylophonequartz", "zanzibarplaza"] {
+            assert_eq!(store.search(&p, &a, word, None, 10).await.unwrap().messages.len(), 1, "{word}");
+        }
         conformance::apply_changes(
             &store,
             vec![
@@ -252,6 +261,30 @@ mod tests {
             .unwrap();
         assert_eq!(fts_rows, 0);
         assert!(in_file("station"), "the edited text is there");
+    }
+
+    /// New messages are indexed by the background thread once the writer is
+    /// idle, without a search asking for it.
+    #[tokio::test]
+    async fn the_background_indexer_catches_up_once_the_writer_is_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let batch =
+            (0..500).map(|i| conformance::new_message("p", "a", Conversation::Room, &format!("i{i}"))).collect();
+        store.append_messages(batch).await.unwrap();
+        let check = Connection::open(&path).unwrap();
+        let indexed =
+            || -> i64 { check.query_row("SELECT indexed_up_to FROM search_index", [], |r| r.get(0)).unwrap() };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while indexed() < 500 {
+            assert!(std::time::Instant::now() < deadline, "the index stayed at {} of 500", indexed());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let hits: i64 = check
+            .query_row("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'i499'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(hits, 1);
     }
 
     #[tokio::test]

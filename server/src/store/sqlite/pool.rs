@@ -1,13 +1,16 @@
 //! Connections to the database file: one writer (SQLite has one writer
 //! anyway), a small pool of readers beside it (WAL lets them run while it
-//! writes), and the background thread that copies the WAL into the file.
+//! writes), the background thread that copies the WAL into the file, and
+//! the one that indexes new messages for search while the writer is idle.
 //! Every call runs on tokio's blocking pool.
 
 use super::schema::migrate;
 use crate::store::StoreError;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Reads running at once, each on its own connection. Without a bound, a
 /// burst of resumes or history requests opened a connection (and a blocking
@@ -17,7 +20,16 @@ const READ_POOL: usize = 4;
 /// WAL size past which it is checkpointed completely and truncated.
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// How often the background thread copies the WAL into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How often the background indexer looks for messages to index.
+const INDEX_EVERY: Duration = Duration::from_millis(250);
+/// The writer counts as idle (free for indexing) after this long without a
+/// commit of messages.
+const INDEX_WHEN_IDLE_FOR: Duration = Duration::from_millis(500);
+/// Ids the search index may fall behind while commits keep coming; past
+/// it the indexer takes its turns anyway, so that a search never has more
+/// than about this much to index first.
+const INDEX_LAG_MAX: u64 = 100_000;
 
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -44,6 +56,16 @@ struct Inner {
     /// writer's truncation, failing beside a background PASSIVE checkpoint
     /// (likelier the busier the machine), left the WAL a batch over its limit.
     checkpoint: Mutex<()>,
+    /// When messages were last committed, in ms since `started`.
+    last_commit_ms: AtomicU64,
+    started: Instant,
+}
+
+impl Inner {
+    fn idle_for(&self) -> Duration {
+        let now = self.started.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_commit_ms.load(Ordering::Relaxed)))
+    }
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -89,9 +111,18 @@ impl SqliteStore {
             wal: wal_path(&path_for_wal),
             wal_limit,
             checkpoint: Mutex::new(()),
+            last_commit_ms: AtomicU64::new(0),
+            started: Instant::now(),
         });
         spawn_checkpointer(Arc::downgrade(&inner))?;
+        spawn_indexer(Arc::downgrade(&inner))?;
         Ok(Self { inner })
+    }
+
+    /// Records that messages were committed just now (the indexer waits
+    /// for the writer to be idle).
+    pub(super) fn note_commit(&self) {
+        self.inner.last_commit_ms.store(self.inner.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -161,6 +192,33 @@ fn spawn_checkpointer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
         let _only_checkpoint = inner.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    })?;
+    Ok(())
+}
+
+/// Indexes new messages for search (`search::index_pending`, a chunk per
+/// transaction on the writer connection) once the writer has been idle for
+/// [`INDEX_WHEN_IDLE_FOR`], or whenever the index is [`INDEX_LAG_MAX`]
+/// behind; until the store is dropped.
+fn spawn_indexer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
+    std::thread::Builder::new().name("sqlite-index".into()).spawn(move || loop {
+        std::thread::sleep(INDEX_EVERY);
+        let Some(inner) = inner.upgrade() else { return };
+        loop {
+            let idle = inner.idle_for() >= INDEX_WHEN_IDLE_FOR;
+            let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            if !idle && !super::search::lag(&conn).is_ok_and(|lag| lag >= INDEX_LAG_MAX) {
+                break;
+            }
+            match super::search::index_pending(&mut conn, super::search::INDEX_CHUNK) {
+                Ok(n) if n == super::search::INDEX_CHUNK => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "indexing messages for search failed");
+                    break;
+                }
+            }
         }
     })?;
     Ok(())

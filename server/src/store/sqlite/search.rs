@@ -1,14 +1,50 @@
-//! Full-text search with FTS5 (`messages_fts`, kept in step with
-//! `messages` by triggers). The user's text never reaches FTS5's query
-//! language: it is cut into words, each quoted. Whole words only: a
-//! prefix query makes FTS5 build the whole doclist of every matching term
-//! before it can return the newest match (110 ms at p99 over 1,000,000
-//! messages, against a few ms for a word, see BENCHMARKS.md).
+//! Full-text search with FTS5 (`messages_fts`). New messages are indexed
+//! in bulk after they are committed ([`index_pending`]; see the schema's
+//! comment for why and for how edits and deletions stay in step), and a
+//! search first indexes whatever is pending, so it sees every message
+//! committed before it. The user's text never reaches FTS5's query
+//! language: it is cut into words, each quoted. Whole words only: a prefix
+//! query makes FTS5 build the whole doclist of every matching term before
+//! it can return the newest match (110 ms at p99 over 1,000,000 messages,
+//! against a few ms for a word, see BENCHMARKS.md).
 
 use super::rows::{read_messages, sql_id, COLUMNS, QUOTE_JOIN};
 use crate::store::{Page, StoreError};
 use protocol::{MessageId, ProjectId, UserId};
 use rusqlite::{params, Connection};
+
+/// Most messages indexed in one transaction: the writer is held this long.
+pub(super) const INDEX_CHUNK: u32 = 20_000;
+
+/// Indexes up to `limit` messages committed since the last call (in id
+/// order; deleted ones have no text to index) in one transaction; returns
+/// how many ids it covered (fewer than `limit`: nothing is left).
+pub(super) fn index_pending(conn: &mut Connection, limit: u32) -> Result<u32, StoreError> {
+    let tx = conn.transaction()?;
+    let done: i64 = tx.prepare_cached("SELECT indexed_up_to FROM search_index")?.query_row([], |r| r.get(0))?;
+    let (covered, up_to): (u32, Option<i64>) = tx
+        .prepare_cached("SELECT COUNT(*), MAX(id) FROM (SELECT id FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2)")?
+        .query_row(params![done, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let Some(up_to) = up_to else { return Ok(0) };
+    tx.prepare_cached(
+        "INSERT INTO messages_fts (rowid, body)
+         SELECT id, body FROM messages WHERE id > ?1 AND id <= ?2 AND deleted_at IS NULL",
+    )?
+    .execute(params![done, up_to])?;
+    tx.prepare_cached("UPDATE search_index SET indexed_up_to = ?1")?.execute(params![up_to])?;
+    tx.commit()?;
+    Ok(covered)
+}
+
+/// How many ids the index is behind the newest (an estimate: ids of
+/// changes count too), for deciding when to index on a busy writer.
+pub(super) fn lag(conn: &Connection) -> Result<u64, StoreError> {
+    let done: i64 = conn.prepare_cached("SELECT indexed_up_to FROM search_index")?.query_row([], |r| r.get(0))?;
+    let newest: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'messages'")?
+        .query_row([], |r| r.get(0))?;
+    Ok(newest.saturating_sub(done).max(0) as u64)
+}
 
 /// Most words of a query used (the rest are ignored): each is a doclist
 /// FTS5 must intersect.
