@@ -111,6 +111,63 @@ async fn room_and_direct_messages_reach_clients_on_other_nodes() {
     cluster.shutdown().await;
 }
 
+/// The next update (skipping messages).
+async fn next_update(c: &mut Client) -> protocol::Update {
+    loop {
+        match c.recv_chat().await {
+            ServerMsg::Update(u) => return u,
+            ServerMsg::Message(_) => {}
+            other => panic!("expected an update, got {other:?}"),
+        }
+    }
+}
+
+/// Edits, reactions, deletions and searches across nodes: an update made on
+/// one node reaches the conversation on every node in id order among the
+/// messages, a client of a third node that was offline gets them on
+/// resume, and search on another node finds the current text only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_to_a_message_reach_every_node_in_order_and_replay() {
+    let cluster = Cluster::start(3).await;
+    let (mut alice, _) = cluster.nodes[0].guest("alice", "life").await;
+    let (mut bob, _) = cluster.nodes[1].guest("bob", "life").await;
+    let (away, carol) = cluster.nodes[2].guest("carol", "life").await;
+    drop(away);
+    let ids = send_room(&mut alice, "m", 2).await;
+    receive(&mut bob, 2).await;
+    alice.send(&protocol::ClientMsg::Edit { id: ids[0], body: "m 0, fixed".into() }).await;
+    let edited = next_update(&mut alice).await;
+    bob.send(&protocol::ClientMsg::React { id: ids[0], emoji: "👍".into(), on: true }).await;
+    let reacted = next_update(&mut bob).await;
+    alice.send(&protocol::ClientMsg::Delete { id: ids[1] }).await;
+    let deleted = next_update(&mut alice).await;
+    assert_eq!(next_update(&mut bob).await, edited, "bob's node got alice's edit");
+    assert_eq!(next_update(&mut alice).await, reacted, "alice's node got bob's reaction");
+    assert_eq!(next_update(&mut bob).await, deleted);
+    assert!(ids[1] < edited.id && edited.id < reacted.id && reacted.id < deleted.id, "one id sequence");
+
+    let mut carol_again = cluster.nodes[2].connect().await;
+    carol_again.hello(token(&carol.session_token), Some(ids[1])).await;
+    for want in [&edited, &reacted, &deleted] {
+        assert_eq!(&next_update(&mut carol_again).await, want);
+    }
+    assert_eq!(carol_again.recv_chat().await, ServerMsg::Synced { cursor: Some(deleted.id) });
+
+    carol_again.send(&protocol::ClientMsg::Search { query: "fixed".into(), before: None, limit: None }).await;
+    match carol_again.recv_chat().await {
+        ServerMsg::Search { results, .. } => {
+            assert_eq!(results.iter().map(|m| (m.id, m.body.as_str())).collect::<Vec<_>>(), [(ids[0], "m 0, fixed")])
+        }
+        other => panic!("{other:?}"),
+    }
+    carol_again.send(&protocol::ClientMsg::Search { query: "1".into(), before: None, limit: None }).await;
+    match carol_again.recv_chat().await {
+        ServerMsg::Search { results, .. } => assert!(results.is_empty(), "deleted text is not found: {results:?}"),
+        other => panic!("{other:?}"),
+    }
+    cluster.shutdown().await;
+}
+
 /// One sender per node, all at once; one listener per node. Every listener
 /// sees the same ids, contiguous and in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
