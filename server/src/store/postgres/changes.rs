@@ -27,6 +27,9 @@ pub(super) async fn apply(
     let by = change.by.as_str();
     // The target, whether `by` is in its conversation, and its reactions
     // (the new set is computed here rather than read back after the write).
+    // The counter lock keeps other appends away, not retention or erasure:
+    // the row lock makes one of them wait, so a change never lands on a
+    // message deleted under it (an orphan reaction, an update for nothing).
     let lookup = tx
         .prepare_cached(
             "SELECT m.sender, m.recipient, m.conv, m.ts, m.deleted_at IS NOT NULL,
@@ -36,7 +39,8 @@ pub(super) async fn apply(
                      WHERE r.project = m.project AND r.target = m.id),
                     (SELECT array_agg(r.user_id ORDER BY r.seq) FROM reactions r
                      WHERE r.project = m.project AND r.target = m.id)
-             FROM messages m WHERE m.project = $1 AND m.id = $2",
+             FROM messages m WHERE m.project = $1 AND m.id = $2
+             FOR NO KEY UPDATE OF m",
         )
         .await?;
     let Some(row) = tx.query_opt(&lookup, &[&project, &target, &by]).await? else {
