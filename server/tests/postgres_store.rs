@@ -3,8 +3,8 @@
 
 mod support;
 
-use protocol::{ChatMessage, Conversation, MessageId};
-use server::store::conformance::{self, change, dm, new_message, pid, uid, MessageStore};
+use protocol::{Conversation, MessageId};
+use server::store::conformance::{self, change, dm, messages_of, new_message, pid, uid, MessageStore};
 use server::store::{
     ChangeKind, LogEntry, NewMessage, PostgresOptions, PostgresStore, Refused, Store, StoreError, Write, Written,
 };
@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use support::postgres::{fresh_database, Cleanup, PgServer};
+use tokio::task::JoinHandle;
 
 async fn connect(url: &str) -> PostgresStore {
     PostgresStore::connect(url, PostgresOptions::default()).await.unwrap()
@@ -133,6 +134,39 @@ async fn nodes_starting_together_migrate_the_schema_once() {
     assert_eq!(messages.len(), 1, "one message (the same client id from every node)");
 }
 
+/// Follows `project`'s log as `user` does, `id > cursor` a page at a time,
+/// until it is caught up after every writer has finished (their panics are
+/// the test's); returns what it read, in order.
+async fn follow(
+    reader: &PostgresStore,
+    project: &str,
+    user: &str,
+    page: u32,
+    writers: Vec<JoinHandle<()>>,
+) -> Vec<LogEntry> {
+    let mut seen: Vec<LogEntry> = Vec::new();
+    let mut cursor = MessageId(0);
+    let mut all_written = false;
+    loop {
+        let entries = reader.messages_after(&pid(project), &uid(user), cursor, page).await.unwrap();
+        if let Some(last) = entries.last() {
+            cursor = last.id();
+        }
+        let caught_up = entries.is_empty();
+        seen.extend(entries);
+        if caught_up && all_written {
+            break;
+        }
+        if caught_up {
+            all_written = writers.iter().all(|w| w.is_finished());
+        }
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    seen
+}
+
 /// Three nodes write batches into one busy project (and, in the same
 /// batches, into others) while a reader follows `id > cursor` as a resuming
 /// client does. With a plain sequence the reader skips rows that commit
@@ -173,26 +207,7 @@ async fn a_cursor_never_skips_a_message_while_several_nodes_write() {
     }
     let total = (NODES * WRITERS_PER_NODE * BATCHES * PER_BATCH) as u64;
     let reader = nodes[0].clone();
-    let mut seen: Vec<ChatMessage> = Vec::new();
-    let mut cursor = MessageId(0);
-    let mut all_written = false;
-    loop {
-        let page = reader.messages_only_after(&pid("busy"), &uid("a"), cursor, 50).await.unwrap();
-        if let Some(last) = page.last() {
-            cursor = last.id;
-        }
-        let caught_up = page.is_empty();
-        seen.extend(page);
-        if caught_up && all_written {
-            break;
-        }
-        if caught_up {
-            all_written = writers.iter().all(|w| w.is_finished());
-        }
-    }
-    for w in writers {
-        w.await.unwrap();
-    }
+    let seen = messages_of(follow(&reader, "busy", "a", 50, writers).await);
     let ids: Vec<u64> = seen.iter().map(|m| m.id.0).collect();
     let expected: Vec<u64> = (1..=total).collect();
     assert_eq!(ids.len() as u64, total, "the reader saw {} of {total} messages", ids.len());
@@ -241,27 +256,8 @@ async fn a_cursor_never_skips_a_message_or_a_change_while_several_nodes_write() 
         }
     }
     let total = 1 + (NODES * WRITERS_PER_NODE * BATCHES * 3) as u64;
-    let reader = nodes[1].clone();
-    let mut ids = Vec::new();
-    let mut cursor = MessageId(0);
-    let mut all_written = false;
-    loop {
-        let page = reader.messages_after(&pid("log"), &uid("b"), cursor, 7).await.unwrap();
-        if let Some(last) = page.last() {
-            cursor = last.id();
-        }
-        let caught_up = page.is_empty();
-        ids.extend(page.iter().map(|e| e.id().0));
-        if caught_up && all_written {
-            break;
-        }
-        if caught_up {
-            all_written = writers.iter().all(|w| w.is_finished());
-        }
-    }
-    for w in writers {
-        w.await.unwrap();
-    }
+    let log = follow(&nodes[1], "log", "b", 7, writers).await;
+    let ids: Vec<u64> = log.iter().map(|e| e.id().0).collect();
     assert_eq!(ids, (1..=total).collect::<Vec<_>>(), "every message and change once, in id order");
 }
 
