@@ -3,13 +3,16 @@
 
 mod support;
 
-use protocol::{ChatMessage, Conversation, MessageId};
-use server::store::conformance::{self, new_message, pid, uid, MessageStore};
-use server::store::{PostgresOptions, PostgresStore, StoreError};
+use protocol::{Conversation, MessageId};
+use server::store::conformance::{self, change, dm, messages_of, new_message, pid, uid, MessageStore};
+use server::store::{
+    ChangeKind, LogEntry, NewMessage, PostgresOptions, PostgresStore, Refused, Store, StoreError, Write, Written,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use support::postgres::{fresh_database, Cleanup, PgServer};
+use tokio::task::JoinHandle;
 
 async fn connect(url: &str) -> PostgresStore {
     PostgresStore::connect(url, PostgresOptions::default()).await.unwrap()
@@ -19,6 +22,102 @@ async fn connect(url: &str) -> PostgresStore {
 async fn postgres_passes_the_store_conformance_suite() {
     let store = connect(&fresh_database().await).await;
     conformance::run_all(&store).await;
+}
+
+/// Messages and changes of two projects interleaved in one batch: within
+/// each project the ids are contiguous and in batch order, a refused change
+/// takes none (no gap for a cursor to wait on), and a change sees what the
+/// batch stored before it (and a later reply sees the change).
+#[tokio::test]
+async fn a_batch_of_messages_and_changes_takes_contiguous_ids_per_project() {
+    let store = connect(&fresh_database().await).await;
+    let first = store
+        .append_messages(vec![
+            new_message("p1", "a", Conversation::Room, "a1"),
+            new_message("p2", "b", Conversation::Room, "b1"),
+        ])
+        .await
+        .unwrap();
+    let (a1, b1) = (first[0].message.id, first[1].message.id);
+    assert_eq!((a1, b1), (MessageId(1), MessageId(1)), "each project counts from 1");
+    let edit = |body: &str| ChangeKind::Edit { body: body.into(), window: None };
+    let react = ChangeKind::React { emoji: "👍".into(), on: true };
+    let reply =
+        NewMessage { reply_to: Some(a1), mentions: vec![uid("a")], ..new_message("p1", "c", Conversation::Room, "a3") };
+    let batch: Vec<Write> = vec![
+        change("p1", "a", a1, edit("a1 edited")).into(),             // p1: 2
+        new_message("p2", "b", Conversation::Room, "b2").into(),     // p2: 2
+        change("p2", "x", b1, edit("not x's")).into(),               // refused
+        new_message("p1", "a", Conversation::Room, "a2").into(),     // p1: 3
+        change("p2", "c", b1, react.clone()).into(),                 // p2: 3
+        change("p1", "a", MessageId(99), ChangeKind::Delete).into(), // refused
+        change("p1", "c", MessageId(3), react).into(),               // p1: 4, on a2 stored above
+        new_message("p2", "b", dm("c"), "b3").into(),                // p2: 4
+        reply.into(),                                                // p1: 5
+    ];
+    let out = store.append(batch).await.unwrap();
+    let ids: Vec<Option<u64>> = out
+        .iter()
+        .map(|w| match w {
+            Written::Message(m) => Some(m.message.id.0),
+            Written::Change(c) => c.as_ref().ok().map(|u| u.id.0),
+        })
+        .collect();
+    assert_eq!(ids, [Some(2), Some(2), None, Some(3), Some(3), None, Some(4), Some(4), Some(5)]);
+    assert!(matches!(out[2], Written::Change(Err(Refused::NotAuthor))));
+    assert!(matches!(out[5], Written::Change(Err(Refused::UnknownMessage))));
+    let Written::Message(replied) = &out[8] else { panic!() };
+    let quote = replied.message.reply_to.as_ref().expect("a quote of a1");
+    assert_eq!(quote.body, "a1 edited", "the reply quotes a1 as the batch left it");
+    assert_eq!(replied.message.mentions, [uid("a")]);
+
+    // The next sends continue each sequence with no gap, and a reader of
+    // the whole project sees every id once, in order.
+    let next = store
+        .append_messages(vec![
+            new_message("p1", "a", Conversation::Room, "a4"),
+            new_message("p2", "b", Conversation::Room, "b4"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((next[0].message.id, next[1].message.id), (MessageId(6), MessageId(5)));
+    for (project, newest) in [("p1", 6), ("p2", 5)] {
+        let log = store.project_messages_after(&pid(project), MessageId(0), 100).await.unwrap();
+        assert_eq!(log.iter().map(|e| e.id().0).collect::<Vec<_>>(), (1..=newest).collect::<Vec<_>>(), "{project}");
+    }
+    let log = store.project_messages_after(&pid("p1"), MessageId(0), 100).await.unwrap();
+    let LogEntry::Message(a1_now) = &log[0] else { panic!("{:?}", log[0]) };
+    assert_eq!((a1_now.body.as_str(), a1_now.edited_at), ("a1 edited", Some(2_000)));
+}
+
+/// Search finds an address or a link by the words in it, as SQLite does:
+/// PostgreSQL's text search parser alone keeps `bob@example.com` or
+/// `1.5` as one token that no query of words matches.
+#[tokio::test]
+async fn search_finds_addresses_and_links_by_their_words() {
+    let store = connect(&fresh_database().await).await;
+    let said =
+        |cid: &str, body: &str| NewMessage { body: body.into(), ..new_message("s", "a", Conversation::Room, cid) };
+    store
+        .append_messages(vec![
+            said("m1", "write to Bob@Example.com"),
+            said("m2", "see https://docs.example.org/v1.5/setup_guide"),
+        ])
+        .await
+        .unwrap();
+    for (query, expected) in [
+        ("bob", vec!["m1"]),
+        ("bob@example.com", vec!["m1"]),
+        ("example", vec!["m2", "m1"]),
+        ("docs.example.org", vec!["m2"]),
+        ("setup guide 5", vec!["m2"]),
+        ("v1", vec!["m2"]),
+        ("com org", vec![]),
+    ] {
+        let page = store.search(&pid("s"), &uid("a"), query, None, 10).await.unwrap();
+        let found: Vec<String> = page.messages.iter().map(|m| m.client_id.clone().unwrap().to_string()).collect();
+        assert_eq!(found, expected, "{query:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,6 +132,39 @@ async fn nodes_starting_together_migrate_the_schema_once() {
     let again = connect(&url).await;
     let messages = again.messages_only_after(&pid("p"), &uid("a"), MessageId(0), 10).await.unwrap();
     assert_eq!(messages.len(), 1, "one message (the same client id from every node)");
+}
+
+/// Follows `project`'s log as `user` does, `id > cursor` a page at a time,
+/// until it is caught up after every writer has finished (their panics are
+/// the test's); returns what it read, in order.
+async fn follow(
+    reader: &PostgresStore,
+    project: &str,
+    user: &str,
+    page: u32,
+    writers: Vec<JoinHandle<()>>,
+) -> Vec<LogEntry> {
+    let mut seen: Vec<LogEntry> = Vec::new();
+    let mut cursor = MessageId(0);
+    let mut all_written = false;
+    loop {
+        let entries = reader.messages_after(&pid(project), &uid(user), cursor, page).await.unwrap();
+        if let Some(last) = entries.last() {
+            cursor = last.id();
+        }
+        let caught_up = entries.is_empty();
+        seen.extend(entries);
+        if caught_up && all_written {
+            break;
+        }
+        if caught_up {
+            all_written = writers.iter().all(|w| w.is_finished());
+        }
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    seen
 }
 
 /// Three nodes write batches into one busy project (and, in the same
@@ -75,26 +207,7 @@ async fn a_cursor_never_skips_a_message_while_several_nodes_write() {
     }
     let total = (NODES * WRITERS_PER_NODE * BATCHES * PER_BATCH) as u64;
     let reader = nodes[0].clone();
-    let mut seen: Vec<ChatMessage> = Vec::new();
-    let mut cursor = MessageId(0);
-    let mut all_written = false;
-    loop {
-        let page = reader.messages_only_after(&pid("busy"), &uid("a"), cursor, 50).await.unwrap();
-        if let Some(last) = page.last() {
-            cursor = last.id;
-        }
-        let caught_up = page.is_empty();
-        seen.extend(page);
-        if caught_up && all_written {
-            break;
-        }
-        if caught_up {
-            all_written = writers.iter().all(|w| w.is_finished());
-        }
-    }
-    for w in writers {
-        w.await.unwrap();
-    }
+    let seen = messages_of(follow(&reader, "busy", "a", 50, writers).await);
     let ids: Vec<u64> = seen.iter().map(|m| m.id.0).collect();
     let expected: Vec<u64> = (1..=total).collect();
     assert_eq!(ids.len() as u64, total, "the reader saw {} of {total} messages", ids.len());
@@ -105,6 +218,47 @@ async fn a_cursor_never_skips_a_message_while_several_nodes_write() {
         let side_ids: Vec<u64> = side.iter().map(|m| m.id.0).collect();
         assert_eq!(side_ids, (1..=side.len() as u64).collect::<Vec<_>>(), "each project counts on its own");
     }
+}
+
+/// As above with changes: nodes commit batches of messages and reactions
+/// into one project while a reader follows the whole log (messages and
+/// updates). Both are read by one statement, in one snapshot; read by two,
+/// a page could hold a change committed after the messages were read and
+/// skip a message committed in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_never_skips_a_message_or_a_change_while_several_nodes_write() {
+    const NODES: usize = 2;
+    const WRITERS_PER_NODE: usize = 3;
+    const BATCHES: usize = 40;
+    let url = fresh_database().await;
+    let mut nodes = Vec::new();
+    for _ in 0..NODES {
+        nodes.push(Arc::new(connect(&url).await));
+    }
+    let target =
+        nodes[0].append_messages(vec![new_message("log", "a", Conversation::Room, "t")]).await.unwrap()[0].message.id;
+    let mut writers = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for w in 0..WRITERS_PER_NODE {
+            let node = node.clone();
+            writers.push(tokio::spawn(async move {
+                for b in 0..BATCHES {
+                    let on = b % 2 == 0;
+                    let react = ChangeKind::React { emoji: format!("e{n}{w}"), on };
+                    let batch: Vec<Write> = vec![
+                        new_message("log", "a", Conversation::Room, &format!("n{n}-w{w}-b{b}-0")).into(),
+                        change("log", "a", target, react).into(),
+                        new_message("log", "a", Conversation::Room, &format!("n{n}-w{w}-b{b}-1")).into(),
+                    ];
+                    node.append(batch).await.unwrap();
+                }
+            }));
+        }
+    }
+    let total = 1 + (NODES * WRITERS_PER_NODE * BATCHES * 3) as u64;
+    let log = follow(&nodes[1], "log", "b", 7, writers).await;
+    let ids: Vec<u64> = log.iter().map(|e| e.id().0).collect();
+    assert_eq!(ids, (1..=total).collect::<Vec<_>>(), "every message and change once, in id order");
 }
 
 /// The same client ids sent through two nodes at once are stored once, both

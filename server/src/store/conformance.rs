@@ -581,16 +581,15 @@ async fn history_shows_current_state(store: &dyn Store) {
 
 async fn only_who_may_change_a_message_changes_it(store: &dyn Store) {
     let p = "who";
-    let sent = append_messages(
-        store,
-        vec![
-            new_message(p, "a", Conversation::Room, "w1"),
-            new_message(p, "a", dm("b"), "w2"),
-            new_message("who-other", "x", Conversation::Room, "w3"),
-        ],
-    )
-    .await;
-    let (room, direct, elsewhere) = (sent[0].message.id, sent[1].message.id, sent[2].message.id);
+    let sent =
+        append_messages(store, vec![new_message(p, "a", Conversation::Room, "w1"), new_message(p, "a", dm("b"), "w2")])
+            .await;
+    // Ids of different projects are unrelated (PostgreSQL counts each from
+    // 1), so another project's message is named by an id this one has not
+    // used (yet): the other project is ahead.
+    let other = (0..10).map(|i| new_message("who-other", "x", Conversation::Room, &format!("w3-{i}"))).collect();
+    let elsewhere = append_messages(store, other).await[9].message.id;
+    let (room, direct) = (sent[0].message.id, sent[1].message.id);
     let outcomes = apply_changes(
         store,
         vec![

@@ -10,16 +10,28 @@
 //! are contiguous: whoever sees id N can already see every id below it.
 //!
 //! Duplicates are found under the lock, before ids are taken, so a resend
-//! never consumes an id and leaves no hole. The whole batch takes a fixed
+//! never consumes an id and leaves no hole. A run of messages takes a fixed
 //! number of round trips, however many messages and projects it holds.
+//!
+//! A batch may interleave messages and changes (edits, deletions,
+//! reactions) of several projects. The counters of all of them are locked
+//! first; then the batch is stored in order, in runs: consecutive messages
+//! through the bulk path here, each change on its own (`changes.rs`: it may
+//! target a message stored earlier in the batch). Both take their ids from
+//! the same locked counters, so within a project ids increase in batch
+//! order, and a refused change takes none: still no gap. A batch of
+//! messages only is one run, stored exactly as before changes existed;
+//! replies and mentions cost a statement more in a pipeline only when a
+//! run has some.
 
-use super::rows::{message_from_row, COLUMNS};
+use super::changes;
+use super::rows::{decorated, message_from_row, quote, sql_id, user_id, NOT_EVENT, PROJECT_COLUMN};
 use super::webhooks::MessageEvents;
-use super::{Appended, ChatMessage, NewMessage, StoreError};
-use crate::store::conversation_key;
-use deadpool_postgres::Object;
-use protocol::{Conversation, MessageId};
+use crate::store::{conversation_key, Appended, NewMessage, StoreError, Write, Written};
+use deadpool_postgres::{Object, Transaction};
+use protocol::{ChatMessage, Conversation, MessageId, Profile, Quote, UserId};
 use std::collections::{BTreeSet, HashMap};
+use tokio_postgres::types::ToSql;
 
 /// The identity a resend shares with the original.
 type DedupeKey = (String, String, String);
@@ -28,8 +40,13 @@ fn dedupe_key(m: &NewMessage) -> DedupeKey {
     (m.project.as_str().to_owned(), m.from.id.as_str().to_owned(), m.client_id.as_str().to_owned())
 }
 
+/// Messages of the batch so far, by the identity a resend shares with them
+/// (stored ones found under the lock, and new ones), so that a resend in
+/// the same batch or a later run is answered with the original.
+type Seen = HashMap<DedupeKey, ChatMessage>;
+
 /// Columns of the rows to insert, one vector per column (sent as arrays and
-/// expanded by `unnest`: one statement for the whole batch).
+/// expanded by `unnest`: one statement for the whole run).
 #[derive(Default)]
 struct NewRows<'a> {
     project: Vec<&'a str>,
@@ -42,13 +59,31 @@ struct NewRows<'a> {
     body: Vec<&'a str>,
     ts: Vec<i64>,
     client_id: Vec<&'a str>,
+    reply_to: Vec<Option<i64>>,
 }
 
-pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+/// The `mentions` rows of a run, as columns.
+#[derive(Default)]
+struct Mentions<'a> {
+    project: Vec<&'a str>,
+    user: Vec<&'a str>,
+    conv: Vec<String>,
+    id: Vec<i64>,
+}
+
+pub(super) async fn append(client: &mut Object, batch: Vec<Write>) -> Result<Vec<Written>, StoreError> {
     let tx = client.transaction().await?;
 
     // 1. Lock (creating if needed) each project's counter, in project order.
-    let projects: Vec<&str> = batch.iter().map(|m| m.project.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+    let projects: Vec<&str> = batch
+        .iter()
+        .map(|w| match w {
+            Write::Message(m) => m.project.as_str(),
+            Write::Change(c) => c.project.as_str(),
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let lock = tx
         .prepare_cached(
             "INSERT INTO project_counters (project, last_id)
@@ -62,59 +97,149 @@ pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Resul
         last.insert(row.try_get(0)?, row.try_get(1)?);
     }
 
-    // 2. Under those locks nobody else inserts into these projects: what is
-    //    stored now is exactly what a message here would duplicate.
+    // 2. Store the batch in order: runs of messages, changes one by one.
+    let mut out = Vec::with_capacity(batch.len());
+    let mut seen = Seen::new();
+    let mut events = MessageEvents::default();
+    let mut rest = &batch[..];
+    while let Some(first) = rest.first() {
+        if let Write::Change(change) = first {
+            out.push(Written::Change(changes::apply(&tx, change, &mut last).await?));
+            rest = &rest[1..];
+            continue;
+        }
+        let end = rest.iter().position(|w| matches!(w, Write::Change(_))).unwrap_or(rest.len());
+        let run: Vec<&NewMessage> = rest[..end]
+            .iter()
+            .filter_map(|w| match w {
+                Write::Message(m) => Some(m),
+                Write::Change(_) => None,
+            })
+            .collect();
+        let stored = store_messages(&tx, &run, &mut last, &mut seen, &mut events).await?;
+        out.extend(stored.into_iter().map(Written::Message));
+        rest = &rest[end..];
+    }
+    // After the messages: an event never exists without its message.
+    events.write(&tx).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Stores a run of messages (the batch's counters already locked):
+/// duplicates found, ids taken in order, the rows written in one pipeline.
+async fn store_messages<'a>(
+    tx: &Transaction<'_>,
+    run: &[&'a NewMessage],
+    last: &mut HashMap<String, i64>,
+    seen: &mut Seen,
+    events: &mut MessageEvents<'a>,
+) -> Result<Vec<Appended>, StoreError> {
+    // 2. Under the locks nobody else inserts into these projects: what is
+    //    stored now is exactly what a message here would duplicate. The
+    //    messages that replies answer are read in the same round trip.
     let (keys_project, keys_sender, keys_client): (Vec<&str>, Vec<&str>, Vec<&str>) = {
-        let mut p = Vec::with_capacity(batch.len());
-        let mut s = Vec::with_capacity(batch.len());
-        let mut c = Vec::with_capacity(batch.len());
-        for m in &batch {
+        let mut p = Vec::with_capacity(run.len());
+        let mut s = Vec::with_capacity(run.len());
+        let mut c = Vec::with_capacity(run.len());
+        for m in run {
             p.push(m.project.as_str());
             s.push(m.from.id.as_str());
             c.push(m.client_id.as_str());
         }
         (p, s, c)
     };
+    // Only ids here: the originals' current state (a rare read, for
+    // resends) is read apart, so the query every batch makes stays small.
     let existing = tx
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS}, project FROM messages
-             WHERE (project, sender, client_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))"
-        ))
+        .prepare_cached(
+            "SELECT project, id FROM messages
+             WHERE (project, sender, client_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
+        )
         .await?;
-    let mut stored: HashMap<DedupeKey, ChatMessage> = HashMap::new();
-    for row in tx.query(&existing, &[&keys_project, &keys_sender, &keys_client]).await? {
-        let message = message_from_row(&row)?;
-        let project: String = row.try_get(9)?;
-        let client_id = message.client_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
-        stored.insert((project, message.from.id.as_str().to_owned(), client_id), message);
+    let keys: [&(dyn ToSql + Sync); 3] = [&keys_project, &keys_sender, &keys_client];
+    let duplicates = tx.query(&existing, &keys);
+    let (answered_project, answered_id): (Vec<&str>, Vec<i64>) =
+        run.iter().filter_map(|m| Some((m.project.as_str(), sql_id(m.reply_to?)))).unzip();
+    let (duplicates, answered) = if answered_id.is_empty() {
+        (duplicates.await?, Vec::new())
+    } else {
+        let quoted = tx
+            .prepare_cached(
+                "SELECT q.project, q.id, q.conv, q.sender, q.sender_name, q.sender_color, q.body, q.deleted_at
+                 FROM messages q WHERE (q.project, q.id) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))",
+            )
+            .await?;
+        futures_util::future::try_join(duplicates, tx.query(&quoted, &[&answered_project, &answered_id])).await?
+    };
+    if !duplicates.is_empty() {
+        let (mut projects, mut ids): (Vec<String>, Vec<i64>) = (Vec::new(), Vec::new());
+        for row in &duplicates {
+            projects.push(row.try_get(0)?);
+            ids.push(row.try_get(1)?);
+        }
+        let originals = tx
+            .prepare_cached(&decorated(
+                &format!(
+                    "SELECT m.*, {NOT_EVENT} FROM messages m
+                     WHERE (m.project, m.id) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))"
+                ),
+                "ASC",
+            ))
+            .await?;
+        for row in tx.query(&originals, &[&projects, &ids]).await? {
+            let message = message_from_row(&row)?;
+            let project: String = row.try_get(PROJECT_COLUMN)?;
+            let client_id = message.client_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
+            seen.insert((project, message.from.id.as_str().to_owned(), client_id), message);
+        }
     }
+    let mut quotes = quotes_of(&answered)?;
 
     // 3. Take ids, in batch order, for what is new.
-    let mut out = Vec::with_capacity(batch.len());
+    let mut out = Vec::with_capacity(run.len());
     let mut rows = NewRows::default();
     let mut members: BTreeSet<(&str, &str, String)> = BTreeSet::new();
-    let mut events = MessageEvents::default();
-    for m in &batch {
+    let mut mentions = Mentions::default();
+    let mut advanced: BTreeSet<&str> = BTreeSet::new();
+    for m in run {
         let key = dedupe_key(m);
-        if let Some(original) = stored.get(&key) {
+        if let Some(original) = seen.get(&key) {
             out.push(Appended { message: original.clone(), duplicate: true });
             continue;
         }
+        let project = m.project.as_str();
         let counter = last
-            .get_mut(m.project.as_str())
-            .ok_or_else(|| StoreError::Corrupt(format!("no counter locked for project {}", m.project)))?;
+            .get_mut(project)
+            .ok_or_else(|| StoreError::Corrupt(format!("no counter locked for project {project}")))?;
         *counter += 1;
         let id = *counter;
+        advanced.insert(project);
         let conv = conversation_key(&m.from.id, &m.to);
         let recipient = match &m.to {
             Conversation::Room => None,
             Conversation::Direct { user } => Some(user.as_str()),
         };
         if let Some(recipient) = recipient {
-            members.insert((m.project.as_str(), m.from.id.as_str(), conv.clone()));
-            members.insert((m.project.as_str(), recipient, conv.clone()));
+            members.insert((project, m.from.id.as_str(), conv.clone()));
+            members.insert((project, recipient, conv.clone()));
         }
-        rows.project.push(m.project.as_str());
+        // A reply keeps its target only within its conversation.
+        let reply = m.reply_to.and_then(|r| quotes.get(&(project.to_owned(), sql_id(r))));
+        let reply = reply.filter(|(c, _)| *c == conv).map(|(_, q)| q.clone());
+        let mentioned = mentioned(&m.from.id, &m.to, &m.mentions);
+        for user in &mentioned {
+            mentions.project.push(project);
+            mentions.user.push(user.as_str());
+            mentions.conv.push(conv.clone());
+            mentions.id.push(id);
+        }
+        if !answered_id.is_empty() {
+            // A later reply of this run may answer this message.
+            let this = quote(MessageId(id as u64), m.from.clone(), &m.body, false);
+            quotes.insert((project.to_owned(), id), (conv.clone(), this));
+        }
+        rows.project.push(project);
         rows.id.push(id);
         rows.conv.push(conv);
         rows.sender.push(m.from.id.as_str());
@@ -124,16 +249,20 @@ pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Resul
         rows.body.push(&m.body);
         rows.ts.push(m.ts);
         rows.client_id.push(m.client_id.as_str());
+        rows.reply_to.push(reply.as_ref().map(|q| sql_id(q.id)));
         events.add(m, id);
         let mut message = ChatMessage::plain(MessageId(id as u64), m.ts, m.from.clone(), m.to.clone(), m.body.clone());
         message.client_id = Some(m.client_id.clone());
-        stored.insert(key, message.clone());
+        message.reply_to = reply;
+        message.mentions = mentioned.into_iter().cloned().collect();
+        seen.insert(key, message.clone());
         out.push(Appended { message, duplicate: false });
     }
 
-    // 4. Write the rows, the counters and the memberships (pipelined).
+    // 4. Write the rows, the counters, the memberships and the mentions
+    //    (pipelined: one round trip).
     if !rows.id.is_empty() {
-        let (counter_projects, counter_values): (Vec<&str>, Vec<i64>) = projects.iter().map(|p| (*p, last[*p])).unzip();
+        let (counter_projects, counter_values): (Vec<&str>, Vec<i64>) = advanced.iter().map(|p| (*p, last[*p])).unzip();
         let (member_project, member_user, member_conv) = {
             let mut p = Vec::with_capacity(members.len());
             let mut u = Vec::with_capacity(members.len());
@@ -147,9 +276,10 @@ pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Resul
         };
         let insert = tx
             .prepare_cached(
-                "INSERT INTO messages (project, id, conv, sender, sender_name, sender_color, recipient, body, ts, client_id)
+                "INSERT INTO messages (project, id, conv, sender, sender_name, sender_color, recipient, body, ts, client_id,
+                                       reply_to)
                  SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                      $7::text[], $8::text[], $9::bigint[], $10::text[])",
+                                      $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[])",
             )
             .await?;
         let counters = tx
@@ -166,7 +296,20 @@ pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Resul
                  ON CONFLICT DO NOTHING",
             )
             .await?;
-        futures_util::future::try_join3(
+        let mention = async {
+            if mentions.id.is_empty() {
+                return Ok(0);
+            }
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO mentions (project, user_id, conv, id)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
+                     ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            tx.execute(&stmt, &[&mentions.project, &mentions.user, &mentions.conv, &mentions.id]).await
+        };
+        futures_util::future::try_join4(
             tx.execute(
                 &insert,
                 &[
@@ -180,15 +323,49 @@ pub(super) async fn append(client: &mut Object, batch: Vec<NewMessage>) -> Resul
                     &rows.body,
                     &rows.ts,
                     &rows.client_id,
+                    &rows.reply_to,
                 ],
             ),
             tx.execute(&counters, &[&counter_projects, &counter_values]),
             tx.execute(&membership, &[&member_project, &member_user, &member_conv]),
+            mention,
         )
         .await?;
-        // After the messages: an event never exists without its message.
-        events.write(&tx).await?;
     }
-    tx.commit().await?;
     Ok(out)
+}
+
+/// The messages replies answer, by (project, id): their conversation and
+/// their quote as stored now.
+type Quotes = HashMap<(String, i64), (String, Quote)>;
+
+/// The [`Quotes`] of the rows of the replies' lookup.
+fn quotes_of(rows: &[tokio_postgres::Row]) -> Result<Quotes, StoreError> {
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let from =
+            Profile { id: user_id(row.try_get(3)?, "quoted sender")?, name: row.try_get(4)?, color: row.try_get(5)? };
+        let id: i64 = row.try_get(1)?;
+        let body: String = row.try_get(6)?;
+        let deleted = row.try_get::<_, Option<i64>>(7)?.is_some();
+        out.insert((row.try_get(0)?, id), (row.try_get(2)?, quote(MessageId(id as u64), from, &body, deleted)));
+    }
+    Ok(out)
+}
+
+/// Drops from `mentions` the sender, repeats and (for a direct message)
+/// anyone outside the conversation; returns who stays. The same rule as
+/// `sqlite/changes.rs::mentioned`.
+fn mentioned<'m>(from: &UserId, to: &Conversation, mentions: &'m [UserId]) -> Vec<&'m UserId> {
+    let mut out: Vec<&UserId> = Vec::new();
+    for user in mentions {
+        let in_conversation = match to {
+            Conversation::Room => true,
+            Conversation::Direct { user: other } => other == user,
+        };
+        if user != from && in_conversation && !out.contains(&user) {
+            out.push(user);
+        }
+    }
+    out
 }

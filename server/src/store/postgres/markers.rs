@@ -4,29 +4,40 @@ use super::rows::sql_id;
 use crate::store::*;
 use deadpool_postgres::{GenericClient, Object};
 
-/// Unread count and read marker of every conversation in `convs` (storage
+/// One conversation's unread state: its storage key, unread messages, how
+/// many of them mention the user, and the user's marker.
+struct Unread {
+    conv: String,
+    count: u32,
+    mentions: u32,
+    read_up_to: Option<MessageId>,
+}
+
+/// Unread counts and read marker of every conversation in `convs` (storage
 /// keys) for `user`; one round trip.
-async fn unread_in(
-    client: &Object,
-    project: &str,
-    user: &UserId,
-    convs: &[String],
-) -> Result<Vec<(String, u32, Option<MessageId>)>, StoreError> {
+async fn unread_in(client: &Object, project: &str, user: &UserId, convs: &[String]) -> Result<Vec<Unread>, StoreError> {
     let stmt = client
         .prepare_cached(
             "SELECT c.conv, r.up_to,
                     (SELECT COUNT(*) FROM messages m
-                     WHERE m.project = $1 AND m.conv = c.conv AND m.id > COALESCE(r.up_to, 0) AND m.sender <> $2)
+                     WHERE m.project = $1 AND m.conv = c.conv AND m.id > COALESCE(r.up_to, 0) AND m.sender <> $2),
+                    (SELECT COUNT(*) FROM mentions n
+                     WHERE n.project = $1 AND n.user_id = $2 AND n.conv = c.conv AND n.id > COALESCE(r.up_to, 0))
              FROM unnest($3::text[]) AS c(conv)
              LEFT JOIN read_markers r ON r.project = $1 AND r.user_id = $2 AND r.conv = c.conv",
         )
         .await?;
     let rows = client.query(&stmt, &[&project, &user.as_str(), &convs]).await?;
+    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
     rows.iter()
         .map(|row| {
             let up_to: Option<i64> = row.try_get(1)?;
-            let count: i64 = row.try_get(2)?;
-            Ok((row.try_get(0)?, u32::try_from(count).unwrap_or(u32::MAX), up_to.map(|u| MessageId(u.max(0) as u64))))
+            Ok(Unread {
+                conv: row.try_get(0)?,
+                count: count(row.try_get(2)?),
+                mentions: count(row.try_get(3)?),
+                read_up_to: up_to.map(|u| MessageId(u.max(0) as u64)),
+            })
         })
         .collect()
 }
@@ -66,9 +77,9 @@ pub(super) async fn mark_read(
         .await?;
     client.execute(&stmt, &[&project.as_str(), &user.as_str(), &conv, &sql_id(up_to)]).await?;
     let counts = unread_in(client, project.as_str(), user, std::slice::from_ref(&conv)).await?;
-    let (_, count, read_up_to) =
+    let Unread { count, mentions, read_up_to, .. } =
         counts.into_iter().next().ok_or_else(|| StoreError::Corrupt("no unread count returned".into()))?;
-    Ok(UnreadCount { conversation: conversation.clone(), count, read_up_to, mentions: 0 })
+    Ok(UnreadCount { conversation: conversation.clone(), count, read_up_to, mentions })
 }
 
 pub(super) async fn unread(
@@ -85,9 +96,9 @@ pub(super) async fn unread(
         .collect::<Result<_, _>>()?;
     convs.push("room".into());
     let mut out = Vec::new();
-    for (conv, count, read_up_to) in unread_in(client, project.as_str(), user, &convs).await? {
+    for Unread { conv, count, mentions, read_up_to } in unread_in(client, project.as_str(), user, &convs).await? {
         if count > 0 {
-            out.push(UnreadCount { conversation: conversation_from_key(user, &conv)?, count, read_up_to, mentions: 0 });
+            out.push(UnreadCount { conversation: conversation_from_key(user, &conv)?, count, read_up_to, mentions });
         }
     }
     Ok(out)

@@ -5,15 +5,18 @@
 //! sequence: every node can write, and a reader following `id > cursor`
 //! still never skips a message.
 //!
-//! `append.rs`, `messages.rs`, `users.rs`, `markers.rs` and `webhooks.rs`
-//! hold the `Store` operations as SQL, `rows.rs` reads rows, `schema.rs`
-//! migrates; here: connecting, and the trait, delegating to them.
+//! `append.rs`, `changes.rs`, `messages.rs`, `search.rs`, `users.rs`,
+//! `markers.rs` and `webhooks.rs` hold the `Store` operations as SQL,
+//! `rows.rs` reads messages in their current state, `schema.rs` migrates;
+//! here: connecting, and the trait, delegating to them.
 
 mod append;
+mod changes;
 mod markers;
 mod messages;
 mod rows;
 mod schema;
+mod search;
 mod users;
 mod webhooks;
 
@@ -78,16 +81,7 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        // TODO(life): changes on PostgreSQL.
-        let messages = batch
-            .into_iter()
-            .map(|w| match w {
-                Write::Message(m) => Ok(m),
-                Write::Change(_) => Err(StoreError::Config("changes are not stored on PostgreSQL yet".into())),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut client = self.client().await?;
-        Ok(append::append(&mut client, messages).await?.into_iter().map(Written::Message).collect())
+        append::append(&mut self.client().await?, batch).await
     }
 
     async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError> {
@@ -115,8 +109,7 @@ impl Store for PostgresStore {
         after: MessageId,
         limit: u32,
     ) -> Result<Vec<LogEntry>, StoreError> {
-        let messages = messages::messages_after(&self.client().await?, project, user, after, limit).await?;
-        Ok(messages.into_iter().map(LogEntry::Message).collect())
+        messages::messages_after(&self.client().await?, project, user, after, limit).await
     }
 
     async fn project_messages_after(
@@ -125,19 +118,18 @@ impl Store for PostgresStore {
         after: MessageId,
         limit: u32,
     ) -> Result<Vec<LogEntry>, StoreError> {
-        let messages = messages::project_messages_after(&self.client().await?, project, after, limit).await?;
-        Ok(messages.into_iter().map(LogEntry::Message).collect())
+        messages::project_messages_after(&self.client().await?, project, after, limit).await
     }
 
     async fn search(
         &self,
-        _project: &ProjectId,
-        _user: &UserId,
-        _query: &str,
-        _before: Option<MessageId>,
-        _limit: u32,
+        project: &ProjectId,
+        user: &UserId,
+        query: &str,
+        before: Option<MessageId>,
+        limit: u32,
     ) -> Result<Page, StoreError> {
-        Err(StoreError::Config("search is not implemented on PostgreSQL yet".into()))
+        search::search(&self.client().await?, project, user, query, before, limit).await
     }
 
     async fn history(

@@ -8,7 +8,8 @@ use super::StoreError;
 use tokio_postgres::Client;
 
 /// Schema migrations, applied in order; `chat_schema.version` says how many ran.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 -- The id counter of each project. The row is updated inside every
 -- transaction that stores messages of the project and stays locked until it
 -- commits: a project's commits are serial, in id order, with no gap, so a
@@ -102,7 +103,82 @@ CREATE TABLE conversations (
     conv    TEXT NOT NULL,
     PRIMARY KEY (project, user_id, conv)
 );
-"#];
+"#,
+    r#"
+-- A message's life after it is sent (as SQLite's). The body is edited in
+-- place; a deletion empties it and keeps a tombstone, so ids and replies
+-- stay meaningful. Nullable columns without a default: no table rewrite.
+ALTER TABLE messages ADD COLUMN edited_at BIGINT;
+ALTER TABLE messages ADD COLUMN deleted_at BIGINT;
+ALTER TABLE messages ADD COLUMN reply_to  BIGINT;
+-- Edits, deletions and reaction changes, for resume. Ids come from the
+-- project's counter, like messages', so messages and events of a project
+-- share one id order (and its cursor rule). A row holds no text: a replay
+-- reads the target's current state. Replays read by (project, id); the
+-- second index serves pruning and erasure (the trigger below).
+CREATE TABLE events (
+    project TEXT NOT NULL,
+    id      BIGINT NOT NULL,
+    conv    TEXT NOT NULL,
+    target  BIGINT NOT NULL,
+    by_user TEXT NOT NULL,
+    kind    TEXT NOT NULL, -- 'edited', 'deleted' or 'reactions'
+    ts      BIGINT NOT NULL,
+    PRIMARY KEY (project, id)
+);
+CREATE INDEX events_target ON events (project, target);
+-- One per user per emoji; `seq` (the id of the event that added it) orders
+-- them. A message's reactions are one range of the primary key.
+CREATE TABLE reactions (
+    project TEXT NOT NULL,
+    target  BIGINT NOT NULL,
+    emoji   TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    seq     BIGINT NOT NULL,
+    PRIMARY KEY (project, target, emoji, user_id)
+);
+-- Who a message mentions: unread mention counts read it by user (the
+-- primary key), a message's mentions by id (the index). Written only for
+-- messages that mention someone.
+CREATE TABLE mentions (
+    project TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    conv    TEXT NOT NULL,
+    id      BIGINT NOT NULL,
+    PRIMARY KEY (project, user_id, conv, id)
+);
+CREATE INDEX mentions_by_message ON mentions (project, id);
+-- Search: whole words of the current body, any case ('simple': lower case,
+-- no stemming, no stop words). Words are runs of letters and digits, as on
+-- SQLite and in a query (search.rs): the text search parser alone would
+-- keep `bob@example.com`, `example.com/path` or `1.5` as one token that no
+-- query of words ever matches, so the characters that glue such tokens
+-- become spaces first. The function is the single definition the index and
+-- the search query share (the planner matches the index by expression).
+CREATE FUNCTION message_words(body TEXT) RETURNS tsvector
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT to_tsvector('simple'::regconfig, translate(body, '@./-_+:~<>&', '           ')) $$;
+-- fastupdate (the default, said here on purpose) queues a new row's words
+-- in the index's pending list instead of inserting into the posting trees
+-- at once: the cheapest GIN index for the insert path, which is the one
+-- that counts. A deleted message's empty body has no words. Not scoped by
+-- project (that needs the btree_gin extension): a search filters the
+-- matches by project.
+CREATE INDEX messages_words ON messages USING gin (message_words(body)) WITH (fastupdate = on);
+-- Whatever deletes messages (retention, erasure) takes their reactions,
+-- mentions and events with them, as SQLite's trigger does: once per
+-- statement, over the deleted rows, not once per row.
+CREATE FUNCTION messages_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM reactions r USING gone g WHERE r.project = g.project AND r.target = g.id;
+    DELETE FROM mentions n USING gone g WHERE n.project = g.project AND n.id = g.id;
+    DELETE FROM events e USING gone g WHERE e.project = g.project AND e.target = g.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER messages_gone AFTER DELETE ON messages
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION messages_gone();
+"#,
+];
 
 /// Any constant works; it only has to be the same on every node.
 const MIGRATION_LOCK: i64 = 0x6368_6174_5f6d_6967; // "chat_mig"

@@ -159,6 +159,12 @@ pub(super) async fn erase_user(
     let existed = tx.execute("DELETE FROM users WHERE project = $1 AND id = $2", &[&p, &u]).await? == 1;
     tx.execute("DELETE FROM read_markers WHERE project = $1 AND user_id = $2", &[&p, &u]).await?;
     tx.execute("DELETE FROM conversations WHERE project = $1 AND user_id = $2", &[&p, &u]).await?;
+    // Their reactions, the changes they made to others' messages and the
+    // mentions of them (their own messages took theirs with them: the
+    // `messages_gone` trigger).
+    tx.execute("DELETE FROM reactions WHERE project = $1 AND user_id = $2", &[&p, &u]).await?;
+    tx.execute("DELETE FROM events WHERE project = $1 AND by_user = $2", &[&p, &u]).await?;
+    tx.execute("DELETE FROM mentions WHERE project = $1 AND user_id = $2", &[&p, &u]).await?;
     // The project's newest id ever assigned (deleted ones included):
     // what a client that saw everything before the erasure has as cursor.
     tx.execute(

@@ -4,7 +4,7 @@
 //! LOCKED`. Deliveries are not claimed: every node's worker for an endpoint
 //! may attempt the same row (receivers dedupe by event id).
 
-use super::rows::{message_from_row, COLUMNS};
+use super::rows::{decorated, message_from_row, NOT_EVENT};
 use super::StoreError;
 use crate::store::webhook_events::{caused_by, DueEvent};
 use crate::store::{Delivery, NewEvent, NewMessage, Settle};
@@ -85,7 +85,12 @@ pub(super) async fn expand_due(client: &mut Object, now: Millis, endpoints: &[St
         .await?;
     let mut due: Vec<_> = due.into_iter().collect();
     due.sort_by_key(|r| r.get::<_, i64>(0));
-    let message = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE project = $1 AND id = $2")).await?;
+    let message = tx
+        .prepare_cached(&decorated(
+            &format!("SELECT m.*, {NOT_EVENT} FROM messages m WHERE m.project = $1 AND m.id = $2"),
+            "ASC",
+        ))
+        .await?;
     let marker =
         tx.prepare_cached("SELECT up_to FROM read_markers WHERE project = $1 AND user_id = $2 AND conv = $3").await?;
     let deliver = tx

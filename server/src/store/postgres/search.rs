@@ -1,0 +1,66 @@
+//! Full-text search with PostgreSQL's own text search: the GIN index
+//! `messages_words` over `message_words(body)`, the body's words as a
+//! `tsvector` (schema.rs). The
+//! user's text never reaches the tsquery syntax: it is cut into words of
+//! letters and digits (as SQLite's `fts_query` does), and the words, joined
+//! by spaces, are a bound parameter of `plainto_tsquery`, which ANDs them
+//! and knows no operators. Whole words only, as on SQLite (no prefixes).
+
+use super::rows::{decorated, message_from_row, sql_id, NOT_EVENT};
+use crate::store::*;
+use deadpool_postgres::Object;
+
+/// Most words of a query used (the rest are ignored), as on SQLite.
+const MAX_QUERY_WORDS: usize = 8;
+
+/// The words of what a user typed, joined by spaces; `None` when it has
+/// no word at all.
+fn query_words(text: &str) -> Option<String> {
+    let words: Vec<&str> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(MAX_QUERY_WORDS).collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+pub(super) async fn search(
+    client: &Object,
+    project: &ProjectId,
+    user: &UserId,
+    text: &str,
+    before: Option<MessageId>,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let Some(words) = query_words(text) else { return Ok(Page { messages: Vec::new(), has_more: false }) };
+    // `message_words(m.body)` is the index's expression: the index is used.
+    let page = format!(
+        "SELECT m.*, {NOT_EVENT} FROM messages m
+         WHERE message_words(m.body) @@ plainto_tsquery('simple', $1)
+           AND m.project = $2 AND m.id < $3 AND m.deleted_at IS NULL
+           AND (m.conv = 'room' OR m.conv IN (SELECT conv FROM conversations WHERE project = $2 AND user_id = $4))
+         ORDER BY m.id DESC LIMIT $5"
+    );
+    let stmt = client.prepare_cached(&decorated(&page, "DESC")).await?;
+    let before = before.map_or(i64::MAX, sql_id);
+    let rows =
+        client.query(&stmt, &[&words, &project.as_str(), &before, &user.as_str(), &(i64::from(limit) + 1)]).await?;
+    let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+    let has_more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    Ok(Page { messages, has_more })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_words;
+
+    #[test]
+    fn user_text_becomes_plain_words_never_tsquery_syntax() {
+        assert_eq!(query_words("lunch"), Some("lunch".into()));
+        assert_eq!(query_words("  Lunch, at NOON "), Some("Lunch at NOON".into()));
+        assert_eq!(query_words("a & b | !c <-> d:*"), Some("a b c d".into()));
+        assert_eq!(query_words("'x' (y) \\z"), Some("x y z".into()));
+        assert_eq!(query_words("héllo wörld"), Some("héllo wörld".into()));
+        assert_eq!(query_words(" *** "), None);
+        assert_eq!(query_words(""), None);
+        assert_eq!(query_words(&"w ".repeat(50)).map(|q| q.split(' ').count()), Some(8), "at most 8 words");
+    }
+}
