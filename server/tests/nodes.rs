@@ -135,14 +135,15 @@ async fn changes_to_a_message_reach_every_node_in_order_and_replay() {
     drop(away);
     let ids = send_room(&mut alice, "m", 2).await;
     receive(&mut bob, 2).await;
+    // Each change reaches both (whichever node made it) before the next.
     alice.send(&protocol::ClientMsg::Edit { id: ids[0], body: "m 0, fixed".into() }).await;
     let edited = next_update(&mut alice).await;
+    assert_eq!(next_update(&mut bob).await, edited, "bob's node got alice's edit");
     bob.send(&protocol::ClientMsg::React { id: ids[0], emoji: "👍".into(), on: true }).await;
     let reacted = next_update(&mut bob).await;
+    assert_eq!(next_update(&mut alice).await, reacted, "alice's node got bob's reaction");
     alice.send(&protocol::ClientMsg::Delete { id: ids[1] }).await;
     let deleted = next_update(&mut alice).await;
-    assert_eq!(next_update(&mut bob).await, edited, "bob's node got alice's edit");
-    assert_eq!(next_update(&mut alice).await, reacted, "alice's node got bob's reaction");
     assert_eq!(next_update(&mut bob).await, deleted);
     assert!(ids[1] < edited.id && edited.id < reacted.id && reacted.id < deleted.id, "one id sequence");
 

@@ -109,8 +109,12 @@ pub(super) async fn messages_after(
                  SELECT 'room' UNION ALL SELECT conv FROM conversations WHERE project = ?2 AND user = ?3)
              ORDER BY m.id LIMIT ?4"
         );
-        let messages = read_messages(conn, &sql, params![sql_id(after), project.as_str(), user.as_str(), limit])?;
-        let updates = changes::events_after(conn, project.as_str(), Some(&user), after, limit)?;
+        // One snapshot for both reads: read apart, a message and a change
+        // committed between them could leave the change in the page and the
+        // message (with a smaller id) out of it, and the cursor would pass it.
+        let snapshot = conn.unchecked_transaction()?;
+        let messages = read_messages(&snapshot, &sql, params![sql_id(after), project.as_str(), user.as_str(), limit])?;
+        let updates = changes::events_after(&snapshot, project.as_str(), Some(&user), after, limit)?;
         Ok(merge(messages, updates, limit))
     })
     .await
@@ -125,8 +129,10 @@ pub(super) async fn project_messages_after(
     let project = project.clone();
     db.read(move |conn| {
         let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE m.project = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3");
-        let messages = read_messages(conn, &sql, params![project.as_str(), sql_id(after), limit])?;
-        let updates = changes::events_after(conn, project.as_str(), None, after, limit)?;
+        // One snapshot for both reads (see `messages_after`).
+        let snapshot = conn.unchecked_transaction()?;
+        let messages = read_messages(&snapshot, &sql, params![project.as_str(), sql_id(after), limit])?;
+        let updates = changes::events_after(&snapshot, project.as_str(), None, after, limit)?;
         Ok(merge(messages, updates, limit))
     })
     .await
