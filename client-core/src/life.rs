@@ -101,10 +101,14 @@ impl Life {
         if self.changed_by.is_none() && !self.deleted {
             self.reactions = copy.reactions;
         }
-        if let (Some(mine), Some(theirs)) = (&mut self.reply_to, copy.reply_to) {
-            if !mine.deleted {
-                *mine = theirs;
-            }
+        // The server's quote and mentions are the truth (it drops some
+        // mentions; a quote we made ourselves for a pending reply is a
+        // guess), except that a deleted original stays deleted.
+        if copy.reply_to.is_some() && !self.reply_to.as_ref().is_some_and(|q| q.deleted) {
+            self.reply_to = copy.reply_to;
+        }
+        if !self.deleted {
+            self.mentions = copy.mentions;
         }
         *self != before
     }
@@ -239,6 +243,21 @@ mod tests {
         updated.apply(MessageId(7), &Change::Reactions { reactions: vec![] });
         assert!(!updated.merge(copy), "the update may be newer than the copy");
         assert!(updated.reactions.is_empty());
+    }
+
+    #[test]
+    fn a_copy_brings_the_servers_quote_and_mentions_but_no_revived_original() {
+        let ann = Profile { id: uid("ann"), name: "Ann".into(), color: "#000000".into() };
+        let mut pending = Life::new("@Ann @Me".into(), None, vec![uid("ann"), uid("me")]);
+        let stored = Life::new("@Ann @Me".into(), Some(life("q").quote(MessageId(1), &ann)), vec![uid("ann")]);
+        assert!(pending.merge(stored.clone()));
+        assert_eq!(
+            (pending.reply_to.as_ref().map(|q| q.id), &pending.mentions[..]),
+            (Some(MessageId(1)), &[uid("ann")][..])
+        );
+        requote(pending.reply_to.as_mut().unwrap(), &Change::Deleted);
+        pending.merge(stored);
+        assert!(pending.reply_to.unwrap().deleted, "an older copy does not bring the original back");
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! Each renders one component into a fresh element and inspects the DOM.
 #![cfg(target_arch = "wasm32")]
 
-use client::components::composer::{Composer, ComposerProps};
+use client::components::composer::{Composer, ComposerProps, Draft};
 use client::components::join_form::{JoinForm, JoinFormProps, JoinRequest};
 use client::components::message_list::{MessageList, MessageListProps};
 use client::components::sidebar::{Contact, Sidebar, SidebarProps};
 use client::components::status_banner::{StatusBanner, StatusBannerProps};
 use client::state::{Delivery, Entry, Status};
+use client_core::life::Life;
 use protocol::{ClientMsgId, Conversation, MessageId, Profile, UserId};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -61,9 +62,10 @@ fn entry(id: u64, from: &str, body: &str, delivery: Delivery) -> Entry {
         id: (delivery != Delivery::Pending).then_some(MessageId(id)),
         client_id: Some(ClientMsgId::new(format!("c{id}")).unwrap()),
         from: profile(from),
-        body: body.into(),
         ts: 1_764_000_000_000.0 + id as f64,
         delivery,
+        life: Life::new(body.into(), None, vec![]),
+        gap_before: false,
     }
 }
 
@@ -79,6 +81,12 @@ fn list_props(entries: Vec<Entry>, has_more: bool, on_load_older: Callback<()>) 
         on_scrolled_up: Callback::noop(),
         on_retry: Callback::noop(),
         on_discard: Callback::noop(),
+        actions: Default::default(),
+        emoji: Rc::new(vec!["👍".into(), "🎉".into()]),
+        names: Default::default(),
+        edit_window_secs: None,
+        focus: None,
+        on_load_gap: Callback::noop(),
     }
 }
 
@@ -325,14 +333,23 @@ async fn status_banner_online_has_no_retry_and_offline_has_one() {
     }
 }
 
-async fn composer(el: &Element, max_chars: usize, on_send: Callback<String>) -> HtmlTextAreaElement {
-    let props = ComposerProps {
+fn composer_props(max_chars: usize, on_send: Callback<Draft>) -> ComposerProps {
+    ComposerProps {
         max_chars,
         conversation_label: "# lobby".into(),
         disabled: false,
         on_send,
         on_input: Callback::noop(),
-    };
+        mode: None,
+        on_cancel: Callback::noop(),
+        on_edit_last: Callback::noop(),
+        on_mention_query: Callback::noop(),
+        suggestions: vec![],
+    }
+}
+
+async fn composer(el: &Element, max_chars: usize, on_send: Callback<Draft>) -> HtmlTextAreaElement {
+    let props = composer_props(max_chars, on_send);
     yew::Renderer::<Composer>::with_root_and_props(el.clone(), props).render();
     settle().await;
     find(el, "textarea")
@@ -341,7 +358,7 @@ async fn composer(el: &Element, max_chars: usize, on_send: Callback<String>) -> 
 #[wasm_bindgen_test]
 async fn composer_sends_on_enter_and_keeps_shift_enter_for_newlines() {
     let el = root();
-    let (sent, on_send) = recorder::<String>();
+    let (sent, on_send) = recorder::<Draft>();
     let area = composer(&el, 100, on_send).await;
     settle().await;
     let doc = web_sys::window().unwrap().document().unwrap();
@@ -357,14 +374,14 @@ async fn composer_sends_on_enter_and_keeps_shift_enter_for_newlines() {
     settle().await;
     key(&area, "Enter", false);
     settle().await;
-    assert_eq!(*sent.borrow(), vec!["line one\nline two".to_string()]);
+    assert_eq!(sent.borrow().iter().map(|d| d.body.as_str()).collect::<Vec<_>>(), ["line one\nline two"]);
     assert_eq!(area.value(), "", "cleared after sending");
 }
 
 #[wasm_bindgen_test]
 async fn composer_refuses_blank_messages_inline() {
     let el = root();
-    let (sent, on_send) = recorder::<String>();
+    let (sent, on_send) = recorder::<Draft>();
     let area = composer(&el, 100, on_send).await;
     type_into(&area, "   \n ");
     settle().await;
@@ -379,7 +396,7 @@ async fn composer_refuses_blank_messages_inline() {
 #[wasm_bindgen_test]
 async fn composer_shows_the_length_limit_as_it_approaches() {
     let el = root();
-    let (sent, on_send) = recorder::<String>();
+    let (sent, on_send) = recorder::<Draft>();
     let area = composer(&el, 10, on_send).await;
     type_into(&area, "1234567");
     settle().await;
@@ -403,9 +420,10 @@ async fn sidebar_shows_presence_unread_counts_and_offline_people() {
     let props = SidebarProps {
         project: "lobby".into(),
         room_unread: 2,
+        room_mentions: 0,
         contacts: vec![
-            Contact { profile: profile("ann"), online: true, unread: 0 },
-            Contact { profile: profile("bob"), online: false, unread: 3 },
+            Contact { profile: profile("ann"), online: true, unread: 0, mentions: 0 },
+            Contact { profile: profile("bob"), online: false, unread: 3, mentions: 1 },
         ],
         active: Conversation::Room,
         on_select,
@@ -419,7 +437,9 @@ async fn sidebar_shows_presence_unread_counts_and_offline_people() {
     assert_eq!(count(&el, "[data-testid=person-ann] .dot.on"), 1);
     let bob: HtmlElement = find(&el, "[data-testid=person-bob]");
     assert!(text(&bob).contains("(offline)"));
-    assert_eq!(bob.get_attribute("aria-label").as_deref(), Some("bob, offline, 3 unread"));
+    assert_eq!(bob.get_attribute("aria-label").as_deref(), Some("bob, offline, 3 unread, 1 mentioning you"));
+    assert_eq!(text(&find(&bob, ".badge.mention")), "@1", "mentions apart from the unread count");
+    assert_eq!(count(&el, "[data-testid=conv-room] .badge.mention"), 0);
     bob.click();
     settle().await;
     assert_eq!(*selected.borrow(), vec![Conversation::Direct { user: UserId::new("bob").unwrap() }]);
@@ -432,10 +452,11 @@ async fn the_find_box_filters_people_and_enter_opens_the_first() {
     let props = SidebarProps {
         project: "lobby".into(),
         room_unread: 0,
+        room_mentions: 0,
         contacts: vec![
-            Contact { profile: profile("ann"), online: true, unread: 0 },
-            Contact { profile: profile("bob"), online: false, unread: 0 },
-            Contact { profile: profile("joanna"), online: false, unread: 0 },
+            Contact { profile: profile("ann"), online: true, unread: 0, mentions: 0 },
+            Contact { profile: profile("bob"), online: false, unread: 0, mentions: 0 },
+            Contact { profile: profile("joanna"), online: false, unread: 0, mentions: 0 },
         ],
         active: Conversation::Room,
         on_select,

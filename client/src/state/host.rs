@@ -62,17 +62,11 @@ mod tests {
             online: online.iter().map(|u| profile(u)).collect(),
             unread: vec![],
             limits: Limits::default(),
+            reactions: vec!["👍".into(), "🎉".into()],
         }
     }
     fn msg(id: u64, from: &str, to: Conversation) -> ChatMessage {
-        ChatMessage {
-            id: MessageId(id),
-            ts: 1000,
-            from: profile(from),
-            to,
-            body: format!("body {id}"),
-            client_id: None,
-        }
+        ChatMessage::plain(MessageId(id), 1000, profile(from), to, format!("body {id}"))
     }
     fn run(actions: Vec<Action>) -> Rc<State> {
         actions.into_iter().fold(Rc::new(State::default()), |s, a| s.reduce(a))

@@ -25,16 +25,13 @@ fn welcome(me: &str, online: &[&str]) -> Welcome {
         online: online.iter().map(|u| profile(u)).collect(),
         unread: vec![],
         limits: Limits::default(),
+        reactions: vec!["👍".into(), "🎉".into()],
     }
 }
 fn msg(id: u64, from: &str, to: Conversation, client_id: Option<&str>) -> ChatMessage {
     ChatMessage {
-        id: MessageId(id),
-        ts: 1000,
-        from: profile(from),
-        to,
-        body: format!("body {id}"),
         client_id: client_id.map(cid),
+        ..ChatMessage::plain(MessageId(id), 1000, profile(from), to, format!("body {id}"))
     }
 }
 fn run(actions: Vec<Action>) -> Rc<State> {
@@ -47,7 +44,7 @@ fn ids(s: &State, c: &Conversation) -> Vec<Option<u64>> {
 #[test]
 fn welcome_sets_identity_presence_and_unread() {
     let mut w = welcome("me", &["me", "ann"]);
-    w.unread = vec![UnreadCount { conversation: dm("bob"), count: 2, read_up_to: None }];
+    w.unread = vec![UnreadCount { conversation: dm("bob"), count: 2, read_up_to: None, mentions: 0 }];
     let s = run(vec![Action::Welcome { welcome: w, resumed: false }]);
     assert_eq!(s.me.as_ref().unwrap().id, uid("me"));
     assert_eq!(s.online.len(), 2);
@@ -71,7 +68,14 @@ fn direct_messages_are_filed_under_the_other_party_from_both_sides() {
 fn own_message_goes_pending_then_sent_and_never_doubles() {
     let s = run(vec![
         Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
-        Action::Queued { client_id: cid("c1"), to: Conversation::Room, body: "hi".into(), now: 5.0 },
+        Action::Queued {
+            client_id: cid("c1"),
+            to: Conversation::Room,
+            body: "hi".into(),
+            reply_to: None,
+            mentions: vec![],
+            now: 5.0,
+        },
     ]);
     let room = s.conversation(&Conversation::Room).unwrap();
     assert_eq!(room.entries[0].delivery, Delivery::Pending);
@@ -87,7 +91,14 @@ fn own_message_goes_pending_then_sent_and_never_doubles() {
 fn replayed_copy_before_the_ack_merges_with_the_pending_entry() {
     let s = run(vec![
         Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
-        Action::Queued { client_id: cid("c1"), to: Conversation::Room, body: "hi".into(), now: 5.0 },
+        Action::Queued {
+            client_id: cid("c1"),
+            to: Conversation::Room,
+            body: "hi".into(),
+            reply_to: None,
+            mentions: vec![],
+            now: 5.0,
+        },
         Action::Message(msg(4, "me", Conversation::Room, Some("c1"))),
         Action::Ack { client_id: cid("c1"), id: MessageId(4), ts: 2000 },
     ]);
@@ -113,7 +124,7 @@ fn history_pages_are_merged_in_order() {
     let s = run(vec![
         Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
         Action::Message(msg(10, "ann", Conversation::Room, None)),
-        Action::HistoryRequested(Conversation::Room),
+        Action::HistoryRequested { conversation: Conversation::Room, before: None },
         Action::History {
             conversation: Conversation::Room,
             messages: vec![msg(7, "ann", Conversation::Room, None), msg(10, "ann", Conversation::Room, None)],
@@ -135,7 +146,7 @@ fn active_conversation_does_not_count_unread_and_read_resets() {
     ]);
     assert_eq!(s.conversation(&Conversation::Room).unwrap().unread, 0);
     assert_eq!(s.conversation(&dm("ann")).unwrap().unread, 1);
-    let s = s.reduce(Action::Read { conversation: dm("ann"), up_to: MessageId(2), unread: 0 });
+    let s = s.reduce(Action::Read { conversation: dm("ann"), up_to: MessageId(2), unread: 0, mentions: 0 });
     assert_eq!(s.conversation(&dm("ann")).unwrap().unread, 0);
 }
 
@@ -175,7 +186,14 @@ fn the_online_list_replaces_what_presence_events_said() {
 fn failed_send_is_marked() {
     let s = run(vec![
         Action::Welcome { welcome: welcome("me", &["me"]), resumed: false },
-        Action::Queued { client_id: cid("c1"), to: dm("ghost"), body: "hi".into(), now: 0.0 },
+        Action::Queued {
+            client_id: cid("c1"),
+            to: dm("ghost"),
+            body: "hi".into(),
+            reply_to: None,
+            mentions: vec![],
+            now: 0.0,
+        },
         Action::SendFailed { client_id: cid("c1"), reason: "no such user".into() },
     ]);
     assert_eq!(s.conversation(&dm("ghost")).unwrap().entries[0].delivery, Delivery::Failed("no such user".into()));
@@ -193,8 +211,8 @@ fn sign_out_forgets_everything() {
 fn a_welcome_without_replay_makes_every_conversation_load_again() {
     let s = run(vec![
         Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: false },
-        Action::HistoryRequested(Conversation::Room),
-        Action::HistoryRequested(dm("ann")),
+        Action::HistoryRequested { conversation: Conversation::Room, before: None },
+        Action::HistoryRequested { conversation: dm("ann"), before: None },
         Action::History { conversation: dm("ann"), messages: vec![msg(3, "ann", dm("me"), None)], has_more: false },
         Action::Status(Status::Reconnecting { at_ms: 0.0 }),
     ]);
@@ -245,7 +263,14 @@ fn people_we_talked_to_are_remembered_and_restored() {
     let s = run(vec![
         Action::Welcome { welcome: welcome("me", &["me", "ann", "bob"]), resumed: false },
         Action::Message(msg(1, "ann", dm("me"), None)),
-        Action::Queued { client_id: cid("c1"), to: dm("bob"), body: "hi".into(), now: 0.0 },
+        Action::Queued {
+            client_id: cid("c1"),
+            to: dm("bob"),
+            body: "hi".into(),
+            reply_to: None,
+            mentions: vec![],
+            now: 0.0,
+        },
         Action::Message(msg(2, "carl", Conversation::Room, None)),
     ]);
     let partners: Vec<String> = s.dm_partners().into_iter().map(|p| p.id.to_string()).collect();
@@ -253,7 +278,7 @@ fn people_we_talked_to_are_remembered_and_restored() {
 
     // After a reload: nobody online, an unread count names ann by id only.
     let mut w = welcome("me", &["me"]);
-    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 1, read_up_to: None }];
+    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 1, read_up_to: None, mentions: 0 }];
     let s = run(vec![Action::Welcome { welcome: w, resumed: false }]);
     assert_eq!(s.people[&uid("ann")].name, "ann", "a placeholder");
     let s = s.reduce(Action::Contacts(vec![profile("ann"), profile("bob"), profile("me")]));
@@ -325,7 +350,7 @@ fn retry_is_offered_only_while_waiting() {
 fn replayed_messages_are_not_counted_twice() {
     // Away for a while: the welcome counts ann's two DMs, then the replay brings them.
     let mut w = welcome("me", &["me", "ann"]);
-    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 2, read_up_to: None }];
+    w.unread = vec![UnreadCount { conversation: dm("ann"), count: 2, read_up_to: None, mentions: 0 }];
     let s = run(vec![
         Action::Welcome { welcome: w, resumed: true },
         Action::Replayed(msg(5, "ann", dm("me"), None)),
@@ -350,7 +375,14 @@ fn burst(n: u64) -> Vec<Action> {
 fn a_batch_lands_like_its_actions_one_by_one() {
     let start = vec![
         Action::Welcome { welcome: welcome("me", &["me", "ann"]), resumed: true },
-        Action::Queued { client_id: cid("c1"), to: Conversation::Room, body: "mine".into(), now: 5.0 },
+        Action::Queued {
+            client_id: cid("c1"),
+            to: Conversation::Room,
+            body: "mine".into(),
+            reply_to: None,
+            mentions: vec![],
+            now: 5.0,
+        },
     ];
     let mut one_by_one = start.clone();
     one_by_one.extend(burst(300));
