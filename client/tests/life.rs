@@ -110,7 +110,7 @@ fn list(entries: Vec<Entry>, actions: MessageActions) -> MessageListProps {
         on_discard: Callback::noop(),
         actions,
         emoji: Rc::new(vec!["👍".into(), "🎉".into()]),
-        names: Rc::new([(uid("me"), "Me".to_owned()), (uid("ann"), "Ann".to_owned())].into_iter().collect()),
+        names: Rc::new(vec![(uid("me"), "Me".to_owned()), (uid("ann"), "Ann".to_owned())]),
         edit_window_secs: None,
         focus: None,
         on_load_gap: Callback::noop(),

@@ -9,15 +9,16 @@
 //! refused with `message_deleted`, which is not worth telling the user.
 
 use protocol::{Change, ClientMsg, ErrorCode, MessageId, Update};
-use std::collections::VecDeque;
 
 /// Changes kept at most: the oldest goes first past it (one that never gets
 /// an answer must not be resent forever).
 pub(super) const MAX_CHANGES: usize = 64;
 
+/// A `Vec`, not a `VecDeque`: a few at a time, and one more queue type
+/// costs the wasm more than removing from the front of a short list.
 #[derive(Debug, Default)]
 pub(super) struct Changes {
-    list: VecDeque<Pending>,
+    list: Vec<Pending>,
 }
 
 #[derive(Debug)]
@@ -68,9 +69,9 @@ pub(super) fn refusal_notice(frame: &ClientMsg, code: ErrorCode, message: &str) 
 
 impl Changes {
     pub(super) fn push(&mut self, frame: ClientMsg) {
-        self.list.push_back(Pending { frame, state: State::New });
-        while self.list.len() > MAX_CHANGES {
-            self.list.pop_front();
+        self.list.push(Pending { frame, state: State::New });
+        if self.list.len() > MAX_CHANGES {
+            self.list.remove(0);
         }
     }
 
@@ -97,7 +98,7 @@ impl Changes {
     /// and returned.
     pub(super) fn refused(&mut self, target_id: MessageId) -> Option<ClientMsg> {
         let pos = self.list.iter().position(|p| p.state == State::Sent && target(&p.frame) == Some(target_id))?;
-        self.list.remove(pos).map(|p| p.frame)
+        Some(self.list.remove(pos).frame)
     }
 
     /// The server could not take the change to `target` now: send it again.

@@ -1,9 +1,8 @@
-use crate::components::message_view::{group_view, FailedActions, Group, MessageActions, OpenMenu, View};
+use crate::components::message_view::{group_view, Act, Group, MessageActions, OpenMenu, View};
 use crate::components::when;
 use crate::state::{Delivery, Entries, Entry};
 use protocol::{ClientMsgId, MessageId, UserId};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -40,9 +39,10 @@ pub struct MessageListProps {
     /// The emoji a message can be reacted with.
     #[prop_or_default]
     pub emoji: Rc<Vec<String>>,
-    /// Names of the people who reacted (by id), for the tooltips.
+    /// Names of the people who reacted (by id), for the tooltips (a few:
+    /// a list is enough).
     #[prop_or_default]
-    pub names: Rc<HashMap<UserId, String>>,
+    pub names: Rc<Vec<(UserId, String)>>,
     /// The server's edit window (`None`: edits any time).
     #[prop_or_default]
     pub edit_window_secs: Option<u64>,
@@ -245,20 +245,50 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let mut last_day = None;
     let window = props.edit_window_secs;
     let editable = |e: &Entry| e.editable(window, now);
-    let set_menu = {
-        let menu = menu.clone();
-        Callback::from(move |m| menu.set(m))
-    };
     let view = View {
         me: props.me.as_ref(),
-        failed: FailedActions { retry: &props.on_retry, discard: &props.on_discard },
-        actions: &props.actions,
         emoji: &props.emoji,
         names: &props.names,
         editable: &editable,
         focus: props.focus,
         menu: *menu,
-        set_menu: &set_menu,
+    };
+    // Every button of the list, by what its data- attributes say.
+    let onclick = {
+        let (menu, a) = (menu.clone(), props.actions.clone());
+        let (retry, discard) = (props.on_retry.clone(), props.on_discard.clone());
+        Callback::from(move |e: MouseEvent| {
+            let Some(act) = e.target_dyn_into::<web_sys::Element>().and_then(|t| Act::of(&t)) else { return };
+            let open = |id, confirm_delete| menu.set(Some(OpenMenu { id, confirm_delete }));
+            match act {
+                Act::Menu(id) if menu.is_some_and(|m| m.id == id) => menu.set(None),
+                Act::Menu(id) => open(id, false),
+                Act::AskDelete(id) => open(id, true),
+                Act::Retry(c) => retry.emit(c),
+                Act::Discard(c) => discard.emit(c),
+                Act::ShowOriginal(id) => a.show_original.emit(id),
+                other => {
+                    menu.set(None);
+                    match other {
+                        Act::Reply(id) => a.reply.emit(id),
+                        Act::Edit(id) => a.edit.emit(id),
+                        Act::Delete(id) => a.delete.emit(id),
+                        Act::React(id, emoji, on) => a.react.emit((id, emoji, on)),
+                        _ => {}
+                    }
+                }
+            }
+        })
+    };
+    // Esc closes an open menu (and only then is it this list's key).
+    let onkeydown = {
+        let menu = menu.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            if e.key() == "Escape" && menu.is_some() {
+                e.stop_propagation();
+                menu.set(None);
+            }
+        })
     };
     let flush = |group: &mut Option<Group>, items: &mut Vec<Html>| {
         if let Some(g) = group.take() {
@@ -308,7 +338,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let reading_back = *scrolled_up;
     html! {
         <div class="messages-wrap">
-            <div class="messages" ref={list} {onscroll} role="log" aria-label="Messages" tabindex="0">
+            <div class="messages" ref={list} {onscroll} {onclick} {onkeydown} role="log" aria-label="Messages" tabindex="0">
                 if from > 0 || props.has_more || props.loading {
                     <div class="older">
                         <button type="button" class="link" onclick={load_older} disabled={props.loading}>

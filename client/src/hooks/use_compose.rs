@@ -132,32 +132,27 @@ pub fn use_compose(chat: &Chat, active: &Conversation, on_sent: Callback<()>) ->
     };
     let suggestions = match query.as_deref() {
         None => Vec::new(),
-        Some(q) => {
-            let me = s.me_id();
-            let mut found: Vec<&Profile> = s
-                .people
-                .values()
-                .filter(|p| Some(&p.id) != me && name_matches(&p.name, q))
-                .filter(|p| in_conversation(active, &p.id))
-                .collect();
-            found.sort_by_key(|p| p.name.to_lowercase());
-            found.into_iter().take(SUGGESTIONS).cloned().collect()
-        }
+        // In the sidebar's order: online first, then by name.
+        Some(q) => s
+            .contacts()
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| name_matches(&p.name, q) && in_conversation(active, &p.id))
+            .take(SUGGESTIONS)
+            .cloned()
+            .collect(),
     };
     Compose { mode, actions, on_send, on_cancel, on_edit_last, on_mention_query, suggestions }
 }
 
 /// Names of the people who reacted in `entries`, for the tooltips.
-pub fn reaction_names(chat: &Chat, entries: &[Rc<Entry>]) -> Rc<std::collections::HashMap<UserId, String>> {
+pub fn reaction_names(chat: &Chat, entries: &[Rc<Entry>]) -> Rc<Vec<(UserId, String)>> {
     let s = &chat.state;
-    let mut names = std::collections::HashMap::new();
+    let mut names: Vec<(UserId, String)> = Vec::new();
     for user in entries.iter().flat_map(|e| e.life.reactions.iter().flat_map(|r| &r.users)) {
-        if !names.contains_key(user) {
-            let name = match s.me.as_ref().filter(|me| me.id == *user).or_else(|| s.people.get(user)) {
-                Some(p) => p.name.clone(),
-                None => user.to_string(),
-            };
-            names.insert(user.clone(), name);
+        if !names.iter().any(|(id, _)| id == user) {
+            let name = s.me.as_ref().filter(|me| me.id == *user).or_else(|| s.people.get(user));
+            names.push((user.clone(), name.map_or_else(|| user.to_string(), |p| p.name.clone())));
         }
     }
     Rc::new(names)

@@ -9,7 +9,6 @@
 
 use super::{Delivery, Entry};
 use protocol::{ClientMsgId, MessageId};
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// The entries, shared between state snapshots: cloning the state (Yew does
@@ -209,8 +208,8 @@ pub struct ConversationState {
     pub history_requested: bool,
     /// The `before` of each history request in flight, oldest first: the
     /// server answers a connection's requests in order, and the answer
-    /// does not repeat it.
-    pub requested: VecDeque<Option<MessageId>>,
+    /// does not repeat it. (One or two at a time: a `Vec` is enough.)
+    pub requested: Vec<Option<MessageId>>,
     /// A first history page arrived (since the last welcome that did not
     /// resume): until then the hook asks for one when this is shown.
     pub loaded: bool,

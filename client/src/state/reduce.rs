@@ -165,7 +165,7 @@ impl State {
             Action::History { conversation, messages, has_more } => self.history(conversation, messages, has_more),
             Action::HistoryRequested { conversation, before } => {
                 let conv = self.conversations.entry(conversation).or_default();
-                conv.requested.push_back(before);
+                conv.requested.push(before);
                 conv.history_requested = true;
                 true
             }
@@ -311,7 +311,8 @@ impl State {
     /// Files a history page (oldest first) of messages below the `before`
     /// asked for, and notes which stretch it proves complete.
     fn history(&mut self, conversation: Conversation, messages: Vec<ChatMessage>, has_more: bool) -> bool {
-        let asked = self.conversations.entry(conversation.clone()).or_default().requested.pop_front();
+        let requested = &mut self.conversations.entry(conversation.clone()).or_default().requested;
+        let asked = (!requested.is_empty()).then(|| requested.remove(0));
         let (first, last) = (messages.first().map(|m| m.id), messages.last().map(|m| m.id));
         for m in messages {
             self.insert_message(m, false, false);
