@@ -96,8 +96,10 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
     {
         let (on_select, drawer_open, find_ref, active) =
             (on_select.clone(), drawer_open.clone(), find_ref.clone(), active.clone());
+        let search_open = search_open.clone();
         use_shortcuts(Callback::from(move |shortcut| match shortcut {
             Shortcut::Escape => {
+                search_open.set(false);
                 if *drawer_open {
                     drawer_open.set(false);
                     focus_composer();

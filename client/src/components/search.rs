@@ -97,7 +97,9 @@ pub fn search_panel(props: &SearchPanelProps) -> Html {
                 }) }
             </ul>
             if s.has_more {
-                <button type="button" class="link" onclick={more} disabled={s.loading} data-testid="more-results">
+                // Not disabled while loading: that would drop the focus (and
+                // a second click asks nothing: `Chat::search_more` waits).
+                <button type="button" class="link" onclick={more} data-testid="more-results">
                     { "More results" }
                 </button>
             }
