@@ -9,12 +9,9 @@
 //   node e2e/life.e2e.mjs --server target/release/server --dist dist [--screenshot /tmp/life.png]
 //
 // Every wait polls for a condition; nothing sleeps a fixed time.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { args, checks, launchBrowser, serverFixture } from './harness.mjs';
+import { args, axe, checks, launchBrowser, recordNotifications, roomBot, serverFixture } from './harness.mjs';
 
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const TIMEOUT = 15_000;
 const FILLERS = 60;
 const SCREENSHOT = args.screenshot && resolve(args.screenshot);
@@ -26,19 +23,6 @@ const { base } = fixture;
 const browser = await launchBrowser();
 const { check, fail, done } = checks('life');
 const problems = [];
-
-/// Records every notification the page raises (as ux.e2e.mjs does).
-function recordNotifications() {
-  window.__notifications = [];
-  if (!('Notification' in window)) return;
-  const Real = window.Notification;
-  window.Notification = class extends Real {
-    constructor(title, options) {
-      super(title, options);
-      window.__notifications.push({ title, body: options?.body ?? '' });
-    }
-  };
-}
 
 async function newUser(name, { colorScheme = 'light', permissions = [] } = {}) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 }, colorScheme, permissions });
@@ -119,44 +103,6 @@ async function converged(page, reference, n) {
   throw new Error(`not the same after 30 s (${mine.length} vs ${theirs.length} messages):\n${diff.slice(0, 5).join('\n')}`);
 }
 
-/// A bot's raw socket (from a page of its own): `texts` in the room, in
-/// order, resolved when all are acked.
-async function bot(page, texts) {
-  await page.evaluate(async (texts) => {
-    const ws = new WebSocket(`ws://${location.host}/ws`);
-    await new Promise((ok, fail) => {
-      ws.onopen = ok;
-      ws.onerror = () => fail(new Error('bot socket failed'));
-    });
-    const welcomed = new Promise((ok) => {
-      ws.onmessage = (e) => JSON.parse(e.data).type === 'welcome' && ok();
-    });
-    ws.send(JSON.stringify({ type: 'hello', protocol: 1, auth: { kind: 'guest', name: 'filler-bot', color: '#2b7a78', project: 'lobby' } }));
-    await welcomed;
-    let acked = 0;
-    const all = new Promise((ok, fail) => {
-      ws.onmessage = (e) => {
-        const m = JSON.parse(e.data);
-        if (m.type === 'ack' && ++acked === texts.length) ok();
-        if (m.type === 'error') fail(new Error(`bot refused: ${e.data}`));
-      };
-    });
-    texts.forEach((body, i) => ws.send(JSON.stringify({ type: 'send', client_id: `bot-${i}`, to: { kind: 'room' }, body })));
-    await all;
-    ws.close();
-  }, texts);
-}
-
-/// axe-core on the page as it is: zero violations of any impact.
-async function axe(page, label) {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
-  const result = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  if (result.length) throw new Error(`${label}: ${result.join('\n')}`);
-}
-
 /// Tells the page it is hidden (or visible again) the way a browser would.
 const setHidden = (page, hide) =>
   page.evaluate((hide) => {
@@ -185,7 +131,7 @@ try {
     await carol.getByTestId('status').filter({ hasText: 'Offline' }).waitFor();
     const botPage = await newUser('bot');
     await botPage.goto(base);
-    await bot(botPage, ['needle in the haystack', ...Array.from({ length: FILLERS }, (_, i) => `filler ${i + 1}`)]);
+    await roomBot(botPage, ['needle in the haystack', ...Array.from({ length: FILLERS }, (_, i) => `filler ${i + 1}`)], 'filler-bot');
     await botPage.context().close();
     await msg(alice, `filler ${FILLERS}`).waitFor();
   });

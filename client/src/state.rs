@@ -363,6 +363,8 @@ mod host;
 mod reduce;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod life_tests;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! Each renders one component into a fresh element and inspects the DOM.
 #![cfg(target_arch = "wasm32")]
 
-use client::components::composer::{Composer, ComposerProps, Draft};
+use client::components::composer::{Composer, Draft};
 use client::components::join_form::{JoinForm, JoinFormProps, JoinRequest};
 use client::components::message_list::{MessageList, MessageListProps};
 use client::components::sidebar::{Contact, Sidebar, SidebarProps};
@@ -10,7 +10,6 @@ use client::components::status_banner::{StatusBanner, StatusBannerProps};
 use client::state::{Delivery, Entry, Status};
 use client_core::life::Life;
 use protocol::{ClientMsgId, Conversation, MessageId, Profile, UserId};
-use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -19,39 +18,8 @@ use yew::Callback;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn root() -> Element {
-    let document = web_sys::window().unwrap().document().unwrap();
-    let div = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&div).unwrap();
-    div
-}
-
-async fn settle() {
-    gloo_timers::future::TimeoutFuture::new(20).await;
-}
-
-fn find<T: JsCast>(el: &Element, selector: &str) -> T {
-    el.query_selector(selector)
-        .unwrap()
-        .unwrap_or_else(|| panic!("no {selector}"))
-        .dyn_into()
-        .unwrap_or_else(|_| panic!("{selector} has another type"))
-}
-
-fn count(el: &Element, selector: &str) -> u32 {
-    el.query_selector_all(selector).unwrap().length()
-}
-
-fn text(el: &Element) -> String {
-    el.text_content().unwrap_or_default()
-}
-
-/// A list of everything a callback was called with.
-fn recorder<T: 'static>() -> (Rc<RefCell<Vec<T>>>, Callback<T>) {
-    let log: Rc<RefCell<Vec<T>>> = Rc::default();
-    let sink = log.clone();
-    (log, Callback::from(move |v| sink.borrow_mut().push(v)))
-}
+mod common;
+use common::*;
 
 fn profile(id: &str) -> Profile {
     Profile { id: UserId::new(id).unwrap(), name: id.into(), color: "#aa0000".into() }
@@ -88,24 +56,6 @@ fn list_props(entries: Vec<Entry>, has_more: bool, on_load_older: Callback<()>) 
         focus: None,
         on_load_gap: Callback::noop(),
     }
-}
-
-fn key(target: &Element, key: &str, shift: bool) {
-    let init = web_sys::KeyboardEventInit::new();
-    init.set_key(key);
-    init.set_shift_key(shift);
-    init.set_bubbles(true);
-    init.set_cancelable(true);
-    let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
-    target.dispatch_event(&event).unwrap();
-}
-
-fn type_into(area: &HtmlTextAreaElement, value: &str) {
-    area.set_value(value);
-    let init = web_sys::InputEventInit::new();
-    init.set_bubbles(true);
-    let event = web_sys::InputEvent::new_with_event_init_dict("input", &init).unwrap();
-    area.dispatch_event(&event).unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -330,21 +280,6 @@ async fn status_banner_online_has_no_retry_and_offline_has_one() {
         settle().await;
         assert!(text(&el).contains(expect), "{}", text(&el));
         assert_eq!(count(&el, "button") == 1, retry, "{expect}");
-    }
-}
-
-fn composer_props(max_chars: usize, on_send: Callback<Draft>) -> ComposerProps {
-    ComposerProps {
-        max_chars,
-        conversation_label: "# lobby".into(),
-        disabled: false,
-        on_send,
-        on_input: Callback::noop(),
-        mode: None,
-        on_cancel: Callback::noop(),
-        on_edit_last: Callback::noop(),
-        on_mention_query: Callback::noop(),
-        suggestions: vec![],
     }
 }
 

@@ -10,67 +10,15 @@ use client::components::search::{SearchPanel, SearchPanelProps};
 use client::state::{Delivery, Entry, Hit, Search};
 use client_core::life::Life;
 use protocol::{ClientMsgId, Conversation, MessageId, Profile, Quote, Reaction, UserId};
-use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement, HtmlTextAreaElement};
 use yew::Callback;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn root() -> Element {
-    let document = web_sys::window().unwrap().document().unwrap();
-    let div = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&div).unwrap();
-    div
-}
-
-/// Waits until `ready` holds, polling (a render is a timer away).
-async fn until(what: &str, ready: impl Fn() -> bool) {
-    for _ in 0..250 {
-        if ready() {
-            return;
-        }
-        gloo_timers::future::TimeoutFuture::new(10).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn settle() {
-    gloo_timers::future::TimeoutFuture::new(20).await;
-}
-
-fn find<T: JsCast>(el: &Element, selector: &str) -> T {
-    el.query_selector(selector)
-        .unwrap()
-        .unwrap_or_else(|| panic!("no {selector}"))
-        .dyn_into()
-        .unwrap_or_else(|_| panic!("{selector} has another type"))
-}
-
-fn all(el: &Element, selector: &str) -> Vec<HtmlElement> {
-    let list = el.query_selector_all(selector).unwrap();
-    (0..list.length()).map(|i| list.item(i).unwrap().dyn_into().unwrap()).collect()
-}
-
-fn count(el: &Element, selector: &str) -> usize {
-    all(el, selector).len()
-}
-
-fn has_class(el: &Element, class: &str) -> bool {
-    el.class_name().split_whitespace().any(|c| c == class)
-}
-
-fn text(el: &Element) -> String {
-    el.text_content().unwrap_or_default()
-}
-
-fn recorder<T: 'static>() -> (Rc<RefCell<Vec<T>>>, Callback<T>) {
-    let log: Rc<RefCell<Vec<T>>> = Rc::default();
-    let sink = log.clone();
-    (log, Callback::from(move |v| sink.borrow_mut().push(v)))
-}
+mod common;
+use common::*;
 
 fn uid(s: &str) -> UserId {
     UserId::new(s).unwrap()
@@ -115,23 +63,6 @@ fn list(entries: Vec<Entry>, actions: MessageActions) -> MessageListProps {
         focus: None,
         on_load_gap: Callback::noop(),
     }
-}
-
-fn key(target: &Element, key: &str) {
-    let init = web_sys::KeyboardEventInit::new();
-    init.set_key(key);
-    init.set_bubbles(true);
-    init.set_cancelable(true);
-    let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
-    target.dispatch_event(&event).unwrap();
-}
-
-fn type_into(area: &HtmlTextAreaElement, value: &str) {
-    area.set_value(value);
-    let init = web_sys::InputEventInit::new();
-    init.set_bubbles(true);
-    let event = web_sys::InputEvent::new_with_event_init_dict("input", &init).unwrap();
-    area.dispatch_event(&event).unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -201,7 +132,7 @@ async fn the_actions_menu_reacts_replies_edits_and_asks_before_deleting() {
     assert_eq!(*reacted.borrow(), [(MessageId(1), "👍".to_owned(), true)]);
     more(0).click();
     until("the menu", || count(&el, "[data-testid=menu]") == 1).await;
-    key(&find(&el, "[data-testid=menu]"), "Escape");
+    key(&find(&el, "[data-testid=menu]"), "Escape", false);
     until("Esc to close it", || count(&el, "[data-testid=menu]") == 0).await;
     more(0).click();
     until("the menu", || count(&el, "[data-testid=menu]") == 1).await;
@@ -260,31 +191,16 @@ async fn the_message_jumped_to_is_highlighted_and_focused() {
     .await;
 }
 
-fn composer_props(on_send: Callback<Draft>) -> ComposerProps {
-    ComposerProps {
-        max_chars: 100,
-        conversation_label: "# lobby".into(),
-        disabled: false,
-        on_send,
-        on_input: Callback::noop(),
-        mode: None,
-        on_cancel: Callback::noop(),
-        on_edit_last: Callback::noop(),
-        on_mention_query: Callback::noop(),
-        suggestions: vec![],
-    }
-}
-
 #[wasm_bindgen_test]
 async fn a_reply_shows_what_it_answers_and_esc_cancels_it() {
     let el = root();
     let (cancelled, on_cancel) = recorder::<()>();
     let quote = Quote { id: MessageId(1), from: profile("ann"), body: "lunch?".into(), deleted: false };
-    let props = ComposerProps { mode: Some(Mode::Reply(quote)), on_cancel, ..composer_props(Callback::noop()) };
+    let props = ComposerProps { mode: Some(Mode::Reply(quote)), on_cancel, ..composer_props(100, Callback::noop()) };
     yew::Renderer::<Composer>::with_root_and_props(el.clone(), props).render();
     until("the reply bar", || count(&el, "[data-testid=replying]") == 1).await;
     assert!(text(&find(&el, "[data-testid=replying]")).contains("Replying to annlunch?"));
-    key(&find(&el, "textarea"), "Escape");
+    key(&find(&el, "textarea"), "Escape", false);
     assert_eq!(cancelled.borrow().len(), 1);
 }
 
@@ -295,15 +211,15 @@ async fn an_edit_starts_from_the_body_and_up_in_an_empty_box_asks_for_the_last_m
     let (sent, on_send) = recorder::<Draft>();
     let mut app = yew::Renderer::<Composer>::with_root_and_props(
         el.clone(),
-        ComposerProps { on_edit_last, ..composer_props(on_send.clone()) },
+        ComposerProps { on_edit_last, ..composer_props(100, on_send.clone()) },
     )
     .render();
     until("the composer", || count(&el, "textarea") == 1).await;
-    key(&find(&el, "textarea"), "ArrowUp");
+    key(&find(&el, "textarea"), "ArrowUp", false);
     assert_eq!(asked.borrow().len(), 1);
     app.update(ComposerProps {
         mode: Some(Mode::Edit { id: MessageId(7), body: "typo".into() }),
-        ..composer_props(on_send)
+        ..composer_props(100, on_send)
     });
     let area: HtmlTextAreaElement = find(&el, "textarea");
     until("the body in the box", || area.value() == "typo").await;
@@ -311,7 +227,7 @@ async fn an_edit_starts_from_the_body_and_up_in_an_empty_box_asks_for_the_last_m
     assert_eq!(text(&find(&el, "button[type=submit]")), "Save");
     type_into(&area, "fixed");
     settle().await;
-    key(&area, "Enter");
+    key(&area, "Enter", false);
     until("the edit sent", || sent.borrow().len() == 1).await;
     assert_eq!(sent.borrow()[0].body, "fixed");
 }
@@ -322,7 +238,7 @@ async fn at_offers_people_and_the_one_picked_is_sent_by_id() {
     let (queries, on_mention_query) = recorder::<Option<String>>();
     let (sent, on_send) = recorder::<Draft>();
     let suggestions = vec![profile("ann"), Profile { name: "anna".into(), ..profile("a2") }];
-    let props = ComposerProps { on_mention_query, suggestions, ..composer_props(on_send) };
+    let props = ComposerProps { on_mention_query, suggestions, ..composer_props(100, on_send) };
     yew::Renderer::<Composer>::with_root_and_props(el.clone(), props).render();
     until("the composer", || count(&el, "textarea") == 1).await;
     let area: HtmlTextAreaElement = find(&el, "textarea");
@@ -330,13 +246,13 @@ async fn at_offers_people_and_the_one_picked_is_sent_by_id() {
     until("the list", || count(&el, "[data-testid=mention-list] [role=option]") == 2).await;
     assert_eq!(queries.borrow().last().unwrap().as_deref(), Some("an"));
     assert_eq!(area.get_attribute("aria-activedescendant").as_deref(), Some("mention-0"));
-    key(&area, "ArrowDown");
+    key(&area, "ArrowDown", false);
     until("the second one", || area.get_attribute("aria-activedescendant").as_deref() == Some("mention-1")).await;
-    key(&area, "Enter");
+    key(&area, "Enter", false);
     until("the name in the text", || area.value() == "hi @anna ").await;
     until("the list gone", || count(&el, "[data-testid=mention-list]") == 0).await;
     assert!(sent.borrow().is_empty(), "Enter picked, it did not send");
-    key(&area, "Enter");
+    key(&area, "Enter", false);
     until("sent", || sent.borrow().len() == 1).await;
     assert_eq!(sent.borrow()[0].picked, [(uid("a2"), "anna".to_owned())]);
 }
@@ -363,6 +279,6 @@ async fn search_results_page_on_and_a_pick_names_the_result() {
     assert!(text(&hits[1]).contains("message deleted"));
     hits[1].click();
     find::<HtmlElement>(&el, "[data-testid=more-results]").click();
-    key(&hits[0], "Escape");
+    key(&hits[0], "Escape", false);
     assert_eq!((picked.borrow().clone(), more.borrow().len(), closed.borrow().len()), (vec![1], 1, 1));
 }

@@ -1,34 +1,13 @@
 //! The reducer's rules for a message's life: updates, mentions, replies,
 //! history copies, jumps with the holes they leave, and search.
 
+use super::fixtures::{self, dm, msg, profile, uid};
 use super::*;
 use protocol::{Change, Reaction, UnreadCount};
 use yew::Reducible;
 
-fn uid(s: &str) -> UserId {
-    UserId::new(s).unwrap()
-}
-fn profile(id: &str) -> Profile {
-    Profile { id: uid(id), name: format!("user {id}"), color: "#123456".into() }
-}
-fn dm(u: &str) -> Conversation {
-    Conversation::Direct { user: uid(u) }
-}
 fn welcome(unread: Vec<UnreadCount>) -> Welcome {
-    Welcome {
-        protocol: 1,
-        me: profile("me"),
-        project: ProjectId::new("p").unwrap(),
-        session_token: "t".into(),
-        session_expires: 0,
-        online: vec![profile("me"), profile("ann")],
-        unread,
-        limits: Limits::default(),
-        reactions: vec!["👍".into(), "🎉".into()],
-    }
-}
-fn msg(id: u64, from: &str, to: Conversation) -> ChatMessage {
-    ChatMessage::plain(MessageId(id), 1000, profile(from), to, format!("body {id}"))
+    Welcome { unread, ..fixtures::welcome("me", &["me", "ann"]) }
 }
 fn mentioning(mut m: ChatMessage, who: &str) -> ChatMessage {
     m.mentions = vec![uid(who)];
