@@ -73,10 +73,11 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
     let drawer_open = use_state_eq(|| false);
     let find_ref = use_node_ref();
     let on_select = {
-        let (chat, drawer_open) = (chat.clone(), drawer_open.clone());
+        let (chat, drawer_open, search_open) = (chat.clone(), drawer_open.clone(), search_open.clone());
         Callback::from(move |c| {
             chat.select(c);
             drawer_open.set(false);
+            search_open.set(false);
             focus_composer();
         })
     };
@@ -197,7 +198,7 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
                 <SearchBox {on_search} />
                 if notifications.permission == Permission::Ask {
                     <button type="button" class="link" onclick={enable_notifications} data-testid="enable-notifications"
-                        title="Get a desktop notification for direct messages while this tab is in the background">
+                        title="Get a desktop notification for direct messages and mentions of you while this tab is in the background">
                         { "Enable notifications" }
                     </button>
                 }

@@ -69,7 +69,9 @@ fn an_update_for_a_message_not_loaded_still_refreshes_replies_quoting_it() {
         Some(protocol::Quote { id: MessageId(1), from: profile("ann"), body: "old".into(), deleted: false });
     let s = run_from(start(), vec![Action::Message(reply), update(6, 1, edited("new text", 9))]);
     assert_eq!(entry(&s, &Conversation::Room, 5).life.reply_to.as_ref().unwrap().body, "new text");
-    let s = s.reduce(update(7, 1, Change::Deleted));
+    let reacted = s.clone().reduce(update(7, 1, Change::Reactions { reactions: vec![] }));
+    assert!(Rc::ptr_eq(&s, &reacted), "a quote does not show reactions: nothing to change");
+    let s = s.reduce(update(8, 1, Change::Deleted));
     let quote = entry(&s, &Conversation::Room, 5).life.reply_to.clone().unwrap();
     assert!(quote.deleted && quote.body.is_empty());
 }

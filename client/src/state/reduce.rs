@@ -5,7 +5,7 @@
 
 use super::{placeholder, Action, Delivery, Entry, Notice, State, Status, MAX_NOTICES, NOTICE_TTL_MS, TYPING_TTL_MS};
 use client_core::life::{requote, Life};
-use protocol::{ChatMessage, Conversation, MessageId, Profile, Update};
+use protocol::{Change, ChatMessage, Conversation, MessageId, Profile, Update};
 use std::rc::Rc;
 use yew::Reducible;
 
@@ -348,12 +348,16 @@ impl State {
         let mut changed = false;
         if let Some(conv) = self.conversations.get_mut(&u.conversation_for(&me)) {
             changed |= conv.entries.change(u.target, |e| e.life.apply(u.id, &u.change));
-            let quotes = |e: &Entry| e.life.reply_to.as_ref().is_some_and(|q| q.id == u.target);
-            changed |= conv.entries.update_where(quotes, |e| {
-                if let Some(q) = &mut e.life.reply_to {
-                    requote(q, &u.change);
-                }
-            });
+            // A quote shows the body, not the reactions: only an edit or a
+            // deletion changes (and copies) the replies quoting it.
+            if !matches!(u.change, Change::Reactions { .. }) {
+                let quotes = |e: &Entry| e.life.reply_to.as_ref().is_some_and(|q| q.id == u.target);
+                changed |= conv.entries.update_where(quotes, |e| {
+                    if let Some(q) = &mut e.life.reply_to {
+                        requote(q, &u.change);
+                    }
+                });
+            }
         }
         if let Some(search) = &mut self.search {
             for hit in search.hits.iter_mut().filter(|h| h.entry.id == Some(u.target)) {
