@@ -63,6 +63,15 @@ fn an_update_shows_once_and_again_changes_nothing() {
 }
 
 #[test]
+fn an_update_for_a_message_nobody_shows_changes_nothing() {
+    let s = run_from(start(), vec![Action::Message(msg(1, "ann", Conversation::Room))]);
+    for u in [update(9, 5, edited("x", 1)), update(10, 5, Change::Deleted)] {
+        let next = s.clone().reduce(u);
+        assert!(Rc::ptr_eq(&s, &next), "history brings it in its current state when it is shown");
+    }
+}
+
+#[test]
 fn an_update_for_a_message_not_loaded_still_refreshes_replies_quoting_it() {
     let mut reply = msg(5, "me", Conversation::Room);
     reply.reply_to =
