@@ -9,7 +9,7 @@
 // Targets (issue 12): on screen within 1 s, no task over 100 ms. The checks
 // fail only well above them (LIMIT_FACTOR times), so a slow or busy machine
 // does not fail the build; the figures are printed for BENCHMARKS.md.
-import { args, checks, launchBrowser, serverFixture, sleep } from './harness.mjs';
+import { args, checks, launchBrowser, roomBot, serverFixture, sleep } from './harness.mjs';
 
 const N = Number(args.messages ?? 10_000);
 const TARGET_MS = 1_000;
@@ -37,37 +37,8 @@ function probes() {
   }).observe({ type: 'longtask', buffered: true });
 }
 
-/// The bot: a raw WebSocket from a page of its own, N room messages, resolved
-/// when all are acked.
-async function bot(page, n) {
-  return page.evaluate(async (n) => {
-    const ws = new WebSocket(`ws://${location.host}/ws`);
-    await new Promise((ok, fail) => {
-      ws.onopen = ok;
-      ws.onerror = () => fail(new Error('bot socket failed'));
-    });
-    const welcomed = new Promise((ok) => {
-      ws.onmessage = (e) => JSON.parse(e.data).type === 'welcome' && ok();
-    });
-    ws.send(JSON.stringify({ type: 'hello', protocol: 1, auth: { kind: 'guest', name: 'bot', color: '#2b7a78', project: 'lobby' } }));
-    await welcomed;
-    let acked = 0;
-    const all = new Promise((ok, fail) => {
-      ws.onmessage = (e) => {
-        const m = JSON.parse(e.data);
-        if (m.type === 'ack' && ++acked === n) ok();
-        if (m.type === 'error') fail(new Error(`bot refused: ${e.data}`));
-      };
-      ws.onclose = (e) => fail(new Error(`bot closed: ${e.code}`));
-    });
-    for (let i = 1; i <= n; i++) {
-      ws.send(JSON.stringify({ type: 'send', client_id: `bot-${i}`, to: { kind: 'room' }, body: `catchup ${i}` }));
-    }
-    await all;
-    ws.onclose = null;
-    ws.close();
-  }, n);
-}
+/// The bot: `n` room messages "catchup 1" .. "catchup n", all acked.
+const bot = (page, n) => roomBot(page, Array.from({ length: n }, (_, i) => `catchup ${i + 1}`));
 
 /// The page's memory: V8's heap and the wasm linear memory (found with the
 /// DevTools protocol, the app does not expose it).

@@ -2,7 +2,8 @@
 // and stopped, headless Chromium, and one line per check.
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -68,6 +69,63 @@ export const launchBrowser = () =>
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
+
+/// For `context.addInitScript`: records every notification the page raises
+/// in `window.__notifications` (the real constructor still runs).
+export function recordNotifications() {
+  window.__notifications = [];
+  if (!('Notification' in window)) return;
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      super(title, options);
+      window.__notifications.push({ title, body: options?.body ?? '' });
+    }
+  };
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/// axe-core on the page as it is: zero violations of any impact.
+export async function axe(page, label) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  if (result.length) throw new Error(`${label}: ${result.join('\n')}`);
+}
+
+/// A guest `name` on a raw WebSocket from `page` (any page of the server's
+/// origin) sends `texts` to the project's room, in order; resolves when all
+/// are acked.
+export async function roomBot(page, texts, name = 'bot') {
+  await page.evaluate(async ([texts, name]) => {
+    const ws = new WebSocket(`ws://${location.host}/ws`);
+    await new Promise((ok, fail) => {
+      ws.onopen = ok;
+      ws.onerror = () => fail(new Error('bot socket failed'));
+    });
+    const welcomed = new Promise((ok) => {
+      ws.onmessage = (e) => JSON.parse(e.data).type === 'welcome' && ok();
+    });
+    ws.send(JSON.stringify({ type: 'hello', protocol: 1, auth: { kind: 'guest', name, color: '#2b7a78', project: 'lobby' } }));
+    await welcomed;
+    let acked = 0;
+    const all = new Promise((ok, fail) => {
+      ws.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        if (m.type === 'ack' && ++acked === texts.length) ok();
+        if (m.type === 'error') fail(new Error(`bot refused: ${e.data}`));
+      };
+      ws.onclose = (e) => fail(new Error(`bot closed: ${e.code}`));
+    });
+    texts.forEach((body, i) => ws.send(JSON.stringify({ type: 'send', client_id: `${name}-${Date.now()}-${i}`, to: { kind: 'room' }, body })));
+    await all;
+    ws.onclose = null;
+    ws.close();
+  }, [texts, name]);
+}
 
 /// Runs named checks and counts them; `done()` prints the total and exits.
 export function checks(label = 'e2e') {

@@ -6,14 +6,11 @@
 //
 //   node e2e/ux.e2e.mjs --server target/release/server --dist dist \
 //        [--screenshot docs/screenshot.png] [--phone-screenshot docs/screenshot-phone.png]
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { args, checks, launchBrowser, serverFixture, sleep } from './harness.mjs';
+import { args, axe, checks, launchBrowser, recordNotifications, serverFixture, sleep } from './harness.mjs';
 
 const SCREENSHOT = resolve(args.screenshot ?? 'docs/screenshot.png');
 const PHONE_SCREENSHOT = resolve(args['phone-screenshot'] ?? 'docs/screenshot-phone.png');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const TIMEOUT = 15_000;
 const DESKTOP = { width: 1100, height: 700 };
 const PHONE = { width: 375, height: 812 };
@@ -29,20 +26,6 @@ const { base } = fixture;
 const browser = await launchBrowser();
 const { check, fail, done } = checks('ux');
 const problems = [];
-
-/// Records every notification the page raises (the real constructor still
-/// runs: permission is really granted in the context).
-function recordNotifications() {
-  window.__notifications = [];
-  if (!('Notification' in window)) return;
-  const Real = window.Notification;
-  window.Notification = class extends Real {
-    constructor(title, options) {
-      super(title, options);
-      window.__notifications.push({ title, body: options?.body ?? '' });
-    }
-  };
-}
 
 async function newUser(name, { viewport = DESKTOP, colorScheme = 'light', permissions = [] } = {}) {
   const context = await browser.newContext({ viewport, colorScheme, permissions, hasTouch: viewport === PHONE });
@@ -69,16 +52,6 @@ async function say(page, text) {
   await box.fill(text);
   await box.press('Enter');
   await sleep(PACE_MS);
-}
-
-/// axe-core on the page as it is: zero violations of any impact.
-async function axe(page, label) {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
-  const result = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  if (result.length) throw new Error(`${label}: ${result.join('\n')}`);
 }
 
 async function openDrawerIfPhone(page) {

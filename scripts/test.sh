@@ -60,6 +60,9 @@ node e2e/ux.e2e.mjs --server target/release/server --dist dist
 say "end-to-end: catch-up of 10,000 missed messages in the browser (figures for BENCHMARKS.md)"
 node e2e/catchup.e2e.mjs --server target/release/server --dist dist
 
+say "end-to-end: a message's life (edit, delete, reply, react, mention, search); an offline reader converges"
+node e2e/life.e2e.mjs --server target/release/server --dist dist
+
 say "end-to-end: the web app on a static host and embedded in a host page"
 node e2e/embed.e2e.mjs --server target/release/server --dist dist
 

@@ -85,7 +85,7 @@ pub async fn run(args: Args, input: impl AsyncRead + Unpin, output: impl AsyncWr
                 Some(line) if line.trim().is_empty() => {}
                 Some(line) => {
                     let to = driver.target.conversation();
-                    driver.feed(Input::Command(Command::Send { to, body: line })).await?;
+                    driver.feed(Input::Command(Command::send(to, line))).await?;
                 }
                 None => input_done = true,
             },
@@ -191,7 +191,7 @@ impl<W: AsyncWrite + Unpin> Driver<W> {
                 tracing::info!(in_ms = (at_ms - now_ms()).max(0.0) as u64, "connection lost; reconnecting");
             }
             Event::Message { message, .. } => self.print_message(&message),
-            Event::Queued { client_id, to, body } => {
+            Event::Queued { client_id, to, body, .. } => {
                 self.unacked.insert(client_id, (to, body));
             }
             Event::Acked { client_id, id, .. } => {
@@ -264,15 +264,17 @@ mod tests {
     fn our_message_replayed_then_acked_again_is_printed_once() {
         let mut d = driver();
         let client_id = ClientMsgId::new("test-1").unwrap();
-        d.show(Event::Queued { client_id: client_id.clone(), to: Conversation::Room, body: "hi".into() });
-        let me = Profile { id: UserId::new("me").unwrap(), name: "Me".into(), color: "#000000".into() };
-        let stored = ChatMessage {
-            id: MessageId(5),
-            ts: 0,
-            from: me,
+        d.show(Event::Queued {
+            client_id: client_id.clone(),
             to: Conversation::Room,
             body: "hi".into(),
+            reply_to: None,
+            mentions: vec![],
+        });
+        let me = Profile { id: UserId::new("me").unwrap(), name: "Me".into(), color: "#000000".into() };
+        let stored = ChatMessage {
             client_id: Some(client_id.clone()),
+            ..ChatMessage::plain(MessageId(5), 0, me, Conversation::Room, "hi".into())
         };
         d.show(Event::Message { message: stored, replayed: true });
         d.show(Event::Acked { client_id, id: MessageId(5), ts: 0 });

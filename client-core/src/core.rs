@@ -1,7 +1,9 @@
 //! The connection's state machine: [`ClientCore`] and how it applies each
 //! input. The link's lifecycle (connect, welcome, close, ping, timeout) is
-//! in `link.rs`; the ordered, paced send queue in `queue.rs`.
+//! in `link.rs`; the ordered, paced send queue in `queue.rs`; edits,
+//! deletions and reactions awaiting their update in `changes.rs`.
 
+mod changes;
 mod link;
 mod queue;
 
@@ -10,9 +12,10 @@ pub use queue::{MAX_IN_FLIGHT, RESEND_AFTER_MS};
 
 use crate::pacing::TokenBucket;
 use crate::{Command, Effect, Event, Input, Moment};
+use changes::Changes;
 use link::{Link, Live};
 use protocol::session::{ClientSession, Received};
-use protocol::{Auth, ClientMsg, ErrorCode, Limits, ServerMsg};
+use protocol::{Auth, ClientMsg, ClientMsgId, ErrorCode, Limits, ServerMsg, UserId};
 use queue::Failed;
 use std::collections::VecDeque;
 
@@ -26,8 +29,11 @@ pub struct ClientCore {
     refusal: Option<String>,
     /// Project and user id from the first welcome: whose outbox is saved.
     owner: Option<(String, String)>,
+    /// Who the server says we are (the last welcome's `me`).
+    me: Option<UserId>,
     bucket: TokenBucket,
     control: VecDeque<ClientMsg>,
+    changes: Changes,
     failed: Vec<Failed>,
     /// The wake-up last asked for: asked again only when it moves, so a
     /// burst of frames does not reset the driver's timer for each.
@@ -47,8 +53,10 @@ impl ClientCore {
             attempt: 0,
             refusal: None,
             owner: None,
+            me: None,
             bucket: TokenBucket::new(&limits, 0.0),
             control: VecDeque::new(),
+            changes: Changes::default(),
             failed: Vec::new(),
             wake_at: None,
             out: Vec::new(),
@@ -143,12 +151,20 @@ impl ClientCore {
             self.settle_in_flight(client_id);
         }
         let received = self.session.receive(&msg);
+        let replayed = self.live().is_some_and(|l| l.replaying);
         match msg {
             ServerMsg::Welcome(_) | ServerMsg::Pong => {} // a second welcome is ignored
             ServerMsg::Message(message) => {
                 if received != Received::Duplicate {
-                    let replayed = self.live().is_some_and(|l| l.replaying);
                     self.ui(Event::Message { message, replayed });
+                }
+            }
+            ServerMsg::Update(update) => {
+                if self.me.as_ref() == Some(&update.by) {
+                    self.changes.settle(&update);
+                }
+                if received != Received::Duplicate {
+                    self.ui(Event::Update { update, replayed });
                 }
             }
             ServerMsg::Ack { client_id, id, ts, .. } => {
@@ -161,7 +177,7 @@ impl ClientCore {
                 }
                 self.ui(Event::Synced);
             }
-            ServerMsg::Error { code, message, client_id } => self.error(code, message, client_id, now),
+            ServerMsg::Error { code, message, client_id, target } => self.error(code, message, client_id, target, now),
             other => self.ui(Event::Server(other)),
         }
     }
@@ -169,19 +185,34 @@ impl ClientCore {
     fn restore(&mut self, saved: Vec<ClientMsg>) {
         let Some(live) = self.live().filter(|l| l.restoring) else { return };
         live.restoring = false;
-        for (client_id, to, body) in self.session.restore(saved) {
-            self.ui(Event::Queued { client_id, to, body });
+        for (client_id, _, _) in self.session.restore(saved) {
+            self.queued(&client_id);
         }
         self.save_outbox(Vec::new());
     }
 
+    /// Shows our send `client_id` (in the outbox) as pending.
+    fn queued(&mut self, client_id: &ClientMsgId) {
+        let frame =
+            self.session.pending().find(|m| matches!(m, ClientMsg::Send { client_id: c, .. } if c == client_id));
+        if let Some(ClientMsg::Send { client_id, to, body, reply_to, mentions }) = frame {
+            self.ui(Event::Queued { client_id, to, body, reply_to, mentions });
+        }
+    }
+
     fn command(&mut self, command: Command, at: Moment) {
         match command {
-            Command::Send { to, body } => {
-                let ClientMsg::Send { client_id, to, body } = self.session.send(to, body) else { return };
-                self.ui(Event::Queued { client_id, to, body });
+            Command::Send { to, body, reply_to, mentions } => {
+                let ClientMsg::Send { client_id, .. } = self.session.send_with(to, body, reply_to, mentions) else {
+                    return;
+                };
+                self.queued(&client_id);
                 self.save_outbox(Vec::new());
             }
+            Command::Edit { id, body } => self.changes.push(ClientMsg::Edit { id, body }),
+            Command::Delete { id } => self.changes.push(ClientMsg::Delete { id }),
+            Command::React { id, emoji, on } => self.changes.push(ClientMsg::React { id, emoji, on }),
+            Command::Search { query, before, limit } => self.control_frame(ClientMsg::Search { query, before, limit }),
             Command::Typing { to, active } => {
                 // Only the newest typing state per conversation matters.
                 self.control.retain(|m| !matches!(m, ClientMsg::Typing { to: t, .. } if *t == to));
@@ -195,7 +226,7 @@ impl ClientCore {
             Command::Retry(client_id) => {
                 let Some(pos) = self.failed.iter().position(|f| f.client_id == client_id) else { return };
                 let f = self.failed.remove(pos);
-                self.session.restore([ClientMsg::Send { client_id: f.client_id, to: f.to, body: f.body }]);
+                self.session.restore([f.frame]);
                 self.save_outbox(Vec::new());
                 self.ui(Event::Retrying { client_id });
             }

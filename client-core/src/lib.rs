@@ -9,14 +9,18 @@
 //! in with every input ([`Moment`]), so every rule is tested natively.
 
 mod backoff;
+pub mod compose;
 mod core;
+pub mod life;
 mod pacing;
 
 pub use crate::core::{ClientCore, CONNECT_TIMEOUT_MS, MAX_IN_FLIGHT, PING_EVERY_MS, RESEND_AFTER_MS};
 pub use backoff::{backoff_ms, BASE_BACKOFF_MS, MAX_BACKOFF_MS};
 pub use pacing::{TokenBucket, SAFETY_MARGIN};
 
-use protocol::{ChatMessage, ClientMsg, ClientMsgId, Conversation, MessageId, Millis, ServerMsg, UserId, Welcome};
+use protocol::{
+    ChatMessage, ClientMsg, ClientMsgId, Conversation, MessageId, Millis, ServerMsg, Update, UserId, Welcome,
+};
 
 /// When an input happens: the wall clock in ms, and a random number in
 /// 0..=1 for the backoff's jitter.
@@ -27,6 +31,9 @@ pub struct Moment {
 }
 
 /// Something that happened to the client.
+// Inputs and effects live for one call of `handle`, one at a time, and are
+// never stored in bulk: a box per frame would cost more than the size.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// Begin: connect for the first time.
@@ -56,6 +63,31 @@ pub enum Command {
     Send {
         to: Conversation,
         body: String,
+        /// The message (of the same conversation) it answers.
+        reply_to: Option<MessageId>,
+        /// Who the body names, by id.
+        mentions: Vec<UserId>,
+    },
+    /// Changes to stored messages (answered by the `update` every client
+    /// concerned gets): queued like sends, online or not, and sent again
+    /// after a reconnect until their update or a refusal comes.
+    Edit {
+        id: MessageId,
+        body: String,
+    },
+    Delete {
+        id: MessageId,
+    },
+    React {
+        id: MessageId,
+        emoji: String,
+        on: bool,
+    },
+    /// A page of search results (newest first; `before` pages on).
+    Search {
+        query: String,
+        before: Option<MessageId>,
+        limit: Option<u32>,
     },
     Typing {
         to: Conversation,
@@ -89,6 +121,7 @@ pub enum Command {
 }
 
 /// What the driver must do.
+#[allow(clippy::large_enum_variant)] // as for `Input`
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Open a socket to the server; report [`Input::Opened`] or
@@ -147,6 +180,14 @@ pub enum Event {
         client_id: ClientMsgId,
         to: Conversation,
         body: String,
+        reply_to: Option<MessageId>,
+        mentions: Vec<UserId>,
+    },
+    /// A stored message changed (not seen before); `replayed` ones came
+    /// before `synced`.
+    Update {
+        update: Update,
+        replayed: bool,
     },
     Acked {
         client_id: ClientMsgId,
@@ -176,6 +217,13 @@ pub enum Event {
         reason: String,
         code: u16,
     },
+}
+
+impl Command {
+    /// A plain message: no reply, no mention.
+    pub fn send(to: Conversation, body: String) -> Self {
+        Command::Send { to, body, reply_to: None, mentions: Vec::new() }
+    }
 }
 
 #[cfg(test)]

@@ -21,18 +21,18 @@ fn welcome(limits: Limits) -> ServerMsg {
         online: vec![me()],
         unread: vec![],
         limits,
+        reactions: vec!["👍".into(), "🎉".into()],
     })
 }
 
 fn message(id: u64) -> ChatMessage {
-    ChatMessage {
-        id: MessageId(id),
-        ts: 0,
-        from: Profile { id: UserId::new("u2").unwrap(), name: "Bob".into(), color: "#000000".into() },
-        to: Conversation::Room,
-        body: format!("m{id}"),
-        client_id: None,
-    }
+    ChatMessage::plain(
+        MessageId(id),
+        0,
+        Profile { id: UserId::new("u2").unwrap(), name: "Bob".into(), color: "#000000".into() },
+        Conversation::Room,
+        format!("m{id}"),
+    )
 }
 
 fn guest() -> Auth {
@@ -122,7 +122,7 @@ fn ack(client_id: &ClientMsgId, id: u64) -> ServerMsg {
 }
 
 fn refusal(code: ErrorCode, client_id: &ClientMsgId) -> ServerMsg {
-    ServerMsg::Error { code, message: "no".into(), client_id: Some(client_id.clone()) }
+    ServerMsg::Error { code, message: "no".into(), client_id: Some(client_id.clone()), target: None }
 }
 
 // ---------------------------------------------------------------- connecting
@@ -187,7 +187,12 @@ fn a_refused_hello_shows_the_servers_message_with_the_close() {
     d.input(Input::Start);
     d.input(Input::Opened);
     let detail = "invalid token: signature".to_owned();
-    d.server(ServerMsg::Error { code: ErrorCode::HelloRefused, message: detail.clone(), client_id: None });
+    d.server(ServerMsg::Error {
+        code: ErrorCode::HelloRefused,
+        message: detail.clone(),
+        client_id: None,
+        target: None,
+    });
     let out = d.input(Input::Closed { code: 4001, reason: "authentication failed".into() });
     assert!(events(&out).contains(&Event::SignedOut { reason: detail, code: 4001 }));
     assert!(out.contains(&Effect::ForgetSession));
@@ -295,9 +300,11 @@ fn other_server_frames_pass_through_and_errors_become_notices() {
     let mut d = Driver::online(Limits::default());
     let presence = ServerMsg::Presence { user: me(), online: true };
     assert_eq!(events(&d.server(presence.clone())), [Event::Server(presence)]);
-    let err = ServerMsg::Error { code: ErrorCode::InvalidMessage, message: "bad".into(), client_id: None };
+    let err =
+        ServerMsg::Error { code: ErrorCode::InvalidMessage, message: "bad".into(), client_id: None, target: None };
     assert_eq!(events(&d.server(err)), [Event::Notice("bad".into())]);
-    let limited = ServerMsg::Error { code: ErrorCode::RateLimited, message: "dropped".into(), client_id: None };
+    let limited =
+        ServerMsg::Error { code: ErrorCode::RateLimited, message: "dropped".into(), client_id: None, target: None };
     assert!(events(&d.server(limited)).is_empty(), "no notice for a refused typing frame");
 }
 
@@ -306,13 +313,15 @@ fn other_server_frames_pass_through_and_errors_become_notices() {
 #[test]
 fn a_send_is_queued_shown_saved_and_sent() {
     let mut d = Driver::online(Limits::default());
-    let out = d.command(Command::Send { to: Conversation::Room, body: "hi".into() });
+    let out = d.command(Command::send(Conversation::Room, "hi".into()));
     let frame = sent(&out).pop().unwrap();
     let client_id = client_id_of(&frame);
     assert!(events(&out).contains(&Event::Queued {
         client_id: client_id.clone(),
         to: Conversation::Room,
-        body: "hi".into()
+        body: "hi".into(),
+        reply_to: None,
+        mentions: vec![],
     }));
     assert!(out.iter().any(|e| matches!(e, Effect::SaveOutbox { pending, .. } if pending == &vec![frame.clone()])));
     let out = d.server(ack(&client_id, 5));
@@ -326,7 +335,7 @@ fn sends_wait_offline_and_go_in_order_after_the_welcome() {
     let mut d = Driver::online(Limits::default());
     d.input(Input::Closed { code: 1006, reason: String::new() });
     for body in ["a", "b", "c"] {
-        assert!(sent(&d.command(Command::Send { to: Conversation::Room, body: body.into() })).is_empty());
+        assert!(sent(&d.command(Command::send(Conversation::Room, body.into()))).is_empty());
     }
     d.command(Command::Typing { to: Conversation::Room, active: true });
     d.command(Command::RetryNow);
@@ -340,7 +349,7 @@ fn sends_wait_offline_and_go_in_order_after_the_welcome() {
 fn a_saved_outbox_goes_before_nothing_else_and_is_sent_in_order() {
     let mut d = Driver::new();
     d.input(Input::Start);
-    d.command(Command::Send { to: Conversation::Room, body: "typed while connecting".into() });
+    d.command(Command::send(Conversation::Room, "typed while connecting".into()));
     d.input(Input::Opened);
     let out = d.server(welcome(Limits::default()));
     assert!(sent_bodies(&out).is_empty(), "nothing is sent before the saved outbox is merged");
@@ -348,6 +357,8 @@ fn a_saved_outbox_goes_before_nothing_else_and_is_sent_in_order() {
         client_id: ClientMsgId::new("old-1").unwrap(),
         to: Conversation::Room,
         body: "from last time".into(),
+        reply_to: None,
+        mentions: vec![],
     }];
     let out = d.input(Input::OutboxLoaded(saved));
     assert_eq!(sent_bodies(&out), ["typed while connecting", "from last time"]);
@@ -360,7 +371,7 @@ fn a_hundred_sends_at_once_go_at_most_a_burst_then_paced_from_the_limits() {
     let mut d = Driver::online(limits);
     let mut first = Vec::new();
     for i in 0..100 {
-        first.extend(sent_sends(&d.command(Command::Send { to: Conversation::Room, body: format!("{i}") })));
+        first.extend(sent_sends(&d.command(Command::send(Conversation::Room, format!("{i}")))));
     }
     assert!(first.len() <= limits.rate_burst as usize, "{} frames at once", first.len());
     assert_eq!(first.len(), MAX_IN_FLIGHT.min(30), "the in-flight bound holds first");
@@ -412,7 +423,7 @@ fn a_rate_refusal_pauses_and_resends_from_the_refused_message_once_in_order() {
     let mut d = Driver::online(Limits::default());
     let mut frames = Vec::new();
     for body in ["a", "b", "c", "d"] {
-        frames.extend(sent(&d.command(Command::Send { to: Conversation::Room, body: body.into() })));
+        frames.extend(sent(&d.command(Command::send(Conversation::Room, body.into()))));
     }
     let ids: Vec<ClientMsgId> = frames.iter().map(client_id_of).collect();
     d.server(ack(&ids[0], 1));
@@ -428,7 +439,7 @@ fn a_rate_refusal_pauses_and_resends_from_the_refused_message_once_in_order() {
     let resent = sent_bodies(&d.advance_to(d.now + after));
     assert_eq!(resent, ["b", "c", "d"], "from the refused one, in order, once each");
     // New sends queue behind them.
-    let e = sent_bodies(&d.command(Command::Send { to: Conversation::Room, body: "e".into() }));
+    let e = sent_bodies(&d.command(Command::send(Conversation::Room, "e".into())));
     assert_eq!(e, ["e"]);
 }
 
@@ -437,7 +448,7 @@ fn a_refusal_in_the_middle_resends_only_the_refused_and_later_ones() {
     let mut d = Driver::online(Limits::default());
     let mut frames = Vec::new();
     for body in ["a", "b", "c"] {
-        frames.extend(sent(&d.command(Command::Send { to: Conversation::Room, body: body.into() })));
+        frames.extend(sent(&d.command(Command::send(Conversation::Room, body.into()))));
     }
     let ids: Vec<ClientMsgId> = frames.iter().map(client_id_of).collect();
     d.server(refusal(ErrorCode::Unavailable, &ids[1]));
@@ -450,8 +461,8 @@ fn a_refusal_in_the_middle_resends_only_the_refused_and_later_ones() {
 #[test]
 fn a_send_refused_for_good_is_failed_and_can_be_retried_or_discarded() {
     let mut d = Driver::online(Limits::default());
-    let bad = client_id_of(&sent(&d.command(Command::Send { to: Conversation::Room, body: "x".into() }))[0]);
-    let good = client_id_of(&sent(&d.command(Command::Send { to: Conversation::Room, body: "y".into() }))[0]);
+    let bad = client_id_of(&sent(&d.command(Command::send(Conversation::Room, "x".into())))[0]);
+    let good = client_id_of(&sent(&d.command(Command::send(Conversation::Room, "y".into())))[0]);
     let out = d.server(refusal(ErrorCode::UnknownUser, &bad));
     assert_eq!(events(&out), [Event::SendFailed { client_id: bad.clone(), reason: "no".into() }]);
     assert!(out.iter().any(|e| matches!(e, Effect::SaveOutbox { settled, .. } if settled == &vec![bad.clone()])));
@@ -471,14 +482,14 @@ fn a_send_refused_for_good_is_failed_and_can_be_retried_or_discarded() {
 fn a_body_over_the_limits_fails_at_once_and_does_not_block_the_queue() {
     let limits = Limits { max_body_chars: 5, ..Limits::default() };
     let mut d = Driver::online(limits);
-    let out = d.command(Command::Send { to: Conversation::Room, body: "too long".into() });
+    let out = d.command(Command::send(Conversation::Room, "too long".into()));
     assert!(sent(&out).is_empty());
     assert!(events(&out).iter().any(|e| matches!(e, Event::SendFailed { reason, .. } if reason == "too long to send")));
-    assert_eq!(sent_bodies(&d.command(Command::Send { to: Conversation::Room, body: "ok".into() })), ["ok"]);
+    assert_eq!(sent_bodies(&d.command(Command::send(Conversation::Room, "ok".into()))), ["ok"]);
     // Escaping: within the chars but over the frame.
     let limits = Limits { max_frame_bytes: 200, ..Limits::default() };
     let mut d = Driver::online(limits);
-    let out = d.command(Command::Send { to: Conversation::Room, body: "\u{1}".repeat(60) });
+    let out = d.command(Command::send(Conversation::Room, "\u{1}".repeat(60)));
     assert!(sent(&out).is_empty());
 }
 
@@ -489,8 +500,8 @@ fn typing_read_and_pings_share_the_rate_budget_with_sends() {
     let mut out = Vec::new();
     out.extend(d.command(Command::Typing { to: Conversation::Room, active: true }));
     out.extend(d.command(Command::Read { conversation: Conversation::Room, up_to: MessageId(1) }));
-    out.extend(d.command(Command::Send { to: Conversation::Room, body: "a".into() }));
-    out.extend(d.command(Command::Send { to: Conversation::Room, body: "b".into() }));
+    out.extend(d.command(Command::send(Conversation::Room, "a".into())));
+    out.extend(d.command(Command::send(Conversation::Room, "b".into())));
     out.extend(d.command(Command::Typing { to: Conversation::Room, active: false }));
     out.extend(d.command(Command::Typing { to: Conversation::Room, active: true }));
     assert_eq!(sent(&out).len(), 3, "three tokens");
@@ -519,3 +530,5 @@ fn signing_out_closes_and_stops() {
     assert_eq!(out, [Effect::CloseSocket, Effect::Stop]);
     assert!(d.input(Input::Closed { code: 1000, reason: String::new() }).is_empty());
 }
+
+mod life;

@@ -2,13 +2,18 @@
 //! natively. Effects (socket, storage, timers) live in `services/` and
 //! `hooks/` and only dispatch [`Action`]s here.
 
+use client_core::life::Life;
 use protocol::{
-    ChatMessage, ClientMsgId, Conversation, Limits, Member, MessageId, Millis, Profile, ProjectId, UserId, Welcome,
+    ChatMessage, ClientMsgId, Conversation, Limits, Member, MessageId, Millis, Profile, ProjectId, Update, UserId,
+    Welcome,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 mod conversation;
+mod search;
 pub use conversation::{ConversationState, Entries};
+pub use search::{Hit, Search};
 
 /// How long a typing indicator lasts without a refresh, in ms.
 pub const TYPING_TTL_MS: f64 = 6_000.0;
@@ -58,9 +63,36 @@ pub struct Entry {
     pub id: Option<MessageId>,
     pub client_id: Option<ClientMsgId>,
     pub from: Profile,
-    pub body: String,
     pub ts: f64,
     pub delivery: Delivery,
+    /// The body and what happened to it since (edits, deletion,
+    /// reactions), the quote of the message it answers, its mentions.
+    pub life: Life,
+    /// Messages between the one before and this one may not be loaded (a
+    /// jump to an older message loaded its page apart): the list offers to
+    /// load them.
+    pub gap_before: bool,
+}
+
+impl Entry {
+    /// A stored message as delivered.
+    pub fn stored(mut m: ChatMessage) -> Self {
+        let life = Life::of(&mut m);
+        Entry {
+            id: Some(m.id),
+            client_id: m.client_id,
+            from: m.from,
+            ts: m.ts as f64,
+            delivery: Delivery::Sent,
+            life,
+            gap_before: false,
+        }
+    }
+    /// Whether it can be edited at `now` (if it is mine): stored, not
+    /// deleted, and within the server's edit window.
+    pub fn editable(&self, window_secs: Option<u64>, now: f64) -> bool {
+        self.id.is_some() && !self.life.deleted && window_secs.is_none_or(|w| now - self.ts < w as f64 * 1000.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +131,13 @@ pub struct State {
     /// (`after` = the last user of the previous page, `None` for the first),
     /// or `None` while a request is out or the directory is complete.
     pub directory_next: Option<Option<UserId>>,
+    /// The emoji a message can be reacted with (the welcome's).
+    pub reactions: Rc<Vec<String>>,
+    /// The last search and its results.
+    pub search: Option<Search>,
+    /// The message jumped to (from a search result or a quote) in the
+    /// active conversation: shown highlighted.
+    pub focus: Option<MessageId>,
 }
 
 impl Default for State {
@@ -119,6 +158,9 @@ impl Default for State {
             visible: true,
             reading_back: false,
             directory_next: None,
+            reactions: Rc::default(),
+            search: None,
+            focus: None,
         }
     }
 }
@@ -148,8 +190,12 @@ pub enum Action {
         client_id: ClientMsgId,
         to: Conversation,
         body: String,
+        reply_to: Option<MessageId>,
+        mentions: Vec<UserId>,
         now: f64,
     },
+    /// A stored message changed (edited, deleted, reacted to).
+    Update(Update),
     Ack {
         client_id: ClientMsgId,
         id: MessageId,
@@ -188,17 +234,41 @@ pub enum Action {
         messages: Vec<ChatMessage>,
         has_more: bool,
     },
-    HistoryRequested(Conversation),
+    /// A history page below `before` (`None`: the newest) was asked for.
+    HistoryRequested {
+        conversation: Conversation,
+        before: Option<MessageId>,
+    },
     Read {
         conversation: Conversation,
         up_to: MessageId,
         unread: u32,
+        /// How many of the unread mention me.
+        mentions: u32,
     },
     ReadSent {
         conversation: Conversation,
         up_to: MessageId,
     },
     Select(Conversation),
+    /// Show message `id` of `conversation` (a search result, a quote's
+    /// original), highlighted.
+    Jump {
+        conversation: Conversation,
+        id: MessageId,
+    },
+    /// A search page was asked for (`before: None`: a new search).
+    SearchRequested {
+        query: String,
+        before: Option<MessageId>,
+    },
+    /// The answer to a search.
+    SearchResults {
+        query: String,
+        before: Option<MessageId>,
+        results: Vec<ChatMessage>,
+        has_more: bool,
+    },
     /// The page became visible or hidden.
     Visible(bool),
     /// The active conversation was scrolled up from (true) or back to
@@ -267,6 +337,11 @@ impl State {
         self.conversations.values().map(|c| c.unread).sum()
     }
 
+    /// The unread count and unread mentions of `c`.
+    pub fn unread_in(&self, c: &Conversation) -> (u32, u32) {
+        self.conversation(c).map_or((0, 0), |c| (c.unread, c.mentions))
+    }
+
     pub(crate) fn me_id(&self) -> Option<&UserId> {
         self.me.as_ref().map(|m| &m.id)
     }
@@ -287,5 +362,9 @@ const PLACEHOLDER_COLOR: &str = "#888888";
 mod host;
 mod reduce;
 
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod life_tests;
 #[cfg(test)]
 mod tests;

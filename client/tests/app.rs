@@ -5,36 +5,15 @@
 use client::App;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-use web_sys::{Element, HtmlInputElement};
+use web_sys::HtmlInputElement;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod common;
+use common::{root, settle, until};
+
 fn window() -> web_sys::Window {
     web_sys::window().unwrap()
-}
-
-fn root() -> Element {
-    let document = window().document().unwrap();
-    let div = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&div).unwrap();
-    div
-}
-
-async fn settle() {
-    gloo_timers::future::TimeoutFuture::new(50).await;
-}
-
-/// Waits until `ready` holds, polling, for at most 10 s: what the app does
-/// after a sign-in goes through an effect, a spawned task and a coalescing
-/// timer, so a fixed pause is a bet on the machine's speed.
-async fn until(what: &str, ready: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if ready() {
-            return;
-        }
-        gloo_timers::future::TimeoutFuture::new(20).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn set_url(url: &str) {

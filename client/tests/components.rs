@@ -2,14 +2,14 @@
 //! Each renders one component into a fresh element and inspects the DOM.
 #![cfg(target_arch = "wasm32")]
 
-use client::components::composer::{Composer, ComposerProps};
+use client::components::composer::{Composer, Draft};
 use client::components::join_form::{JoinForm, JoinFormProps, JoinRequest};
 use client::components::message_list::{MessageList, MessageListProps};
 use client::components::sidebar::{Contact, Sidebar, SidebarProps};
 use client::components::status_banner::{StatusBanner, StatusBannerProps};
 use client::state::{Delivery, Entry, Status};
+use client_core::life::Life;
 use protocol::{ClientMsgId, Conversation, MessageId, Profile, UserId};
-use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -18,39 +18,8 @@ use yew::Callback;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn root() -> Element {
-    let document = web_sys::window().unwrap().document().unwrap();
-    let div = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&div).unwrap();
-    div
-}
-
-async fn settle() {
-    gloo_timers::future::TimeoutFuture::new(20).await;
-}
-
-fn find<T: JsCast>(el: &Element, selector: &str) -> T {
-    el.query_selector(selector)
-        .unwrap()
-        .unwrap_or_else(|| panic!("no {selector}"))
-        .dyn_into()
-        .unwrap_or_else(|_| panic!("{selector} has another type"))
-}
-
-fn count(el: &Element, selector: &str) -> u32 {
-    el.query_selector_all(selector).unwrap().length()
-}
-
-fn text(el: &Element) -> String {
-    el.text_content().unwrap_or_default()
-}
-
-/// A list of everything a callback was called with.
-fn recorder<T: 'static>() -> (Rc<RefCell<Vec<T>>>, Callback<T>) {
-    let log: Rc<RefCell<Vec<T>>> = Rc::default();
-    let sink = log.clone();
-    (log, Callback::from(move |v| sink.borrow_mut().push(v)))
-}
+mod common;
+use common::*;
 
 fn profile(id: &str) -> Profile {
     Profile { id: UserId::new(id).unwrap(), name: id.into(), color: "#aa0000".into() }
@@ -61,9 +30,10 @@ fn entry(id: u64, from: &str, body: &str, delivery: Delivery) -> Entry {
         id: (delivery != Delivery::Pending).then_some(MessageId(id)),
         client_id: Some(ClientMsgId::new(format!("c{id}")).unwrap()),
         from: profile(from),
-        body: body.into(),
         ts: 1_764_000_000_000.0 + id as f64,
         delivery,
+        life: Life::new(body.into(), None, vec![]),
+        gap_before: false,
     }
 }
 
@@ -79,25 +49,13 @@ fn list_props(entries: Vec<Entry>, has_more: bool, on_load_older: Callback<()>) 
         on_scrolled_up: Callback::noop(),
         on_retry: Callback::noop(),
         on_discard: Callback::noop(),
+        actions: Default::default(),
+        emoji: Rc::new(vec!["👍".into(), "🎉".into()]),
+        names: Default::default(),
+        edit_window_secs: None,
+        focus: None,
+        on_load_gap: Callback::noop(),
     }
-}
-
-fn key(target: &Element, key: &str, shift: bool) {
-    let init = web_sys::KeyboardEventInit::new();
-    init.set_key(key);
-    init.set_shift_key(shift);
-    init.set_bubbles(true);
-    init.set_cancelable(true);
-    let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
-    target.dispatch_event(&event).unwrap();
-}
-
-fn type_into(area: &HtmlTextAreaElement, value: &str) {
-    area.set_value(value);
-    let init = web_sys::InputEventInit::new();
-    init.set_bubbles(true);
-    let event = web_sys::InputEvent::new_with_event_init_dict("input", &init).unwrap();
-    area.dispatch_event(&event).unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -325,14 +283,8 @@ async fn status_banner_online_has_no_retry_and_offline_has_one() {
     }
 }
 
-async fn composer(el: &Element, max_chars: usize, on_send: Callback<String>) -> HtmlTextAreaElement {
-    let props = ComposerProps {
-        max_chars,
-        conversation_label: "# lobby".into(),
-        disabled: false,
-        on_send,
-        on_input: Callback::noop(),
-    };
+async fn composer(el: &Element, max_chars: usize, on_send: Callback<Draft>) -> HtmlTextAreaElement {
+    let props = composer_props(max_chars, on_send);
     yew::Renderer::<Composer>::with_root_and_props(el.clone(), props).render();
     settle().await;
     find(el, "textarea")
@@ -341,7 +293,7 @@ async fn composer(el: &Element, max_chars: usize, on_send: Callback<String>) -> 
 #[wasm_bindgen_test]
 async fn composer_sends_on_enter_and_keeps_shift_enter_for_newlines() {
     let el = root();
-    let (sent, on_send) = recorder::<String>();
+    let (sent, on_send) = recorder::<Draft>();
     let area = composer(&el, 100, on_send).await;
     settle().await;
     let doc = web_sys::window().unwrap().document().unwrap();
@@ -357,14 +309,14 @@ async fn composer_sends_on_enter_and_keeps_shift_enter_for_newlines() {
     settle().await;
     key(&area, "Enter", false);
     settle().await;
-    assert_eq!(*sent.borrow(), vec!["line one\nline two".to_string()]);
+    assert_eq!(sent.borrow().iter().map(|d| d.body.as_str()).collect::<Vec<_>>(), ["line one\nline two"]);
     assert_eq!(area.value(), "", "cleared after sending");
 }
 
 #[wasm_bindgen_test]
 async fn composer_refuses_blank_messages_inline() {
     let el = root();
-    let (sent, on_send) = recorder::<String>();
+    let (sent, on_send) = recorder::<Draft>();
     let area = composer(&el, 100, on_send).await;
     type_into(&area, "   \n ");
     settle().await;
@@ -379,7 +331,7 @@ async fn composer_refuses_blank_messages_inline() {
 #[wasm_bindgen_test]
 async fn composer_shows_the_length_limit_as_it_approaches() {
     let el = root();
-    let (sent, on_send) = recorder::<String>();
+    let (sent, on_send) = recorder::<Draft>();
     let area = composer(&el, 10, on_send).await;
     type_into(&area, "1234567");
     settle().await;
@@ -403,9 +355,10 @@ async fn sidebar_shows_presence_unread_counts_and_offline_people() {
     let props = SidebarProps {
         project: "lobby".into(),
         room_unread: 2,
+        room_mentions: 0,
         contacts: vec![
-            Contact { profile: profile("ann"), online: true, unread: 0 },
-            Contact { profile: profile("bob"), online: false, unread: 3 },
+            Contact { profile: profile("ann"), online: true, unread: 0, mentions: 0 },
+            Contact { profile: profile("bob"), online: false, unread: 3, mentions: 1 },
         ],
         active: Conversation::Room,
         on_select,
@@ -419,7 +372,9 @@ async fn sidebar_shows_presence_unread_counts_and_offline_people() {
     assert_eq!(count(&el, "[data-testid=person-ann] .dot.on"), 1);
     let bob: HtmlElement = find(&el, "[data-testid=person-bob]");
     assert!(text(&bob).contains("(offline)"));
-    assert_eq!(bob.get_attribute("aria-label").as_deref(), Some("bob, offline, 3 unread"));
+    assert_eq!(bob.get_attribute("aria-label").as_deref(), Some("bob, offline, 3 unread, 1 mentioning you"));
+    assert_eq!(text(&find(&bob, ".badge.mention")), "@1", "mentions apart from the unread count");
+    assert_eq!(count(&el, "[data-testid=conv-room] .badge.mention"), 0);
     bob.click();
     settle().await;
     assert_eq!(*selected.borrow(), vec![Conversation::Direct { user: UserId::new("bob").unwrap() }]);
@@ -432,10 +387,11 @@ async fn the_find_box_filters_people_and_enter_opens_the_first() {
     let props = SidebarProps {
         project: "lobby".into(),
         room_unread: 0,
+        room_mentions: 0,
         contacts: vec![
-            Contact { profile: profile("ann"), online: true, unread: 0 },
-            Contact { profile: profile("bob"), online: false, unread: 0 },
-            Contact { profile: profile("joanna"), online: false, unread: 0 },
+            Contact { profile: profile("ann"), online: true, unread: 0, mentions: 0 },
+            Contact { profile: profile("bob"), online: false, unread: 0, mentions: 0 },
+            Contact { profile: profile("joanna"), online: false, unread: 0, mentions: 0 },
         ],
         active: Conversation::Room,
         on_select,

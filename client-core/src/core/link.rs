@@ -55,6 +55,7 @@ impl ClientCore {
     /// The link is gone (closed, dropped, timed out): wait, then reconnect.
     pub(super) fn lost(&mut self, at: Moment) {
         self.control.clear();
+        self.changes.link_lost();
         let delay = backoff_ms(self.attempt, at.random);
         self.attempt += 1;
         let retry_at = at.now_ms + delay;
@@ -71,6 +72,7 @@ impl ClientCore {
         self.limits = w.limits;
         self.bucket = TokenBucket::new(&w.limits, now);
         let owner = (w.project.as_str().to_owned(), w.me.id.as_str().to_owned());
+        self.me = Some(w.me.id.clone());
         let first = self.owner.is_none();
         self.link = Link::Up(Live {
             replaying: resumed,

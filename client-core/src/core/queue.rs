@@ -8,13 +8,15 @@
 //! `unavailable` refusal moves the send point back to the refused message
 //! and pauses the queue for [`RESEND_AFTER_MS`]; refusals of later messages
 //! that were already in flight then change nothing, so each is resent once.
-//! Other frames (typing, read, history, ping) wait in a small queue of
-//! their own that goes first: they share the server's rate budget.
+//! Other frames (typing, read, history, search, ping) wait in a small queue
+//! of their own that goes first, then edits, deletions and reactions: they
+//! all share the server's rate budget.
 
+use super::changes::refusal_notice;
 use super::link::CONNECT_TIMEOUT_MS;
 use super::{ClientCore, Link};
 use crate::{Effect, Event};
-use protocol::{ClientMsg, ClientMsgId, Conversation, ErrorCode};
+use protocol::{ClientMsg, ClientMsgId, ErrorCode, MessageId};
 
 /// Pause of the send queue after the server refused a send for rate or
 /// could not store it.
@@ -27,8 +29,8 @@ pub const MAX_IN_FLIGHT: usize = 16;
 #[derive(Debug, Clone)]
 pub(super) struct Failed {
     pub(super) client_id: ClientMsgId,
-    pub(super) to: Conversation,
-    pub(super) body: String,
+    /// The `send` as it was (reply and mentions included).
+    pub(super) frame: ClientMsg,
 }
 
 impl ClientCore {
@@ -48,11 +50,21 @@ impl ClientCore {
         }
     }
 
-    pub(super) fn error(&mut self, code: ErrorCode, message: String, client_id: Option<ClientMsgId>, now: f64) {
+    pub(super) fn error(
+        &mut self,
+        code: ErrorCode,
+        message: String,
+        client_id: Option<ClientMsgId>,
+        target: Option<MessageId>,
+        now: f64,
+    ) {
         let retryable = matches!(code, ErrorCode::RateLimited | ErrorCode::Unavailable);
         if retryable {
             if code == ErrorCode::RateLimited {
                 self.bucket.drain(now);
+            }
+            if let Some(target) = target {
+                self.changes.retry(target);
             }
             let pos = client_id.as_ref().and_then(|c| self.position(c));
             if let Some(live) = self.live() {
@@ -66,28 +78,37 @@ impl ClientCore {
             // A refused typing or read frame is not worth telling anyone.
             return;
         }
-        match client_id {
-            Some(client_id) if self.position(&client_id).is_some() => self.fail(client_id, message),
-            Some(_) => {} // not ours any more (acked, discarded)
-            None => self.ui(Event::Notice(message)),
+        match (client_id, target) {
+            (Some(client_id), _) if self.position(&client_id).is_some() => self.fail(client_id, message),
+            (Some(_), _) => {} // not ours any more (acked, discarded)
+            (None, Some(target)) => {
+                let notice = match self.changes.refused(target) {
+                    Some(frame) => refusal_notice(&frame, code, &message),
+                    None => Some(message),
+                };
+                if let Some(notice) = notice {
+                    self.ui(Event::Notice(notice));
+                }
+            }
+            (None, None) => self.ui(Event::Notice(message)),
         }
     }
 
     /// A send that cannot go as it is: out of the queue, kept for Retry.
     pub(super) fn fail(&mut self, client_id: ClientMsgId, reason: String) {
-        let Some(ClientMsg::Send { to, body, .. }) =
+        let Some(frame) =
             self.session.pending().find(|m| matches!(m, ClientMsg::Send { client_id: c, .. } if *c == client_id))
         else {
             return;
         };
         self.settle_in_flight(&client_id);
         self.session.forget(&client_id);
-        self.failed.push(Failed { client_id: client_id.clone(), to, body });
+        self.failed.push(Failed { client_id: client_id.clone(), frame });
         self.save_outbox(vec![client_id.clone()]);
         self.ui(Event::SendFailed { client_id, reason });
     }
 
-    /// Typing, history and read mean something only on a live link.
+    /// Typing, history, read and search mean something only on a live link.
     pub(super) fn control_frame(&mut self, msg: ClientMsg) {
         if self.is_online() {
             self.control.push_back(msg);
@@ -108,6 +129,16 @@ impl ClientCore {
                 }
                 let frame = self.control.pop_front().unwrap_or(ClientMsg::Ping);
                 self.out.push(Effect::Send(frame));
+                continue;
+            }
+            // Changes wait for the replay, which may show them done.
+            if !live.replaying && self.changes.has_unsent() {
+                if !self.bucket.take(now) {
+                    return;
+                }
+                if let Some(frame) = self.changes.take_unsent() {
+                    self.out.push(Effect::Send(frame));
+                }
                 continue;
             }
             let in_flight = live.in_flight;
@@ -147,6 +178,7 @@ impl ClientCore {
             Link::Stopped => None,
             Link::Up(live) => {
                 let waiting = !self.control.is_empty()
+                    || (!live.replaying && self.changes.has_unsent())
                     || (live.in_flight < MAX_IN_FLIGHT && live.in_flight < self.session.pending_len());
                 let send_at = (waiting && !live.restoring)
                     .then(|| self.bucket.next_token_at(now.max(live.paused_until)).max(live.paused_until));

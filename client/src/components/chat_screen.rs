@@ -1,9 +1,11 @@
 use crate::components::composer::Composer;
 use crate::components::message_list::MessageList;
 use crate::components::name_color;
+use crate::components::search::{SearchBox, SearchPanel};
 use crate::components::sidebar::{Contact, Sidebar};
 use crate::components::status_banner::StatusBanner;
 use crate::hooks::use_chat::Chat;
+use crate::hooks::use_compose::{reaction_names, use_compose};
 use crate::hooks::use_notifications::{use_notifications, Permission};
 use crate::hooks::use_shortcuts::{use_shortcuts, Shortcut};
 use crate::hooks::use_typing::use_typing;
@@ -52,22 +54,30 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
     let contacts: Vec<Contact> = s
         .contacts()
         .into_iter()
-        .map(|(p, online)| Contact {
-            profile: p.clone(),
-            online,
-            unread: s.conversation(&Conversation::Direct { user: p.id.clone() }).map_or(0, |c| c.unread),
+        .map(|(p, online)| {
+            let (unread, mentions) = s.unread_in(&Conversation::Direct { user: p.id.clone() });
+            Contact { profile: p.clone(), online, unread, mentions }
         })
         .collect();
-    let room_unread = s.conversation(&Conversation::Room).map_or(0, |c| c.unread);
+    let (room_unread, room_mentions) = s.unread_in(&Conversation::Room);
+    let compose = use_compose(chat, &active, typing.on_sent.clone());
+    let names = reaction_names(chat, &conv.entries);
+    // The search panel shows the last search until it is closed.
+    let search_open = use_state_eq(|| false);
+    let place = |c: &Conversation| match c {
+        Conversation::Room => format!("# {project}"),
+        Conversation::Direct { user } => s.people.get(user).map_or_else(|| user.to_string(), |p| p.name.clone()),
+    };
     let total_unread = s.total_unread();
     // On a phone the conversations are a drawer over the conversation.
     let drawer_open = use_state_eq(|| false);
     let find_ref = use_node_ref();
     let on_select = {
-        let (chat, drawer_open) = (chat.clone(), drawer_open.clone());
+        let (chat, drawer_open, search_open) = (chat.clone(), drawer_open.clone(), search_open.clone());
         Callback::from(move |c| {
             chat.select(c);
             drawer_open.set(false);
+            search_open.set(false);
             focus_composer();
         })
     };
@@ -87,8 +97,10 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
     {
         let (on_select, drawer_open, find_ref, active) =
             (on_select.clone(), drawer_open.clone(), find_ref.clone(), active.clone());
+        let search_open = search_open.clone();
         use_shortcuts(Callback::from(move |shortcut| match shortcut {
             Shortcut::Escape => {
+                search_open.set(false);
                 if *drawer_open {
                     drawer_open.set(false);
                     focus_composer();
@@ -115,12 +127,37 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
         let chat = chat.clone();
         Callback::from(move |()| chat.retry_now())
     };
-    let on_send = {
-        let (chat, to, on_sent) = (chat.clone(), active.clone(), typing.on_sent.clone());
-        Callback::from(move |body| {
-            chat.send(to.clone(), body);
-            on_sent.emit(());
+    let on_search = {
+        let (chat, search_open) = (chat.clone(), search_open.clone());
+        Callback::from(move |query: String| {
+            chat.search(&query);
+            search_open.set(true);
         })
+    };
+    let close_search = {
+        let search_open = search_open.clone();
+        Callback::from(move |()| search_open.set(false))
+    };
+    let search_panel = s.search.as_ref().filter(|_| *search_open).map(|search| {
+        let places: Vec<String> = search.hits.iter().map(|h| place(&h.conversation)).collect();
+        let on_pick = {
+            let (chat, search_open, hits) = (chat.clone(), search_open.clone(), search.hits.clone());
+            Callback::from(move |i: usize| {
+                if let Some(id) = hits[i].entry.id {
+                    search_open.set(false);
+                    chat.jump(hits[i].conversation.clone(), id);
+                }
+            })
+        };
+        let on_more = {
+            let chat = chat.clone();
+            Callback::from(move |()| chat.search_more())
+        };
+        html! { <SearchPanel search={search.clone()} {places} {on_more} {on_pick} on_close={close_search.clone()} /> }
+    });
+    let on_load_gap = {
+        let (chat, c) = (chat.clone(), active.clone());
+        Callback::from(move |above| chat.load_gap(&c, above))
     };
     let on_load_older = {
         let (chat, c) = (chat.clone(), active.clone());
@@ -158,9 +195,10 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
                     }
                 </button>
                 <StatusBanner status={s.status.clone()} {on_retry} />
+                <SearchBox {on_search} />
                 if notifications.permission == Permission::Ask {
                     <button type="button" class="link" onclick={enable_notifications} data-testid="enable-notifications"
-                        title="Get a desktop notification for direct messages while this tab is in the background">
+                        title="Get a desktop notification for direct messages and mentions of you while this tab is in the background">
                         { "Enable notifications" }
                     </button>
                 }
@@ -170,7 +208,8 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
                 <button type="button" class="link sign-out" onclick={sign_out}>{ "Sign out" }</button>
             </header>
             <div class="main">
-                <Sidebar {project} {room_unread} {contacts} active={active.clone()} {on_select} {find_ref} />
+                <Sidebar {project} {room_unread} {room_mentions} {contacts} active={active.clone()} {on_select} {find_ref} />
+                { for search_panel }
                 <main class="conversation" aria-labelledby="conversation-title">
                     <h1 class="title" id="conversation-title" data-testid="title">
                         { title.clone() }
@@ -184,10 +223,14 @@ pub fn chat_screen(props: &ChatScreenProps) -> Html {
                     <MessageList key={conv_key.clone()} entries={conv.entries.clone()} has_more={conv.has_more}
                         loading={conv.history_requested} at_start={conv.at_start()} unread={conv.unread}
                         me={s.me.as_ref().map(|m| m.id.clone())} {on_load_older} {on_scrolled_up}
-                        on_retry={retry_send} on_discard={discard_send} />
+                        on_retry={retry_send} on_discard={discard_send} actions={compose.actions}
+                        emoji={s.reactions.clone()} {names} edit_window_secs={s.limits.edit_window_secs}
+                        focus={s.focus} {on_load_gap} />
                     <p class="typing" aria-live="polite" data-testid="typing">{ typing_text(&typing_names) }</p>
                     <Composer key={conv_key} max_chars={s.limits.max_body_chars} conversation_label={title}
-                        disabled={s.me.is_none()} {on_send} on_input={typing.on_input.clone()} />
+                        disabled={s.me.is_none()} on_send={compose.on_send} on_input={typing.on_input.clone()}
+                        mode={compose.mode} on_cancel={compose.on_cancel} on_edit_last={compose.on_edit_last}
+                        on_mention_query={compose.on_mention_query} suggestions={compose.suggestions} />
                 </main>
             </div>
         </div>

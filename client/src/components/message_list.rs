@@ -1,9 +1,10 @@
-use crate::components::message_view::{group_view, FailedActions, Group};
+use crate::components::message_view::{group_view, Act, Group, MessageActions, OpenMenu, View};
 use crate::components::when;
 use crate::state::{Delivery, Entries, Entry};
 use protocol::{ClientMsgId, MessageId, UserId};
 use std::cell::RefCell;
 use std::rc::Rc;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 #[derive(Properties, PartialEq)]
@@ -32,6 +33,25 @@ pub struct MessageListProps {
     pub on_retry: Callback<ClientMsgId>,
     #[prop_or_default]
     pub on_discard: Callback<ClientMsgId>,
+    /// Reply, edit, delete, react, show a quoted message.
+    #[prop_or_default]
+    pub actions: MessageActions,
+    /// The emoji a message can be reacted with.
+    #[prop_or_default]
+    pub emoji: Rc<Vec<String>>,
+    /// Names of the people who reacted (by id), for the tooltips (a few:
+    /// a list is enough).
+    #[prop_or_default]
+    pub names: Rc<Vec<(UserId, String)>>,
+    /// The server's edit window (`None`: edits any time).
+    #[prop_or_default]
+    pub edit_window_secs: Option<u64>,
+    /// The message jumped to: rendered, shown and highlighted.
+    #[prop_or_default]
+    pub focus: Option<MessageId>,
+    /// Load what is missing below this message (a hole the list shows).
+    #[prop_or_default]
+    pub on_load_gap: Callback<MessageId>,
 }
 
 /// A new group starts when the sender changes or after this pause, in ms.
@@ -43,6 +63,8 @@ const EDGE_PX: i32 = 24;
 pub const RENDER_WINDOW: usize = 200;
 /// Older loaded messages put above per scroll to the top.
 const RENDER_PAGE: usize = 200;
+/// Messages rendered above the one jumped to.
+const FOCUS_CONTEXT: usize = 20;
 
 type EntryKey = (Option<MessageId>, Option<ClientMsgId>);
 
@@ -109,17 +131,24 @@ pub fn message_list(props: &MessageListProps) -> Html {
         *divider.borrow_mut() = first_unread(&props.entries, props.me.as_ref(), props.unread);
     }
     *unread_before.borrow_mut() = props.unread;
-    let from = render_from(&props.entries, *start);
+    let menu = use_state_eq(|| None::<OpenMenu>);
+    // The message jumped to is rendered, with some before it.
+    let focus_at = props.focus.and_then(|id| props.entries.get(id).map(|_| props.entries.index_from(id)));
+    let from =
+        render_from(&props.entries, *start).min(focus_at.map_or(usize::MAX, |i| i.saturating_sub(FOCUS_CONTEXT)));
     let shown = &props.entries[from..];
     {
         let (list, place, start) = (list.clone(), place.clone(), start.clone());
         let first = shown.first().map(|e| key(e));
         let last = shown.last().map(|e| key(e));
         let own_new = shown.last().is_some_and(|e| e.delivery == Delivery::Pending);
+        // Reading a message jumped to: what arrives below does not pull
+        // the reader away from it.
+        let follow = props.focus.is_none();
         use_effect_with((first, last), move |(first, last)| {
             if let Some(el) = list.cast::<web_sys::Element>() {
                 let mut p = place.borrow_mut();
-                if p.last != *last && (p.at_bottom || own_new) {
+                if p.last != *last && ((p.at_bottom && follow) || own_new) {
                     // A new message at the bottom: follow it, unless the
                     // reader had scrolled up to read older ones; back at the
                     // bottom, the window shrinks to the newest again.
@@ -133,6 +162,34 @@ pub fn message_list(props: &MessageListProps) -> Html {
                 p.first = first.clone();
                 p.last = last.clone();
                 p.measure(&el);
+            }
+        });
+    }
+    // Show the message jumped to once it is there (focus scrolls to it,
+    // and a screen reader reads it).
+    {
+        let list = list.clone();
+        use_effect_with((props.focus, focus_at.is_some()), move |(focus, present)| {
+            if let (Some(id), true) = (focus, present) {
+                let el = list
+                    .cast::<web_sys::Element>()
+                    .and_then(|l| l.query_selector(&format!("#msg-{id}")).ok().flatten());
+                if let Some(el) = el.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+                    let _ = el.focus();
+                }
+            }
+        });
+    }
+    // An opened menu takes the focus, so the keyboard is where the menu is.
+    {
+        let list = list.clone();
+        use_effect_with(*menu, move |menu| {
+            if menu.is_some() {
+                let button =
+                    list.cast::<web_sys::Element>().and_then(|l| l.query_selector(".menu button").ok().flatten());
+                if let Some(b) = button.and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok()) {
+                    let _ = b.focus();
+                }
             }
         });
     }
@@ -186,16 +243,73 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let mut items: Vec<Html> = Vec::new();
     let mut group: Option<Group> = None;
     let mut last_day = None;
+    let window = props.edit_window_secs;
+    let editable = |e: &Entry| e.editable(window, now);
+    let view = View {
+        me: props.me.as_ref(),
+        emoji: &props.emoji,
+        names: &props.names,
+        editable: &editable,
+        focus: props.focus,
+        menu: *menu,
+    };
+    // Every button of the list, by what its data- attributes say.
+    let onclick = {
+        let (menu, a) = (menu.clone(), props.actions.clone());
+        let (retry, discard) = (props.on_retry.clone(), props.on_discard.clone());
+        Callback::from(move |e: MouseEvent| {
+            let Some(act) = e.target_dyn_into::<web_sys::Element>().and_then(|t| Act::of(&t)) else { return };
+            let open = |id, confirm_delete| menu.set(Some(OpenMenu { id, confirm_delete }));
+            match act {
+                Act::Menu(id) if menu.is_some_and(|m| m.id == id) => menu.set(None),
+                Act::Menu(id) => open(id, false),
+                Act::AskDelete(id) => open(id, true),
+                Act::Retry(c) => retry.emit(c),
+                Act::Discard(c) => discard.emit(c),
+                Act::ShowOriginal(id) => a.show_original.emit(id),
+                other => {
+                    menu.set(None);
+                    match other {
+                        Act::Reply(id) => a.reply.emit(id),
+                        Act::Edit(id) => a.edit.emit(id),
+                        Act::Delete(id) => a.delete.emit(id),
+                        Act::React(id, emoji, on) => a.react.emit((id, emoji, on)),
+                        _ => {}
+                    }
+                }
+            }
+        })
+    };
+    // Esc closes an open menu (and only then is it this list's key).
+    let onkeydown = {
+        let menu = menu.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            if e.key() == "Escape" && menu.is_some() {
+                e.stop_propagation();
+                menu.set(None);
+            }
+        })
+    };
     let flush = |group: &mut Option<Group>, items: &mut Vec<Html>| {
         if let Some(g) = group.take() {
-            items.push(group_view(
-                &g,
-                props.me.as_ref(),
-                &FailedActions { retry: &props.on_retry, discard: &props.on_discard },
-            ));
+            items.push(group_view(&g, &view));
         }
     };
-    for e in shown {
+    for (i, e) in shown.iter().enumerate() {
+        if let (true, Some(id)) = (e.gap_before && i > 0, e.id) {
+            flush(&mut group, &mut items);
+            let onclick = {
+                let load = props.on_load_gap.clone();
+                Callback::from(move |_: MouseEvent| load.emit(id))
+            };
+            items.push(html! {
+                <div class="gap" role="separator" key={format!("gap-{id}")} data-testid="gap">
+                    <button type="button" class="link" {onclick} disabled={props.loading}>
+                        { "Some messages here are not loaded: load them" }
+                    </button>
+                </div>
+            });
+        }
         let day = when::day(e.ts);
         if last_day != Some(day) {
             flush(&mut group, &mut items);
@@ -224,7 +338,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let reading_back = *scrolled_up;
     html! {
         <div class="messages-wrap">
-            <div class="messages" ref={list} {onscroll} role="log" aria-label="Messages" tabindex="0">
+            <div class="messages" ref={list} {onscroll} {onclick} {onkeydown} role="log" aria-label="Messages" tabindex="0">
                 if from > 0 || props.has_more || props.loading {
                     <div class="older">
                         <button type="button" class="link" onclick={load_older} disabled={props.loading}>

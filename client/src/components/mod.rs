@@ -7,6 +7,7 @@ pub mod join_form;
 pub mod linkify;
 pub mod message_list;
 pub mod message_view;
+pub mod search;
 pub mod sidebar;
 pub mod status_banner;
 pub mod when;

@@ -8,12 +8,16 @@ pub struct Contact {
     pub profile: Profile,
     pub online: bool,
     pub unread: u32,
+    /// How many of the unread mention me.
+    pub mentions: u32,
 }
 
 #[derive(Properties, PartialEq)]
 pub struct SidebarProps {
     pub project: String,
     pub room_unread: u32,
+    #[prop_or_default]
+    pub room_mentions: u32,
     /// Online first; people we talked to stay here (offline) after they leave.
     pub contacts: Vec<Contact>,
     pub active: Conversation,
@@ -61,7 +65,12 @@ pub fn sidebar(props: &SidebarProps) -> Html {
             _ => {}
         })
     };
-    let item = |conv: Conversation, label: Html, aria: String, online: Option<bool>, unread: u32, testid: String| {
+    let item = |conv: Conversation,
+                label: Html,
+                aria: String,
+                online: Option<bool>,
+                (unread, mentions): (u32, u32),
+                testid: String| {
         let current = props.active == conv;
         let onclick = {
             let on_select = props.on_select.clone();
@@ -72,6 +81,9 @@ pub fn sidebar(props: &SidebarProps) -> Html {
         if unread > 0 {
             aria.push_str(&format!(", {unread} unread"));
         }
+        if mentions > 0 {
+            aria.push_str(&format!(", {mentions} mentioning you"));
+        }
         html! {
             <li>
                 <button type="button" class={classes!("conv", current.then_some("current"), (online == Some(false)).then_some("offline"))}
@@ -80,6 +92,9 @@ pub fn sidebar(props: &SidebarProps) -> Html {
                         <span class={classes!("dot", on.then_some("on"))} aria-hidden="true"></span>
                     }
                     <span class="label">{ label }</span>
+                    if mentions > 0 {
+                        <span class="badge mention" aria-hidden="true" title="Mentions of you">{ format!("@{mentions}") }</span>
+                    }
                     if unread > 0 {
                         <span class="badge" aria-hidden="true">{ unread }</span>
                     }
@@ -96,7 +111,7 @@ pub fn sidebar(props: &SidebarProps) -> Html {
             </div>
             <ul>
                 { item(Conversation::Room, html! { <>{ "# " }{ props.project.clone() }</> },
-                    format!("Room {}", props.project), None, props.room_unread, "conv-room".into()) }
+                    format!("Room {}", props.project), None, (props.room_unread, props.room_mentions), "conv-room".into()) }
             </ul>
             <h2 id="people-title">{ "People" }</h2>
             <ul data-testid="people" aria-labelledby="people-title">
@@ -111,7 +126,7 @@ pub fn sidebar(props: &SidebarProps) -> Html {
                         </>
                     };
                     let aria = format!("{}, {}", p.name, if c.online { "online" } else { "offline" });
-                    item(Conversation::Direct { user: p.id.clone() }, label, aria, Some(c.online), c.unread, format!("person-{}", p.name))
+                    item(Conversation::Direct { user: p.id.clone() }, label, aria, Some(c.online), (c.unread, c.mentions), format!("person-{}", p.name))
                 }) }
             </ul>
             if props.contacts.is_empty() {

@@ -2,6 +2,7 @@
 //! them and render what they return.
 
 pub mod use_chat;
+pub mod use_compose;
 pub mod use_embed;
 pub mod use_notifications;
 pub mod use_now;

@@ -6,7 +6,7 @@ use crate::services::favicon;
 use crate::services::socket::{self, ChatHandle, Command};
 use crate::services::storage;
 use crate::state::{Action, State, Status};
-use protocol::{Auth, ClientMsg, ClientMsgId, Conversation, ProjectId};
+use protocol::{Auth, ClientMsg, ClientMsgId, Conversation, MessageId, ProjectId, UserId};
 use std::cell::RefCell;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -15,6 +15,8 @@ use yew::prelude::*;
 pub const HISTORY_PAGE: u32 = 50;
 /// People asked for per directory page (the server caps it too).
 pub const DIRECTORY_PAGE: u32 = 200;
+/// Search results asked for per page.
+pub const SEARCH_PAGE: u32 = 20;
 /// The project offered on the join form when neither the URL nor the last
 /// session names one.
 pub const DEFAULT_PROJECT: &str = "lobby";
@@ -54,8 +56,71 @@ impl Chat {
         self.state.dispatch(Action::SignOut);
     }
 
-    pub fn send(&self, to: Conversation, body: String) {
-        self.command(Command::Send { to, body });
+    /// Sends a message, answering `reply_to` and mentioning `mentions`.
+    pub fn send(&self, to: Conversation, body: String, reply_to: Option<MessageId>, mentions: Vec<UserId>) {
+        self.command(Command::Send { to, body, reply_to, mentions });
+    }
+
+    /// Changes our message `id` to `body`; it shows when the update comes.
+    pub fn edit(&self, id: MessageId, body: String) {
+        self.command(Command::Frame(ClientMsg::Edit { id, body }));
+    }
+
+    pub fn delete(&self, id: MessageId) {
+        self.command(Command::Frame(ClientMsg::Delete { id }));
+    }
+
+    /// Adds (`on`) or takes back our `emoji` reaction to message `id`.
+    pub fn react(&self, id: MessageId, emoji: String, on: bool) {
+        self.command(Command::Frame(ClientMsg::React { id, emoji, on }));
+    }
+
+    /// A new search; an empty query (or one with no letter or digit,
+    /// which finds nothing) only clears the last one.
+    pub fn search(&self, query: &str) {
+        let query = query.trim();
+        if !query.chars().any(char::is_alphanumeric) {
+            return;
+        }
+        self.state.dispatch(Action::SearchRequested { query: query.to_owned(), before: None });
+        self.command(Command::Frame(ClientMsg::Search {
+            query: query.to_owned(),
+            before: None,
+            limit: Some(SEARCH_PAGE),
+        }));
+    }
+
+    /// The next page of the last search.
+    pub fn search_more(&self) {
+        let Some(search) = self.state.search.as_ref().filter(|s| s.has_more && !s.loading) else { return };
+        let (query, before) = (search.query.clone(), search.next_before());
+        self.state.dispatch(Action::SearchRequested { query: query.clone(), before });
+        self.command(Command::Frame(ClientMsg::Search { query, before, limit: Some(SEARCH_PAGE) }));
+    }
+
+    /// Shows message `id` of `conversation`, loading the page that ends
+    /// with it when it is not loaded (PROTOCOL.md: `history` with `before`
+    /// = its id + 1).
+    pub fn jump(&self, conversation: Conversation, id: MessageId) {
+        self.state.dispatch(Action::Jump { conversation: conversation.clone(), id });
+        let loaded = self.state.conversation(&conversation).is_some_and(|c| c.entries.contains(id));
+        if !loaded {
+            self.history(&conversation, Some(MessageId(id.0.saturating_add(1))));
+        }
+    }
+
+    /// Loads what is missing just below the message `above` (which the list
+    /// shows after a hole).
+    pub fn load_gap(&self, c: &Conversation, above: MessageId) {
+        self.history(c, Some(above));
+    }
+
+    fn history(&self, c: &Conversation, before: Option<MessageId>) {
+        if self.state.status != Status::Online {
+            return;
+        }
+        self.state.dispatch(Action::HistoryRequested { conversation: c.clone(), before });
+        self.command(Command::Frame(ClientMsg::History { conversation: c.clone(), before, limit: Some(HISTORY_PAGE) }));
     }
 
     pub fn typing(&self, to: Conversation, active: bool) {
@@ -91,9 +156,7 @@ impl Chat {
         if conv.history_requested || !conv.has_more || self.state.status != Status::Online {
             return;
         }
-        let before = conv.oldest_id();
-        self.state.dispatch(Action::HistoryRequested(c.clone()));
-        self.command(Command::Frame(ClientMsg::History { conversation: c.clone(), before, limit: Some(HISTORY_PAGE) }));
+        self.history(c, conv.oldest_id());
     }
 }
 
@@ -234,12 +297,7 @@ pub fn use_chat() -> Chat {
         let seen = online && state.visible && !state.reading_back;
         use_effect_with((active.clone(), online, seen, newest, conv.loaded, conv.history_requested), move |_| {
             if online && !conv.loaded && !conv.history_requested {
-                chat.state.dispatch(Action::HistoryRequested(active.clone()));
-                chat.command(Command::Frame(ClientMsg::History {
-                    conversation: active.clone(),
-                    before: None,
-                    limit: Some(HISTORY_PAGE),
-                }));
+                chat.history(&active, None);
             }
             if let Some(up_to) = newest.filter(|_| seen) {
                 if conv.read_sent < Some(up_to) {

@@ -1,10 +1,12 @@
-//! Desktop notifications for direct messages while the tab is hidden:
-//! offered from a button (never asked on load), raised for live messages
-//! from others, and a click brings the tab to that conversation.
+//! Desktop notifications for direct messages, and room messages that
+//! mention me, while the tab is hidden: offered from a button (never asked
+//! on load), raised for live messages from others, and a click brings the
+//! tab to that conversation.
 
-use crate::state::State;
+use crate::state::{Entry, State};
 use protocol::{Conversation, MessageId};
 use std::collections::HashMap;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -64,38 +66,42 @@ pub fn use_notifications(state: &State, select: Callback<Conversation>) -> Notif
     let hidden = !state.visible;
     let mut fresh = Vec::new();
     for (conv, c) in &state.conversations {
-        if !matches!(conv, Conversation::Direct { .. }) {
-            continue;
-        }
+        let room = *conv == Conversation::Room;
         let Some(newest) = c.newest_id() else { continue };
         let before = seen.borrow_mut().insert(conv.clone(), newest);
+        // In the room only what mentions me, and only what came after the
+        // room was first seen (not a mention history brought in).
+        let unread = if room { c.mentions } else { c.unread };
+        if (room && before.is_none()) || !(before.is_none_or(|b| b < newest) && granted && hidden && unread > 0) {
+            continue;
+        }
         // Something new and unread while the page is hidden.
-        if before.is_none_or(|b| b < newest) && granted && hidden && c.unread > 0 {
-            {
-                let entries = &c.entries[..c.entries.stored_len()];
-                let new = entries.iter().rev().take_while(|e| e.id > before);
-                if let Some(e) = new.filter(|e| Some(&e.from.id) != me.as_ref()).last() {
-                    fresh.push((
-                        conv.clone(),
-                        e.from.name.clone(),
-                        e.body.chars().take(PREVIEW_CHARS).collect::<String>(),
-                    ));
-                }
-            }
+        let entries = &c.entries[..c.entries.stored_len()];
+        let new = entries.iter().rev().take_while(|e| e.id > before);
+        let wanted = |e: &&Rc<Entry>| {
+            Some(&e.from.id) != me.as_ref() && (!room || me.as_ref().is_some_and(|me| e.life.mentions(me)))
+        };
+        if let Some(e) = new.filter(wanted).last() {
+            let title = if room {
+                format!("{} mentioned you", e.from.name)
+            } else {
+                format!("{} (direct message)", e.from.name)
+            };
+            fresh.push((conv.clone(), title, e.life.body.chars().take(PREVIEW_CHARS).collect::<String>()));
         }
     }
-    for (conv, name, body) in fresh {
-        show(&conv, &name, &body, select.clone());
+    for (conv, title, body) in fresh {
+        show(&conv, &title, &body, select.clone());
     }
     Notifications { permission: *permission_state, request }
 }
 
-fn show(conv: &Conversation, name: &str, body: &str, select: Callback<Conversation>) {
+fn show(conv: &Conversation, title: &str, body: &str, select: Callback<Conversation>) {
     let options = web_sys::NotificationOptions::new();
     options.set_body(body);
     // One notification per conversation: a newer one replaces it.
     options.set_tag(&format!("chat-{conv:?}"));
-    let Ok(n) = web_sys::Notification::new_with_options(&format!("{name} (direct message)"), &options) else { return };
+    let Ok(n) = web_sys::Notification::new_with_options(title, &options) else { return };
     let conv = conv.clone();
     let onclick = Closure::<dyn FnMut()>::new(move || {
         if let Some(w) = web_sys::window() {

@@ -10,7 +10,7 @@ use client_core::{ClientCore, Command as CoreCommand, Effect, Event, Input, Mome
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, State as SocketState, WebSocketError};
-use protocol::{Auth, ClientMsg, ClientMsgId, Conversation, ServerMsg};
+use protocol::{Auth, ClientMsg, ClientMsgId, Conversation, MessageId, ServerMsg, UserId};
 use std::collections::VecDeque;
 use yew::Callback;
 
@@ -19,8 +19,11 @@ pub enum Command {
     Send {
         to: Conversation,
         body: String,
+        reply_to: Option<MessageId>,
+        mentions: Vec<UserId>,
     },
-    /// Any other frame (typing, history, read); dropped while offline.
+    /// Any other request: typing, history, read, users and search (dropped
+    /// while offline); edit, delete and react (kept until answered).
     Frame(ClientMsg),
     /// Skip the backoff wait.
     RetryNow,
@@ -162,13 +165,17 @@ async fn run(auth: Auth, dispatch: Callback<Action>, tx: UnboundedSender<Command
 
 fn core_command(command: Command) -> Option<CoreCommand> {
     Some(match command {
-        Command::Send { to, body } => CoreCommand::Send { to, body },
+        Command::Send { to, body, reply_to, mentions } => CoreCommand::Send { to, body, reply_to, mentions },
         Command::Frame(ClientMsg::Typing { to, active }) => CoreCommand::Typing { to, active },
         Command::Frame(ClientMsg::History { conversation, before, limit }) => {
             CoreCommand::History { conversation, before, limit }
         }
         Command::Frame(ClientMsg::Read { conversation, up_to }) => CoreCommand::Read { conversation, up_to },
         Command::Frame(ClientMsg::Users { query, after, limit }) => CoreCommand::Users { query, after, limit },
+        Command::Frame(ClientMsg::Edit { id, body }) => CoreCommand::Edit { id, body },
+        Command::Frame(ClientMsg::Delete { id }) => CoreCommand::Delete { id },
+        Command::Frame(ClientMsg::React { id, emoji, on }) => CoreCommand::React { id, emoji, on },
+        Command::Frame(ClientMsg::Search { query, before, limit }) => CoreCommand::Search { query, before, limit },
         Command::Frame(_) | Command::ResendPending => return None,
         Command::RetryNow => CoreCommand::RetryNow,
         Command::NetworkLost => CoreCommand::NetworkLost,
@@ -246,7 +253,10 @@ impl Driver {
             Event::Message { message, replayed: true } => dispatch(Action::Replayed(message)),
             Event::Message { message, replayed: false } => dispatch(Action::Message(message)),
             Event::Synced => {}
-            Event::Queued { client_id, to, body } => dispatch(Action::Queued { client_id, to, body, now: now() }),
+            Event::Queued { client_id, to, body, reply_to, mentions } => {
+                dispatch(Action::Queued { client_id, to, body, reply_to, mentions, now: now() })
+            }
+            Event::Update { update, .. } => dispatch(Action::Update(update)),
             Event::Acked { client_id, id, ts } => dispatch(Action::Ack { client_id, id, ts }),
             Event::SendFailed { client_id, reason } => dispatch(Action::SendFailed { client_id, reason }),
             Event::Retrying { client_id } => dispatch(Action::Resending { client_id }),
@@ -272,7 +282,12 @@ fn server_action(msg: ServerMsg) -> Option<Action> {
         ServerMsg::Online { users } => Action::Online(users),
         ServerMsg::Typing { from, to, active } => Action::Typing { from, to, active, now: now() },
         ServerMsg::History { conversation, messages, has_more } => Action::History { conversation, messages, has_more },
-        ServerMsg::Read { conversation, up_to, unread } => Action::Read { conversation, up_to, unread },
+        ServerMsg::Read { conversation, up_to, unread, mentions } => {
+            Action::Read { conversation, up_to, unread, mentions }
+        }
+        ServerMsg::Search { query, before, results, has_more } => {
+            Action::SearchResults { query, before, results, has_more }
+        }
         ServerMsg::UserUpdated { user } => Action::UserUpdated(user),
         ServerMsg::UserErased { user } => Action::UserErased(user),
         ServerMsg::Users { users, has_more, .. } => Action::Directory { members: users, has_more },
@@ -344,6 +359,10 @@ mod tests {
             ClientMsg::History { conversation: Conversation::Room, before: None, limit: Some(50) },
             ClientMsg::Read { conversation: Conversation::Room, up_to: MessageId(3) },
             ClientMsg::Users { query: None, after: Some(UserId::new("u1").unwrap()), limit: Some(200) },
+            ClientMsg::Edit { id: MessageId(3), body: "fixed".into() },
+            ClientMsg::Delete { id: MessageId(3) },
+            ClientMsg::React { id: MessageId(3), emoji: "👍".into(), on: true },
+            ClientMsg::Search { query: "lunch".into(), before: Some(MessageId(9)), limit: Some(20) },
         ];
         for request in requests {
             assert!(core_command(Command::Frame(request.clone())).is_some(), "{request:?} is dropped");
@@ -352,6 +371,38 @@ mod tests {
             core_command(Command::Frame(ClientMsg::Users { query: Some("al".into()), after: None, limit: None })),
             Some(CoreCommand::Users { query: Some("al".into()), after: None, limit: None })
         );
+        assert_eq!(
+            core_command(Command::Frame(ClientMsg::React { id: MessageId(3), emoji: "🎉".into(), on: false })),
+            Some(CoreCommand::React { id: MessageId(3), emoji: "🎉".into(), on: false })
+        );
+        // A reply with mentions keeps both on its way to the core.
+        let ann = UserId::new("ann").unwrap();
+        let send = Command::Send {
+            to: Conversation::Room,
+            body: "@ann".into(),
+            reply_to: Some(MessageId(2)),
+            mentions: vec![ann.clone()],
+        };
+        assert_eq!(
+            core_command(send),
+            Some(CoreCommand::Send {
+                to: Conversation::Room,
+                body: "@ann".into(),
+                reply_to: Some(MessageId(2)),
+                mentions: vec![ann]
+            })
+        );
+    }
+
+    /// The frames the app's requests answer reach the reducer.
+    #[test]
+    fn search_answers_and_mention_counts_reach_the_reducer() {
+        use crate::state::Action;
+        use protocol::ServerMsg;
+        let answer = ServerMsg::Search { query: "x".into(), before: None, results: vec![], has_more: true };
+        assert!(matches!(super::server_action(answer), Some(Action::SearchResults { has_more: true, .. })));
+        let read = ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(4), unread: 3, mentions: 1 };
+        assert!(matches!(super::server_action(read), Some(Action::Read { mentions: 1, .. })));
     }
 
     #[test]

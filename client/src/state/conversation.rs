@@ -1,5 +1,11 @@
 //! One conversation's messages, kept sorted as they arrive so a burst of
 //! thousands costs a binary search each, not a sort or a scan each.
+//!
+//! Gaps: live and replayed messages are contiguous (the server delivers
+//! every one, in order), and so is a history page. A page loaded apart (a
+//! jump to an older message) may leave messages unloaded between it and
+//! what was there: the entry above such a hole is marked `gap_before`
+//! until a page covering the hole arrives ([`Entries::mark_known`]).
 
 use super::{Delivery, Entry};
 use protocol::{ClientMsgId, MessageId};
@@ -68,15 +74,62 @@ impl Entries {
     }
 
     /// Files a stored message; false if it was already there.
-    pub fn insert_stored(&mut self, entry: Entry) -> bool {
+    /// `contiguous`: it comes live or replayed, so nothing is missing
+    /// around it; otherwise (a history page) any hole it opens is marked.
+    pub fn insert_stored(&mut self, mut entry: Entry, contiguous: bool) -> bool {
         let Some(id) = entry.id else { return false };
-        match self.find(id) {
-            Ok(_) => false,
-            Err(at) => {
-                Rc::make_mut(&mut self.0).insert(at, Rc::new(entry));
-                true
+        let Err(at) = self.find(id) else { return false };
+        let stored = self.stored_len();
+        let v = Rc::make_mut(&mut self.0);
+        entry.gap_before = if contiguous || stored == 0 {
+            false
+        } else if at == stored {
+            true // above the newest loaded: unknown until the page says
+        } else {
+            if at == 0 {
+                // Below the oldest loaded: what lies between is unknown.
+                Rc::make_mut(&mut v[0]).gap_before = true;
             }
+            // Inside a hole or not, as the entry above it was.
+            at > 0 && v[at].gap_before
+        };
+        v.insert(at, Rc::new(entry));
+        true
+    }
+
+    /// A history page said every message of the conversation with an id
+    /// from `lo` up to (not including) `hi` is loaded: no hole is left
+    /// there (the ids strictly between two entries are within it).
+    pub fn mark_known(&mut self, lo: MessageId, hi: MessageId) {
+        let stored = self.stored_len();
+        let opens = |i: usize| {
+            let (prev, e) = (self.0[i - 1].id.unwrap_or(lo), self.0[i].id.unwrap_or(hi));
+            self.0[i].gap_before && prev.0.saturating_add(1) >= lo.0 && e <= hi
+        };
+        let holes: Vec<usize> = (1..stored).filter(|i| opens(*i)).collect();
+        if holes.is_empty() {
+            return;
         }
+        let v = Rc::make_mut(&mut self.0);
+        for i in holes {
+            Rc::make_mut(&mut v[i]).gap_before = false;
+        }
+    }
+
+    /// Changes stored message `id` by `change` (true if it changed
+    /// something); the list is copied only then.
+    pub fn change(&mut self, id: MessageId, change: impl FnOnce(&mut Entry) -> bool) -> bool {
+        let Ok(pos) = self.find(id) else { return false };
+        let mut e = Entry::clone(&self.0[pos]);
+        if !change(&mut e) {
+            return false;
+        }
+        Rc::make_mut(&mut self.0)[pos] = Rc::new(e);
+        true
+    }
+
+    pub fn get(&self, id: MessageId) -> Option<&Rc<Entry>> {
+        self.find(id).ok().map(|i| &self.0[i])
     }
 
     /// Our send got its id (by ack or by its stored copy arriving first):
@@ -91,7 +144,7 @@ impl Entries {
         entry.id = Some(id);
         entry.ts = ts;
         entry.delivery = Delivery::Sent;
-        self.insert_stored(entry);
+        self.insert_stored(entry, true);
         true
     }
 
@@ -116,14 +169,16 @@ impl Entries {
         true
     }
 
-    /// Changes the entries that match (copying only those).
-    pub fn update_where(&mut self, matches: impl Fn(&Entry) -> bool, change: impl Fn(&mut Entry)) {
+    /// Changes the entries that match (copying only those); false if none
+    /// matched.
+    pub fn update_where(&mut self, matches: impl Fn(&Entry) -> bool, mut change: impl FnMut(&mut Entry)) -> bool {
         if !self.0.iter().any(|e| matches(e)) {
-            return;
+            return false;
         }
         for e in Rc::make_mut(&mut self.0).iter_mut().filter(|e| matches(e)) {
             change(Rc::make_mut(e));
         }
+        true
     }
 
     /// Keeps only the entries that match (the order stays sorted).
@@ -145,10 +200,16 @@ pub struct ConversationState {
     /// Oldest first; pending entries (no id yet) at the end.
     pub entries: Entries,
     pub unread: u32,
+    /// How many of the unread mention me.
+    pub mentions: u32,
     /// Whether older messages may exist on the server.
     pub has_more: bool,
     /// A history request is in flight.
     pub history_requested: bool,
+    /// The `before` of each history request in flight, oldest first: the
+    /// server answers a connection's requests in order, and the answer
+    /// does not repeat it. (One or two at a time: a `Vec` is enough.)
+    pub requested: Vec<Option<MessageId>>,
     /// A first history page arrived (since the last welcome that did not
     /// resume): until then the hook asks for one when this is shown.
     pub loaded: bool,

@@ -38,45 +38,8 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{dm, msg, profile, run, uid, welcome};
     use super::super::*;
-    use protocol::{ChatMessage, Welcome};
-    use std::rc::Rc;
-    use yew::Reducible;
-
-    fn uid(s: &str) -> UserId {
-        UserId::new(s).unwrap()
-    }
-    fn profile(id: &str) -> Profile {
-        Profile { id: uid(id), name: format!("user {id}"), color: "#123456".into() }
-    }
-    fn dm(u: &str) -> Conversation {
-        Conversation::Direct { user: uid(u) }
-    }
-    fn welcome(me: &str, online: &[&str]) -> Welcome {
-        Welcome {
-            protocol: 1,
-            me: profile(me),
-            project: ProjectId::new("p").unwrap(),
-            session_token: "t".into(),
-            session_expires: 0,
-            online: online.iter().map(|u| profile(u)).collect(),
-            unread: vec![],
-            limits: Limits::default(),
-        }
-    }
-    fn msg(id: u64, from: &str, to: Conversation) -> ChatMessage {
-        ChatMessage {
-            id: MessageId(id),
-            ts: 1000,
-            from: profile(from),
-            to,
-            body: format!("body {id}"),
-            client_id: None,
-        }
-    }
-    fn run(actions: Vec<Action>) -> Rc<State> {
-        actions.into_iter().fold(Rc::new(State::default()), |s, a| s.reduce(a))
-    }
 
     #[test]
     fn a_new_profile_shows_in_the_online_list_on_old_messages_and_as_me() {

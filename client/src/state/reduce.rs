@@ -4,7 +4,8 @@
 //! and an action that changes nothing returns the old state (no render).
 
 use super::{placeholder, Action, Delivery, Entry, Notice, State, Status, MAX_NOTICES, NOTICE_TTL_MS, TYPING_TTL_MS};
-use protocol::{ChatMessage, Conversation, Profile};
+use client_core::life::{requote, Life};
+use protocol::{Change, ChatMessage, Conversation, MessageId, Profile, Update};
 use std::rc::Rc;
 use yew::Reducible;
 
@@ -48,15 +49,22 @@ impl State {
                 for conv in self.conversations.values_mut() {
                     // Requests in flight died with the old connection.
                     conv.history_requested = false;
+                    conv.requested.clear();
                     if !resumed {
                         // Nothing will be replayed: fetch each again when shown.
                         conv.loaded = false;
                     }
                     // The welcome's counts replace ours (absent means none).
                     conv.unread = 0;
+                    conv.mentions = 0;
+                }
+                if let Some(search) = &mut self.search {
+                    search.loading = false;
                 }
                 for u in &w.unread {
-                    self.conversations.entry(u.conversation.clone()).or_default().unread = u.count;
+                    let conv = self.conversations.entry(u.conversation.clone()).or_default();
+                    conv.unread = u.count;
+                    conv.mentions = u.mentions;
                     if let Conversation::Direct { user } = &u.conversation {
                         self.people.entry(user.clone()).or_insert_with(|| placeholder(user));
                     }
@@ -64,6 +72,7 @@ impl State {
                 self.me = Some(w.me);
                 self.project = Some(w.project);
                 self.limits = w.limits;
+                self.reactions = Rc::new(w.reactions);
                 // Everyone the project knows, page by page, for the sidebar.
                 self.directory_next = Some(None);
                 true
@@ -77,20 +86,25 @@ impl State {
                 }
                 true
             }
-            Action::Message(m) => self.insert_message(m, true),
-            Action::Replayed(m) => self.insert_message(m, false),
-            Action::Queued { client_id, to, body, now } => {
+            Action::Message(m) => self.insert_message(m, true, true),
+            Action::Replayed(m) => self.insert_message(m, false, true),
+            Action::Queued { client_id, to, body, reply_to, mentions, now } => {
                 let Some(me) = self.me.clone() else { return false };
-                self.conversations.entry(to).or_default().entries.push_unsent(Entry {
+                let entries = &mut self.conversations.entry(to).or_default().entries;
+                // Shown with the quote the server will make (it sends its own).
+                let quote = reply_to.and_then(|id| entries.get(id).map(|e| e.life.quote(id, &e.from)));
+                entries.push_unsent(Entry {
                     id: None,
                     client_id: Some(client_id),
                     from: me,
-                    body,
                     ts: now,
                     delivery: Delivery::Pending,
+                    life: Life::new(body, quote, mentions),
+                    gap_before: false,
                 });
                 true
             }
+            Action::Update(update) => self.apply_update(&update),
             Action::Ack { client_id, id, ts } => {
                 self.conversations.values_mut().any(|conv| conv.entries.settle(&client_id, id, ts as f64))
             }
@@ -148,23 +162,17 @@ impl State {
                     self.typing.remove(&(from, key)).is_some()
                 }
             }
-            Action::History { conversation, messages, has_more } => {
-                for m in messages {
-                    self.insert_message(m, false);
-                }
+            Action::History { conversation, messages, has_more } => self.history(conversation, messages, has_more),
+            Action::HistoryRequested { conversation, before } => {
                 let conv = self.conversations.entry(conversation).or_default();
-                conv.has_more = has_more;
-                conv.history_requested = false;
-                conv.loaded = true;
+                conv.requested.push(before);
+                conv.history_requested = true;
                 true
             }
-            Action::HistoryRequested(c) => {
-                self.conversations.entry(c).or_default().history_requested = true;
-                true
-            }
-            Action::Read { conversation, up_to, unread } => {
+            Action::Read { conversation, up_to, unread, mentions } => {
                 let conv = self.conversations.entry(conversation).or_default();
                 conv.unread = unread;
+                conv.mentions = mentions;
                 conv.read_sent = conv.read_sent.max(Some(up_to));
                 true
             }
@@ -172,6 +180,7 @@ impl State {
                 let conv = self.conversations.entry(conversation).or_default();
                 conv.read_sent = conv.read_sent.max(Some(up_to));
                 conv.unread = 0;
+                conv.mentions = 0;
                 true
             }
             Action::Select(c) => {
@@ -184,9 +193,22 @@ impl State {
                     return false;
                 }
                 self.active = c;
+                self.focus = None;
                 // A conversation opens at its newest message.
                 self.reading_back = false;
                 true
+            }
+            Action::Jump { conversation, id } => {
+                let selected = self.apply(Action::Select(conversation.clone()));
+                if self.active != conversation {
+                    return selected; // a direct conversation with nobody we know
+                }
+                self.focus = Some(id);
+                true
+            }
+            Action::SearchRequested { query, before } => self.search_requested(query, before),
+            Action::SearchResults { query, before, results, has_more } => {
+                self.search_results(&query, before, results, has_more)
             }
             Action::Directory { members, has_more } => {
                 let me = self.me_id().cloned();
@@ -203,7 +225,11 @@ impl State {
             }
             Action::DirectoryRequested => self.directory_next.take().is_some(),
             Action::Visible(visible) => std::mem::replace(&mut self.visible, visible) != visible,
-            Action::ScrolledUp(up) => std::mem::replace(&mut self.reading_back, up) != up,
+            Action::ScrolledUp(up) => {
+                // Back at the newest: the message jumped to has been left.
+                let unfocused = !up && self.focus.take().is_some();
+                std::mem::replace(&mut self.reading_back, up) != up || unfocused
+            }
             Action::Notice(text) => {
                 self.notice(text);
                 true
@@ -246,9 +272,10 @@ impl State {
     }
 
     /// Files a delivered message, merging it with our pending copy (same
-    /// client id) and ignoring it if it is already there (same id). False
-    /// if nothing changed.
-    fn insert_message(&mut self, m: ChatMessage, count_unread: bool) -> bool {
+    /// client id), or with the copy already there (same id: it may be
+    /// newer or older, see `Life::merge`). `contiguous`: live or replayed,
+    /// not from a history page. False if nothing changed.
+    fn insert_message(&mut self, m: ChatMessage, count_unread: bool, contiguous: bool) -> bool {
         let Some(me) = self.me_id().cloned() else { return false };
         if m.from.id != me {
             self.learn(&m.from);
@@ -258,28 +285,85 @@ impl State {
         // A message ends its author's typing there.
         self.typing.remove(&(m.from.id.clone(), key.clone()));
         let conv = self.conversations.entry(key).or_default();
-        if conv.entries.contains(m.id) {
-            return false;
+        let entry = Entry::stored(m);
+        let id = entry.id.unwrap_or(MessageId(0));
+        if conv.entries.contains(id) {
+            return conv.entries.change(id, |e| e.life.merge(entry.life));
         }
-        if m.from.id == me {
-            if let Some(client_id) = &m.client_id {
-                if conv.entries.settle(client_id, m.id, m.ts as f64) {
+        if entry.from.id == me {
+            if let Some(client_id) = &entry.client_id {
+                if conv.entries.settle(client_id, id, entry.ts) {
+                    conv.entries.change(id, |e| e.life.merge(entry.life));
                     return true;
                 }
             }
         }
-        let counts = count_unread && m.from.id != me && !seen_now;
-        conv.entries.insert_stored(Entry {
-            id: Some(m.id),
-            client_id: m.client_id,
-            from: m.from,
-            body: m.body,
-            ts: m.ts as f64,
-            delivery: Delivery::Sent,
-        });
+        let counts = count_unread && entry.from.id != me && !seen_now;
+        let mentions_me = entry.life.mentions(&me);
+        conv.entries.insert_stored(entry, contiguous);
         if counts {
             conv.unread += 1;
+            conv.mentions += u32::from(mentions_me);
         }
         true
+    }
+
+    /// Files a history page (oldest first) of messages below the `before`
+    /// asked for, and notes which stretch it proves complete.
+    fn history(&mut self, conversation: Conversation, messages: Vec<ChatMessage>, has_more: bool) -> bool {
+        let requested = &mut self.conversations.entry(conversation.clone()).or_default().requested;
+        let asked = (!requested.is_empty()).then(|| requested.remove(0));
+        let (first, last) = (messages.first().map(|m| m.id), messages.last().map(|m| m.id));
+        for m in messages {
+            self.insert_message(m, false, false);
+        }
+        let conv = self.conversations.entry(conversation).or_default();
+        // Nothing is missing from the page's oldest up to what was asked
+        // for (everything below it, if there is no more); if the answer is
+        // not to the request we think, only the page itself is known.
+        let top = match asked {
+            Some(None) => MessageId(u64::MAX),
+            Some(Some(before)) if last.is_none_or(|l| l < before) => before,
+            _ => last.unwrap_or(MessageId(0)),
+        };
+        let bottom = if has_more { first.unwrap_or(top) } else { MessageId(0) };
+        conv.entries.mark_known(bottom, top);
+        // `has_more` is about what lies below the page: the conversation's
+        // when the page reaches its oldest loaded message.
+        if first.is_none_or(|f| Some(f) <= conv.entries.oldest_id()) {
+            conv.has_more = has_more;
+        }
+        conv.history_requested = !conv.requested.is_empty();
+        // Loaded means the newest page is: not a page loaded apart (a jump).
+        if !matches!(asked, Some(Some(_))) {
+            conv.loaded = true;
+        }
+        true
+    }
+
+    /// Applies a change to a stored message wherever it shows: the message
+    /// itself, quotes of it in replies, search results.
+    fn apply_update(&mut self, u: &Update) -> bool {
+        let Some(me) = self.me_id().cloned() else { return false };
+        let mut changed = false;
+        if let Some(conv) = self.conversations.get_mut(&u.conversation_for(&me)) {
+            changed |= conv.entries.change(u.target, |e| e.life.apply(u.id, &u.change));
+            // A quote shows the body, not the reactions: only an edit or a
+            // deletion changes (and copies) the replies quoting it.
+            if !matches!(u.change, Change::Reactions { .. }) {
+                let quotes = |e: &Entry| e.life.reply_to.as_ref().is_some_and(|q| q.id == u.target);
+                changed |= conv.entries.update_where(quotes, |e| {
+                    if let Some(q) = &mut e.life.reply_to {
+                        requote(q, &u.change);
+                    }
+                });
+            }
+        }
+        if let Some(search) = &mut self.search {
+            for hit in search.hits.iter_mut().filter(|h| h.entry.id == Some(u.target)) {
+                changed |= hit.entry.life.apply(u.id, &u.change);
+            }
+        }
+        changed
     }
 }

@@ -3,7 +3,7 @@
 //! wire's, so a change of either is seen on load instead of a saved value
 //! failing to parse and being taken for "nothing saved".
 
-use protocol::{ClientMsg, ClientMsgId, Conversation};
+use protocol::{ClientMsg, ClientMsgId, Conversation, MessageId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The format of every key written now. Keys of older formats are
@@ -43,12 +43,18 @@ pub fn v1_session_keys() -> [(&'static str, String); 3] {
     [("chat.session_token", token_key()), ("chat.session_expires", expires_key()), ("chat.project", project_key())]
 }
 
-/// One unsent message as saved.
+/// One unsent message as saved. The reply and mentions were added within
+/// version 2: optional, so what an app without them saved still reads (and
+/// an app without them reads ours, dropping them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct SavedSend {
     client_id: ClientMsgId,
     to: Conversation,
     body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    mentions: Vec<UserId>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,9 +77,13 @@ pub fn encode_outbox(sends: &[ClientMsg]) -> String {
     let sends = sends
         .iter()
         .filter_map(|m| match m {
-            ClientMsg::Send { client_id, to, body } => {
-                Some(SavedSend { client_id: client_id.clone(), to: to.clone(), body: body.clone() })
-            }
+            ClientMsg::Send { client_id, to, body, reply_to, mentions } => Some(SavedSend {
+                client_id: client_id.clone(),
+                to: to.clone(),
+                body: body.clone(),
+                reply_to: *reply_to,
+                mentions: mentions.clone(),
+            }),
             _ => None,
         })
         .collect();
@@ -91,13 +101,27 @@ pub fn decode_outbox(json: &str) -> Result<Vec<ClientMsg>, FormatError> {
         return Err(FormatError::OtherVersion(version.version));
     }
     let saved: SavedOutbox = serde_json::from_str(json).map_err(|e| FormatError::Unreadable(e.to_string()))?;
-    Ok(saved.sends.into_iter().map(|s| ClientMsg::Send { client_id: s.client_id, to: s.to, body: s.body }).collect())
+    Ok(saved
+        .sends
+        .into_iter()
+        .map(|s| ClientMsg::Send {
+            client_id: s.client_id,
+            to: s.to,
+            body: s.body,
+            reply_to: s.reply_to,
+            mentions: s.mentions,
+        })
+        .collect())
 }
 
-/// The v1 outbox (the wire's `send` frames as a JSON list), in today's format.
+/// The v1 outbox (the wire's `send` frames as a JSON list), in today's
+/// format. Read as our own saved sends (their `type` is ignored), not as
+/// the wire's `ClientMsg`: the app never reads a client frame otherwise,
+/// and that deserializer is about 10 KB of the gzipped wasm.
 pub fn migrate_v1_outbox(json: &str) -> Result<String, FormatError> {
-    let sends: Vec<ClientMsg> = serde_json::from_str(json).map_err(|e| FormatError::Unreadable(e.to_string()))?;
-    Ok(encode_outbox(&sends))
+    let sends: Vec<SavedSend> = serde_json::from_str(json).map_err(|e| FormatError::Unreadable(e.to_string()))?;
+    // Our own plain types always serialize.
+    Ok(serde_json::to_string(&SavedOutbox { version: VERSION, sends }).unwrap_or_default())
 }
 
 /// The saved outbox after one tab's change: what the user's other tabs
@@ -120,7 +144,13 @@ mod tests {
     use super::*;
 
     fn send(id: &str) -> ClientMsg {
-        ClientMsg::Send { client_id: ClientMsgId::new(id).unwrap(), to: Conversation::Room, body: id.into() }
+        ClientMsg::Send {
+            client_id: ClientMsgId::new(id).unwrap(),
+            to: Conversation::Room,
+            body: id.into(),
+            reply_to: None,
+            mentions: vec![],
+        }
     }
     fn id(s: &str) -> ClientMsgId {
         ClientMsgId::new(s).unwrap()
@@ -147,6 +177,20 @@ mod tests {
         let json = encode_outbox(&sends);
         assert!(json.starts_with(r#"{"version":2,"#), "{json}");
         assert_eq!(decode_outbox(&json), Ok(sends));
+    }
+
+    #[test]
+    fn a_reply_with_mentions_is_saved_with_both_and_an_older_save_still_reads() {
+        let reply = ClientMsg::Send {
+            client_id: id("r"),
+            to: Conversation::Room,
+            body: "@ann yes".into(),
+            reply_to: Some(MessageId(4)),
+            mentions: vec![UserId::new("ann").unwrap()],
+        };
+        assert_eq!(decode_outbox(&encode_outbox(std::slice::from_ref(&reply))), Ok(vec![reply]));
+        let before_replies = r#"{"version":2,"sends":[{"client_id":"a","to":{"kind":"room"},"body":"a"}]}"#;
+        assert_eq!(decode_outbox(before_replies), Ok(vec![send("a")]));
     }
 
     #[test]

@@ -1,0 +1,117 @@
+//! Edits, deletions and reactions on their way to the server.
+//!
+//! Each is answered by the `update` every client concerned gets (the
+//! requester included), or refused with an `error` naming its target. One
+//! the link lost before its answer is sent again on the next link, but only
+//! after `synced`: if the server had done it, the replay brings its update,
+//! which settles it, so it is not done twice. Sending one again is harmless
+//! anyway: an edit or a reaction states the result; a second deletion is
+//! refused with `message_deleted`, which is not worth telling the user.
+
+use protocol::{Change, ClientMsg, ErrorCode, MessageId, Update};
+
+/// Changes kept at most: the oldest goes first past it (one that never gets
+/// an answer must not be resent forever).
+pub(super) const MAX_CHANGES: usize = 64;
+
+/// A `Vec`, not a `VecDeque`: a few at a time, and one more queue type
+/// costs the wasm more than removing from the front of a short list.
+#[derive(Debug, Default)]
+pub(super) struct Changes {
+    list: Vec<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    frame: ClientMsg,
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    /// Never sent.
+    New,
+    /// Sent on the current link.
+    Sent,
+    /// Sent on a link that was lost before the answer: the server may have
+    /// done it; to be sent again unless the replay shows it done.
+    Lost,
+}
+
+fn target(frame: &ClientMsg) -> Option<MessageId> {
+    match frame {
+        ClientMsg::Edit { id, .. } | ClientMsg::Delete { id } | ClientMsg::React { id, .. } => Some(*id),
+        _ => None,
+    }
+}
+
+/// Whether `update` is the answer to `frame`.
+fn answers(frame: &ClientMsg, update: &Update) -> bool {
+    target(frame) == Some(update.target)
+        && matches!(
+            (frame, &update.change),
+            (ClientMsg::Edit { .. }, Change::Edited { .. } | Change::Deleted)
+                | (ClientMsg::Delete { .. }, Change::Deleted)
+                | (ClientMsg::React { .. }, Change::Reactions { .. } | Change::Deleted)
+        )
+}
+
+/// What to tell the user when `frame` was refused (`None`: nothing).
+pub(super) fn refusal_notice(frame: &ClientMsg, code: ErrorCode, message: &str) -> Option<String> {
+    let what = match frame {
+        ClientMsg::Delete { .. } if code == ErrorCode::MessageDeleted => return None,
+        ClientMsg::Edit { .. } => "Not edited",
+        ClientMsg::Delete { .. } => "Not deleted",
+        _ => "Reaction not changed",
+    };
+    Some(format!("{what}: {message}"))
+}
+
+impl Changes {
+    pub(super) fn push(&mut self, frame: ClientMsg) {
+        self.list.push(Pending { frame, state: State::New });
+        if self.list.len() > MAX_CHANGES {
+            self.list.remove(0);
+        }
+    }
+
+    pub(super) fn has_unsent(&self) -> bool {
+        self.list.iter().any(|p| p.state != State::Sent)
+    }
+
+    /// The oldest change not sent on this link, marked sent.
+    pub(super) fn take_unsent(&mut self) -> Option<ClientMsg> {
+        let p = self.list.iter_mut().find(|p| p.state != State::Sent)?;
+        p.state = State::Sent;
+        Some(p.frame.clone())
+    }
+
+    /// Our own update arrived: the first change it answers is done.
+    pub(super) fn settle(&mut self, update: &Update) {
+        let answered = |p: &Pending| p.state != State::New && answers(&p.frame, update);
+        if let Some(pos) = self.list.iter().position(answered) {
+            self.list.remove(pos);
+        }
+    }
+
+    /// The server refused the change to `target` for good: it is dropped
+    /// and returned.
+    pub(super) fn refused(&mut self, target_id: MessageId) -> Option<ClientMsg> {
+        let pos = self.list.iter().position(|p| p.state == State::Sent && target(&p.frame) == Some(target_id))?;
+        Some(self.list.remove(pos).frame)
+    }
+
+    /// The server could not take the change to `target` now: send it again.
+    pub(super) fn retry(&mut self, target_id: MessageId) {
+        if let Some(p) = self.list.iter_mut().find(|p| p.state == State::Sent && target(&p.frame) == Some(target_id)) {
+            p.state = State::New;
+        }
+    }
+
+    /// The link is gone: everything unanswered goes again on the next one.
+    pub(super) fn link_lost(&mut self) {
+        for p in self.list.iter_mut().filter(|p| p.state == State::Sent) {
+            p.state = State::Lost;
+        }
+    }
+}
