@@ -4,8 +4,8 @@
 use super::*;
 
 mod life;
-pub use life::{apply_changes, change};
 use life::*;
+pub use life::{apply_changes, change};
 
 pub fn uid(s: &str) -> UserId {
     UserId::new(s).unwrap()
@@ -435,4 +435,3 @@ async fn the_directory_pages_through_users_by_name(store: &dyn Store) {
     assert_eq!(ids(&all), ["u1", "u2", "x9", "u4", "u3"], "the current name orders");
     assert_eq!(all.users[4].name, "Zed");
 }
-

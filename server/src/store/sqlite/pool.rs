@@ -26,10 +26,15 @@ const INDEX_EVERY: Duration = Duration::from_millis(250);
 /// The writer counts as idle (free for indexing) after this long without a
 /// commit of messages.
 const INDEX_WHEN_IDLE_FOR: Duration = Duration::from_millis(500);
-/// Ids the search index may fall behind while commits keep coming; past
-/// it the indexer takes its turns anyway, so that a search never has more
-/// than about this much to index first.
-const INDEX_LAG_MAX: u64 = 100_000;
+/// Most messages indexed per look while commits keep coming: a bounded
+/// share of the writer (a few ms every [`INDEX_EVERY`]), which keeps up
+/// with any ordinary traffic, so a busy server's index does not wait for
+/// an idle moment that never comes.
+const INDEX_BUSY_CHUNK: u32 = 2_000;
+/// Ids the search index may fall behind under sustained heavy writes
+/// before the indexer takes full chunks anyway, so that a search never has
+/// more than about this much to index first (about a second's work).
+const INDEX_LAG_MAX: u64 = 500_000;
 
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -198,21 +203,22 @@ fn spawn_checkpointer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
 }
 
 /// Indexes new messages for search (`search::index_pending`, a chunk per
-/// transaction on the writer connection) once the writer has been idle for
-/// [`INDEX_WHEN_IDLE_FOR`], or whenever the index is [`INDEX_LAG_MAX`]
-/// behind; until the store is dropped.
+/// transaction on the writer connection): everything once the writer has
+/// been idle for [`INDEX_WHEN_IDLE_FOR`] (or is [`INDEX_LAG_MAX`] behind),
+/// otherwise [`INDEX_BUSY_CHUNK`] per look; until the store is dropped.
 fn spawn_indexer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
+    use super::search::{index_pending, lag, INDEX_CHUNK};
     std::thread::Builder::new().name("sqlite-index".into()).spawn(move || loop {
         std::thread::sleep(INDEX_EVERY);
         let Some(inner) = inner.upgrade() else { return };
         loop {
             let idle = inner.idle_for() >= INDEX_WHEN_IDLE_FOR;
             let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            if !idle && !super::search::lag(&conn).is_ok_and(|lag| lag >= INDEX_LAG_MAX) {
-                break;
-            }
-            match super::search::index_pending(&mut conn, super::search::INDEX_CHUNK) {
-                Ok(n) if n == super::search::INDEX_CHUNK => {}
+            let chunk =
+                if idle || lag(&conn).is_ok_and(|lag| lag >= INDEX_LAG_MAX) { INDEX_CHUNK } else { INDEX_BUSY_CHUNK };
+            match index_pending(&mut conn, chunk) {
+                // A full chunk of a busy writer's: the rest at the next look.
+                Ok(n) if n == INDEX_CHUNK => {}
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "indexing messages for search failed");
