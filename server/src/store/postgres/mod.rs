@@ -7,11 +7,13 @@
 //!
 //! `append.rs`, `changes.rs`, `messages.rs`, `search.rs`, `users.rs`,
 //! `markers.rs` and `webhooks.rs` hold the `Store` operations as SQL,
-//! `rows.rs` reads messages in their current state, `schema.rs` migrates;
-//! here: connecting, and the trait, delegating to them.
+//! `rows.rs` reads messages in their current state, `schema.rs` migrates,
+//! `index.rs` fills the search index after commits; here: connecting, and
+//! the trait, delegating to them.
 
 mod append;
 mod changes;
+mod index;
 mod markers;
 mod messages;
 mod rows;
@@ -129,7 +131,7 @@ impl Store for PostgresStore {
         before: Option<MessageId>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        search::search(&self.client().await?, project, user, query, before, limit).await
+        search::search(&mut self.client().await?, project, user, query, before, limit).await
     }
 
     async fn history(
