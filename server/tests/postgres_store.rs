@@ -12,7 +12,7 @@ use server::store::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::postgres::{fresh_database, Cleanup, PgServer};
 use tokio::task::JoinHandle;
 
@@ -359,6 +359,39 @@ async fn search_all(store: &PostgresStore, project: &str, user: &str, query: &st
 /// body, or that belong to a deleted or missing message.
 const STALE_WORDS: &str = "SELECT count(*) FROM message_words w LEFT JOIN messages m USING (project, id)
      WHERE m.id IS NULL OR m.deleted_at IS NOT NULL OR w.words <> message_words(m.body)";
+
+/// A send's commit indexes nothing; once the node has been idle for half a
+/// second the background indexer indexes every project, with no search
+/// asking for it.
+#[tokio::test]
+async fn the_background_indexer_catches_up_once_the_writer_is_idle() {
+    let url = fresh_database().await;
+    let (store, db) = (connect(&url).await, database(&url).await);
+    let batch: Vec<NewMessage> = (0..300)
+        .map(|i| new_message(if i % 3 == 0 { "bg1" } else { "bg2" }, "a", Conversation::Room, &format!("m{i}")))
+        .collect();
+    store.append_messages(batch).await.unwrap();
+    let committed = Instant::now();
+    let right_after = count(&db, "SELECT count(*) FROM message_words").await;
+    // Nothing can index before the node has been idle for 0.5 s; on a
+    // machine too busy to look this soon, there is nothing to check.
+    if committed.elapsed() < Duration::from_millis(400) {
+        assert_eq!(right_after, 0, "the commit indexed nothing");
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let indexed = count(&db, "SELECT count(*) FROM message_words").await;
+        let marks = count(&db, "SELECT COALESCE(sum(up_to), 0)::bigint FROM search_indexed").await;
+        if indexed == 300 && marks == 300 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the indexer did not catch up: {indexed} messages, marks {marks}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&db, STALE_WORDS).await, 0);
+    assert_eq!(search_all(&store, "bg1", "a", "from").await.len(), 100);
+}
 
 /// An edit or deletion changes the index in its own transaction when the
 /// message is indexed; a message changed before it is indexed is indexed

@@ -10,7 +10,9 @@
 //!
 //! Who indexes: a search, for its own project, before it queries (waiting
 //! for the locks: a concurrent indexer's chunk is then committed and seen),
-//! so two nodes never index a message twice. Who waits for a chunk: a search or
+//! and the background task (`indexer.rs`) for every project behind
+//! (trying them: a project someone else is indexing is theirs). So two
+//! nodes never index a message twice. Who waits for a chunk: a search or
 //! an edit or deletion in its project, and a statement deleting messages
 //! (retention, erasure) just before it commits (the locks are described in
 //! schema.rs). Once it holds its locks a chunk waits for nothing: it only
@@ -93,6 +95,26 @@ pub(super) async fn lag(client: &Object, project: &str) -> Result<(i64, i64), St
         .await?;
     let row = client.query_one(&stmt, &[&project]).await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// Indexes every project that is behind, up to its newest id when the
+/// sweep began (so a sweep ends even while sends keep coming), skipping
+/// the projects another indexer holds. Finding them reads one row per
+/// project, never `messages`: the counter every commit moves against the
+/// mark. Returns the ids covered.
+pub(super) async fn sweep(client: &mut Object) -> Result<u64, StoreError> {
+    let behind = client
+        .prepare_cached(
+            "SELECT c.project, c.last_id FROM project_counters c LEFT JOIN search_indexed s USING (project)
+             WHERE c.last_id > COALESCE(s.up_to, 0) ORDER BY c.project",
+        )
+        .await?;
+    let mut covered = 0;
+    for row in client.query(&behind, &[]).await? {
+        let (project, newest): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        covered += catch_up(client, &project, newest, false).await?;
+    }
+    Ok(covered)
 }
 
 /// Takes `project`'s search lock shared, for a change to text that may be
