@@ -393,6 +393,27 @@ async fn the_background_indexer_catches_up_once_the_writer_is_idle() {
     assert_eq!(search_all(&store, "bg1", "a", "from").await.len(), 100);
 }
 
+/// A node that never stops writing is never idle, yet a project that
+/// falls 20,000 ids behind is indexed anyway, with no search asking. (On a
+/// machine stalled for half a second the idle sweep indexes it instead:
+/// the test then passes the other way.)
+#[tokio::test]
+async fn a_project_far_behind_is_indexed_while_writes_continue() {
+    let url = fresh_database().await;
+    let (store, db) = (connect(&url).await, database(&url).await);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for b in 0.. {
+        let batch: Vec<NewMessage> =
+            (0..500).map(|i| new_message("busy", "a", Conversation::Room, &format!("b{b}-{i}"))).collect();
+        store.append_messages(batch).await.unwrap();
+        if count(&db, "SELECT COALESCE(max(up_to), 0) FROM search_indexed").await >= 20_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} messages sent, none indexed", (b + 1) * 500);
+    }
+    assert_eq!(count(&db, STALE_WORDS).await, 0);
+}
+
 /// An edit or deletion changes the index in its own transaction when the
 /// message is indexed; a message changed before it is indexed is indexed
 /// in its current state, a deleted one never. Either way no search finds

@@ -97,20 +97,20 @@ pub(super) async fn lag(client: &Object, project: &str) -> Result<(i64, i64), St
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
-/// Indexes every project that is behind, up to its newest id when the
-/// sweep began (so a sweep ends even while sends keep coming), skipping
-/// the projects another indexer holds. Finding them reads one row per
-/// project, never `messages`: the counter every commit moves against the
-/// mark. Returns the ids covered.
-pub(super) async fn sweep(client: &mut Object) -> Result<u64, StoreError> {
+/// Indexes every project at least `min_lag` ids behind, up to its newest
+/// id when the sweep began (so a sweep ends even while sends keep coming),
+/// skipping the projects another indexer holds. Finding them reads one row
+/// per project, never `messages`: the counter every commit moves against
+/// the mark. Returns the ids covered.
+pub(super) async fn sweep(client: &mut Object, min_lag: i64) -> Result<u64, StoreError> {
     let behind = client
         .prepare_cached(
             "SELECT c.project, c.last_id FROM project_counters c LEFT JOIN search_indexed s USING (project)
-             WHERE c.last_id > COALESCE(s.up_to, 0) ORDER BY c.project",
+             WHERE c.last_id - COALESCE(s.up_to, 0) >= GREATEST($1::bigint, 1) ORDER BY c.project",
         )
         .await?;
     let mut covered = 0;
-    for row in client.query(&behind, &[]).await? {
+    for row in client.query(&behind, &[&min_lag]).await? {
         let (project, newest): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
         covered += catch_up(client, &project, newest, false).await?;
     }
