@@ -1,16 +1,18 @@
-//! The PostgreSQL store: the conformance suite, and the cursor rule with
-//! several writers (each `PostgresStore` here stands for one node).
+//! The PostgreSQL store: the conformance suite, the cursor rule with
+//! several writers (each `PostgresStore` here stands for one node), and
+//! the search index filled after the commit.
 
 mod support;
 
 use protocol::{Conversation, MessageId};
 use server::store::conformance::{self, change, dm, messages_of, new_message, pid, uid, MessageStore};
 use server::store::{
-    ChangeKind, LogEntry, NewMessage, PostgresOptions, PostgresStore, Refused, Store, StoreError, Write, Written,
+    ChangeKind, LogEntry, NewMessage, PostgresOptions, PostgresStore, Refused, Retention, Store, StoreError, Write,
+    Written,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::postgres::{fresh_database, Cleanup, PgServer};
 use tokio::task::JoinHandle;
 
@@ -326,4 +328,248 @@ async fn an_unreachable_database_is_a_clear_error_at_start() {
     assert!(matches!(error, StoreError::Pool(_)), "{error}");
     let bad = PostgresStore::connect("not a url", PostgresOptions::default()).await.err().expect("refused");
     assert!(matches!(bad, StoreError::Config(_)), "{bad}");
+}
+
+/// A plain connection to the database, to look at the search index.
+async fn database(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// The client ids of every message `user` finds in `project` for `query`,
+/// newest first, a page of 7 at a time.
+async fn search_all(store: &PostgresStore, project: &str, user: &str, query: &str) -> Vec<String> {
+    let (mut found, mut before) = (Vec::new(), None);
+    loop {
+        let page = store.search(&pid(project), &uid(user), query, before, 7).await.unwrap();
+        before = page.messages.last().map(|m| m.id);
+        found.extend(page.messages.iter().map(|m| m.client_id.clone().unwrap().to_string()));
+        if !page.has_more {
+            return found;
+        }
+    }
+}
+
+/// Rows of the index whose words are not those of the message's current
+/// body, or that belong to a deleted or missing message.
+const STALE_WORDS: &str = "SELECT count(*) FROM message_words w LEFT JOIN messages m USING (project, id)
+     WHERE m.id IS NULL OR m.deleted_at IS NOT NULL OR w.words <> message_words(m.body)";
+
+/// A send's commit indexes nothing; once the node has been idle for half a
+/// second the background indexer indexes every project, with no search
+/// asking for it.
+#[tokio::test]
+async fn the_background_indexer_catches_up_once_the_writer_is_idle() {
+    let url = fresh_database().await;
+    let (store, db) = (connect(&url).await, database(&url).await);
+    let batch: Vec<NewMessage> = (0..300)
+        .map(|i| new_message(if i % 3 == 0 { "bg1" } else { "bg2" }, "a", Conversation::Room, &format!("m{i}")))
+        .collect();
+    store.append_messages(batch).await.unwrap();
+    let committed = Instant::now();
+    let right_after = count(&db, "SELECT count(*) FROM message_words").await;
+    // Nothing can index before the node has been idle for 0.5 s; on a
+    // machine too busy to look this soon, there is nothing to check.
+    if committed.elapsed() < Duration::from_millis(400) {
+        assert_eq!(right_after, 0, "the commit indexed nothing");
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let indexed = count(&db, "SELECT count(*) FROM message_words").await;
+        let marks = count(&db, "SELECT COALESCE(sum(up_to), 0)::bigint FROM search_indexed").await;
+        if indexed == 300 && marks == 300 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the indexer did not catch up: {indexed} messages, marks {marks}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&db, STALE_WORDS).await, 0);
+    assert_eq!(search_all(&store, "bg1", "a", "from").await.len(), 100);
+}
+
+/// A node that never stops writing is never idle, yet a project that
+/// falls 20,000 ids behind is indexed anyway, with no search asking. (On a
+/// machine stalled for half a second the idle sweep indexes it instead:
+/// the test then passes the other way.)
+#[tokio::test]
+async fn a_project_far_behind_is_indexed_while_writes_continue() {
+    let url = fresh_database().await;
+    let (store, db) = (connect(&url).await, database(&url).await);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for b in 0.. {
+        let batch: Vec<NewMessage> =
+            (0..500).map(|i| new_message("busy", "a", Conversation::Room, &format!("b{b}-{i}"))).collect();
+        store.append_messages(batch).await.unwrap();
+        if count(&db, "SELECT COALESCE(max(up_to), 0) FROM search_indexed").await >= 20_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} messages sent, none indexed", (b + 1) * 500);
+    }
+    assert_eq!(count(&db, STALE_WORDS).await, 0);
+}
+
+/// An edit or deletion changes the index in its own transaction when the
+/// message is indexed; a message changed before it is indexed is indexed
+/// in its current state, a deleted one never. Either way no search finds
+/// text that was edited away or deleted; nor after erasure or pruning.
+#[tokio::test]
+async fn search_never_finds_text_edited_away_or_deleted_before_or_after_indexing() {
+    let url = fresh_database().await;
+    let (store, db) = (connect(&url).await, database(&url).await);
+    let said = |from: &str, cid: &str, body: &str| NewMessage {
+        body: body.into(),
+        ..new_message("life", from, Conversation::Room, cid)
+    };
+    let edit = |body: &str| ChangeKind::Edit { body: body.into(), window: None };
+    let find = |query: &'static str| search_all(&store, "life", "a", query);
+    let words_of = |cid: &'static str| {
+        let db = &db;
+        async move {
+            let sql = format!(
+                "SELECT count(*) FROM message_words w JOIN messages m USING (project, id) WHERE m.client_id = '{cid}'"
+            );
+            count(db, &sql).await
+        }
+    };
+
+    // Before: changed in the very batch that stores them, so before any
+    // indexer can have seen them.
+    store
+        .append(vec![
+            said("a", "b1", "apple banana").into(),
+            said("a", "b2", "apple cherry").into(),
+            change("life", "a", MessageId(1), edit("apple durian")).into(),
+            change("life", "a", MessageId(2), ChangeKind::Delete).into(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(find("banana").await, Vec::<String>::new(), "edited away before indexing");
+    assert_eq!(find("durian").await, ["b1"]);
+    assert_eq!(find("cherry").await, Vec::<String>::new(), "deleted before indexing");
+    assert_eq!(find("apple").await, ["b1"]);
+    assert_eq!(words_of("b2").await, 0, "a deleted message is never indexed");
+
+    // After: indexed (by the search), then changed.
+    let sent = store.append_messages(vec![said("a", "a1", "apple elder"), said("a", "a2", "apple fig")]).await.unwrap();
+    assert_eq!(find("apple").await, ["a2", "a1", "b1"]);
+    let (a1, a2) = (sent[0].message.id, sent[1].message.id);
+    store
+        .append(vec![
+            change("life", "a", a1, edit("apple grape")).into(),
+            change("life", "a", a2, ChangeKind::Delete).into(),
+        ])
+        .await
+        .unwrap();
+    // The changes' own transactions changed the index: no search since.
+    assert_eq!(count(&db, STALE_WORDS).await, 0, "the index changed with the message");
+    assert_eq!(words_of("a2").await, 0);
+    assert_eq!(find("elder").await, Vec::<String>::new(), "edited away after indexing");
+    assert_eq!(find("grape").await, ["a1"]);
+    assert_eq!(find("fig").await, Vec::<String>::new(), "deleted after indexing");
+
+    // Erasure and pruning take the words with the messages.
+    store.append_messages(vec![said("b", "k1", "apple kiwi")]).await.unwrap();
+    assert_eq!(find("kiwi").await, ["k1"]);
+    store.erase_user(&pid("life"), &uid("b"), 5_000).await.unwrap();
+    assert_eq!(words_of("k1").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM message_words WHERE project = 'life'").await, 2, "b1 and a1");
+    assert_eq!(find("kiwi").await, Vec::<String>::new(), "erased");
+    store.prune(Retention { older_than: Some(1_500), max_per_conversation: None }).await.unwrap();
+    assert_eq!(count(&db, "SELECT count(*) FROM message_words").await, 0, "pruned");
+    assert_eq!(find("apple").await, Vec::<String>::new());
+}
+
+/// Two nodes write, edit and search the same projects at once, each
+/// search indexing what is pending and each node's background indexer
+/// running beside them, while a user's messages are erased again and
+/// again: every message is indexed exactly once, in its current state, no
+/// erased message keeps words in the index, and both nodes find every
+/// message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_indexing_at_once_index_each_message_once_and_both_find_everything() {
+    const PROJECTS: usize = 3;
+    const BATCHES: usize = 25;
+    const PER_BATCH: usize = 12;
+    let url = fresh_database().await;
+    let nodes = [Arc::new(connect(&url).await), Arc::new(connect(&url).await)];
+    let project = |i: usize| format!("two-{}", i % PROJECTS);
+    let mut writers = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        let node = node.clone();
+        writers.push(tokio::spawn(async move {
+            // Each batch edits a message of this node's previous batch, so
+            // edits meet chunks being indexed.
+            let mut previous: Option<(String, MessageId)> = None;
+            for b in 0..BATCHES {
+                let mut batch: Vec<Write> = (0..PER_BATCH)
+                    .map(|i| new_message(&project(b + i), "a", Conversation::Room, &format!("n{n}-b{b}-{i}")).into())
+                    .collect();
+                batch.push(new_message(&project(b), "z", Conversation::Room, &format!("n{n}-b{b}-z")).into());
+                if let Some((p, id)) = previous.take() {
+                    batch
+                        .push(change(&p, "a", id, ChangeKind::Edit { body: "now edited".into(), window: None }).into());
+                }
+                let out = node.append(batch).await.unwrap();
+                let Written::Message(first) = &out[0] else { panic!("{:?}", out[0]) };
+                previous = Some((project(b), first.message.id));
+            }
+        }));
+    }
+    let eraser = {
+        let node = nodes[0].clone();
+        let done: Vec<_> = writers.iter().map(|w| w.abort_handle()).collect();
+        tokio::spawn(async move {
+            while !done.iter().all(|w| w.is_finished()) {
+                for p in 0..PROJECTS {
+                    node.erase_user(&pid(&format!("two-{p}")), &uid("z"), 5_000).await.unwrap();
+                }
+            }
+        })
+    };
+    let searchers: Vec<JoinHandle<u32>> = nodes
+        .iter()
+        .map(|node| {
+            let node = node.clone();
+            let done: Vec<_> = writers.iter().map(|w| w.abort_handle()).collect();
+            tokio::spawn(async move {
+                let mut searches = 0;
+                while !done.iter().all(|w| w.is_finished()) {
+                    for p in 0..PROJECTS {
+                        node.search(&pid(&format!("two-{p}")), &uid("a"), "from", None, 5).await.unwrap();
+                        searches += 1;
+                    }
+                }
+                searches
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    for s in searchers {
+        s.await.unwrap();
+    }
+    eraser.await.unwrap();
+
+    let db = database(&url).await;
+    let total = count(&db, "SELECT count(*) FROM messages").await as usize;
+    let kept_z = count(&db, "SELECT count(*) FROM messages WHERE sender = 'z'").await as usize;
+    assert_eq!(total - kept_z, 2 * BATCHES * PER_BATCH, "only z's messages were erased");
+    let edited = 2 * (BATCHES - 1);
+    for node in &nodes {
+        let (mut from, mut now) = (0, 0);
+        for p in 0..PROJECTS {
+            from += search_all(node, &format!("two-{p}"), "a", "from").await.len();
+            now += search_all(node, &format!("two-{p}"), "a", "edited").await.len();
+        }
+        assert_eq!((from, now), (total - edited, edited), "every message, found by its current text");
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM message_words").await, total as i64, "each message indexed once");
+    assert_eq!(count(&db, STALE_WORDS).await, 0, "no stale words, none of an erased message");
 }

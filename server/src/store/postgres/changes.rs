@@ -5,8 +5,12 @@
 //! whose id comes from that counter: messages and changes of a project
 //! share one sequence and one cursor. Two round trips per change (read the
 //! target, then its writes pipelined); changes are rare next to messages,
-//! which keep their bulk path.
+//! which keep their bulk path. An edit or deletion also rewrites the
+//! target's indexed words, if it has been indexed, after taking its
+//! project's search lock (index.rs): after the target's row lock, the order
+//! retention and erasure take them in too (rows, then the search lock).
 
+use super::index;
 use super::rows::{conversation, group_reactions, message_from_row, reaction_pairs, sql_id, user_id, EVENT_COLUMNS};
 use crate::store::{Authority, ChangeKind, NewChange, Refused, StoreError};
 use deadpool_postgres::Transaction;
@@ -85,18 +89,27 @@ pub(super) async fn apply(
     };
     let write = async {
         match &change.kind {
+            // The body and its indexed words (if it has been indexed: see
+            // `index::lock_for_change`) in one statement.
             ChangeKind::Edit { body, .. } => {
+                index::lock_for_change(tx, project).await?;
                 let stmt = tx
-                    .prepare_cached("UPDATE messages SET body = $3, edited_at = $4 WHERE project = $1 AND id = $2")
+                    .prepare_cached(
+                        "WITH w AS (UPDATE message_words SET words = message_words($3) WHERE project = $1 AND id = $2)
+                         UPDATE messages SET body = $3, edited_at = $4 WHERE project = $1 AND id = $2",
+                    )
                     .await?;
                 tx.execute(&stmt, &[&project, &target, body, &change.ts]).await
             }
-            // One statement: the body, reactions and mentions go together.
+            // One statement: the body, its words, reactions and mentions go
+            // together.
             ChangeKind::Delete => {
+                index::lock_for_change(tx, project).await?;
                 let stmt = tx
                     .prepare_cached(
                         "WITH r AS (DELETE FROM reactions WHERE project = $1 AND target = $2),
-                              n AS (DELETE FROM mentions WHERE project = $1 AND id = $2)
+                              n AS (DELETE FROM mentions WHERE project = $1 AND id = $2),
+                              w AS (DELETE FROM message_words WHERE project = $1 AND id = $2)
                          UPDATE messages SET body = '', edited_at = NULL, deleted_at = $3
                          WHERE project = $1 AND id = $2",
                     )

@@ -7,11 +7,15 @@
 //!
 //! `append.rs`, `changes.rs`, `messages.rs`, `search.rs`, `users.rs`,
 //! `markers.rs` and `webhooks.rs` hold the `Store` operations as SQL,
-//! `rows.rs` reads messages in their current state, `schema.rs` migrates;
-//! here: connecting, and the trait, delegating to them.
+//! `rows.rs` reads messages in their current state, `schema.rs` migrates,
+//! `index.rs` fills the search index after commits and `indexer.rs` runs
+//! it in the background; here: connecting, and the trait, delegating to
+//! them.
 
 mod append;
 mod changes;
+mod index;
+mod indexer;
 mod markers;
 mod messages;
 mod rows;
@@ -22,6 +26,7 @@ mod webhooks;
 
 use super::*;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
@@ -42,7 +47,20 @@ impl Default for PostgresOptions {
 }
 
 pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+/// What the store and its background indexer share (the indexer holds it
+/// weakly: dropping the store stops it).
+struct Inner {
     pool: Pool,
+    activity: indexer::Activity,
+}
+
+impl Inner {
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+    }
 }
 
 impl PostgresStore {
@@ -64,14 +82,16 @@ impl PostgresStore {
             .recycle_timeout(Some(options.timeout))
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
-        let store = Self { pool };
-        let mut client = store.client().await?;
+        let inner = Arc::new(Inner { pool, activity: indexer::Activity::new() });
+        let mut client = inner.client().await?;
         schema::migrate(&mut client).await?;
-        Ok(store)
+        drop(client);
+        indexer::spawn(Arc::downgrade(&inner));
+        Ok(Self { inner })
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+        self.inner.client().await
     }
 }
 
@@ -81,7 +101,9 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        append::append(&mut self.client().await?, batch).await
+        let written = append::append(&mut self.client().await?, batch).await?;
+        self.inner.activity.note_commit(written.len() as u64);
+        Ok(written)
     }
 
     async fn upsert_user(&self, project: &ProjectId, profile: &Profile) -> Result<(), StoreError> {
@@ -129,7 +151,7 @@ impl Store for PostgresStore {
         before: Option<MessageId>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        search::search(&self.client().await?, project, user, query, before, limit).await
+        search::search(&mut self.client().await?, project, user, query, before, limit).await
     }
 
     async fn history(

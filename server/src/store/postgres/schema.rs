@@ -153,23 +153,76 @@ CREATE INDEX mentions_by_message ON mentions (project, id);
 -- SQLite and in a query (search.rs): the text search parser alone would
 -- keep `bob@example.com`, `example.com/path` or `1.5` as one token that no
 -- query of words ever matches, so the characters that glue such tokens
--- become spaces first. The function is the single definition the index and
--- the search query share (the planner matches the index by expression).
+-- become spaces first. The single definition of a body's words, for the
+-- indexer and for an edit alike.
 CREATE FUNCTION message_words(body TEXT) RETURNS tsvector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT to_tsvector('simple'::regconfig, translate(body, '@./-_+:~<>&', '           ')) $$;
--- fastupdate (the default, said here on purpose) queues a new row's words
--- in the index's pending list instead of inserting into the posting trees
--- at once: the cheapest GIN index for the insert path, which is the one
--- that counts. A deleted message's empty body has no words. Not scoped by
--- project (that needs the btree_gin extension): a search filters the
--- matches by project.
-CREATE INDEX messages_words ON messages USING gin (message_words(body)) WITH (fastupdate = on);
+-- The search index: the words of each message that is not deleted, apart
+-- from `messages` and written after a message's commit, never by it
+-- (index.rs). A GIN index on `messages` itself was maintained by every
+-- insert: about 20% of durable sends per second with two-word bodies, and
+-- 2 to 3 times the insert time with twelve-word ones, on the database CPU
+-- that durable sends are bound by. Indexed in bulk instead, up to each
+-- project's high-water mark in `search_indexed`: everything of the project
+-- with an id at or below `up_to` is here (the cursor rule of
+-- `project_counters`: ids are contiguous and commit in order), nothing
+-- above it is. An edit or deletion of a message at or below it changes its
+-- row in the same transaction (changes.rs), and pruning and erasure delete
+-- rows (the trigger below); a message above it is indexed later in its
+-- current state, a deleted one never.
+CREATE TABLE message_words (
+    project TEXT NOT NULL,
+    id      BIGINT NOT NULL,
+    words   tsvector NOT NULL,
+    PRIMARY KEY (project, id)
+);
+-- Not scoped by project (that needs the btree_gin extension): a search
+-- filters the matches by project. fastupdate (the default) queues a
+-- chunk's words in the pending list; moving them into the posting trees
+-- now costs an indexing transaction or autovacuum, never a send's commit.
+CREATE INDEX message_words_gin ON message_words USING gin (words);
+CREATE TABLE search_indexed (
+    project TEXT PRIMARY KEY,
+    up_to   BIGINT NOT NULL
+);
+-- Who may write index rows. Indexing a chunk takes its project's lock
+-- exclusively (waiting for it in a search, trying it in the background); a
+-- change to indexed text takes it shared, so it never runs beside a chunk
+-- being indexed (whose snapshot would hold the text from before the
+-- change, committed after it). Deleting messages (retention, erasure) may
+-- touch thousands of projects at once, more locks than PostgreSQL's lock
+-- table holds: it takes one lock for all instead, `gone`, exclusively,
+-- which every chunk takes shared after its project's. Advisory locks, not
+-- row locks: nothing is written to take them, and they need no row to
+-- exist. A project's is keyed by a hash of its name: a collision only makes
+-- two projects wait for each other.
+CREATE FUNCTION search_lock(project TEXT) RETURNS void LANGUAGE sql AS $$
+    SELECT pg_advisory_xact_lock(1936876904, hashtext(project));
+    SELECT pg_advisory_xact_lock_shared(1936876905, 0);
+$$;
+CREATE FUNCTION search_try_lock(project TEXT) RETURNS boolean LANGUAGE sql AS $$
+    SELECT pg_try_advisory_xact_lock(1936876904, hashtext(project))
+       AND pg_try_advisory_xact_lock_shared(1936876905, 0);
+$$;
+CREATE FUNCTION search_lock_shared(project TEXT) RETURNS void LANGUAGE sql
+    AS $$ SELECT pg_advisory_xact_lock_shared(1936876904, hashtext(project)) $$;
+CREATE FUNCTION search_lock_gone() RETURNS void LANGUAGE sql
+    AS $$ SELECT pg_advisory_xact_lock(1936876905, 0) $$;
 -- Whatever deletes messages (retention, erasure) takes their reactions,
--- mentions and events with them, as SQLite's trigger does: once per
--- statement, over the deleted rows, not once per row.
+-- mentions, events and indexed words with them, as SQLite's triggers do:
+-- once per statement, over the deleted rows, not once per row. The `gone`
+-- lock first: a chunk being indexed may hold some of these messages, read
+-- before they were deleted; it commits before this goes on, and each
+-- statement of a function takes a new snapshot, so the DELETE after the
+-- lock sees its rows. Taken only once the rows are deleted, so chunks wait
+-- for it only from here to the commit.
 CREATE FUNCTION messages_gone() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF EXISTS (SELECT 1 FROM gone) THEN
+        PERFORM search_lock_gone();
+    END IF;
+    DELETE FROM message_words w USING gone g WHERE w.project = g.project AND w.id = g.id;
     DELETE FROM reactions r USING gone g WHERE r.project = g.project AND r.target = g.id;
     DELETE FROM mentions n USING gone g WHERE n.project = g.project AND n.id = g.id;
     DELETE FROM events e USING gone g WHERE e.project = g.project AND e.target = g.id;

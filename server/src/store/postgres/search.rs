@@ -1,11 +1,14 @@
-//! Full-text search with PostgreSQL's own text search: the GIN index
-//! `messages_words` over `message_words(body)`, the body's words as a
-//! `tsvector` (schema.rs). The
-//! user's text never reaches the tsquery syntax: it is cut into words of
-//! letters and digits (as SQLite's `fts_query` does), and the words, joined
-//! by spaces, are a bound parameter of `plainto_tsquery`, which ANDs them
-//! and knows no operators. Whole words only, as on SQLite (no prefixes).
+//! Full-text search with PostgreSQL's own text search, over the search
+//! index `message_words` (a GIN index on each message's words as a
+//! `tsvector`, schema.rs). New messages are indexed after their commit
+//! (index.rs); a search first indexes what its project has pending, so it
+//! finds every message committed before it. The user's text never reaches
+//! the tsquery syntax: it is cut into words of letters and digits (as
+//! SQLite's `fts_query` does), and the words, joined by spaces, are a bound
+//! parameter of `plainto_tsquery`, which ANDs them and knows no operators.
+//! Whole words only, as on SQLite (no prefixes).
 
+use super::index;
 use super::rows::{decorated, message_from_row, sql_id, NOT_EVENT};
 use crate::store::*;
 use deadpool_postgres::Object;
@@ -22,7 +25,7 @@ fn query_words(text: &str) -> Option<String> {
 }
 
 pub(super) async fn search(
-    client: &Object,
+    client: &mut Object,
     project: &ProjectId,
     user: &UserId,
     text: &str,
@@ -30,13 +33,21 @@ pub(super) async fn search(
     limit: u32,
 ) -> Result<Page, StoreError> {
     let Some(words) = query_words(text) else { return Ok(Page { messages: Vec::new(), has_more: false }) };
-    // `message_words(m.body)` is the index's expression: the index is used.
+    // Everything committed before this search is found: the project's
+    // newest id is read now, and indexed up to if it is not yet. Without
+    // pending messages (the mark already there) no lock is taken.
+    let (newest, indexed) = index::lag(client, project.as_str()).await?;
+    if indexed < newest {
+        index::catch_up(client, project.as_str(), newest, true).await?;
+    }
+    // The index holds the words of messages not deleted, in their current
+    // state; `deleted_at` is checked anyway, being on the joined row.
     let page = format!(
-        "SELECT m.*, {NOT_EVENT} FROM messages m
-         WHERE message_words(m.body) @@ plainto_tsquery('simple', $1)
-           AND m.project = $2 AND m.id < $3 AND m.deleted_at IS NULL
+        "SELECT m.*, {NOT_EVENT} FROM message_words w JOIN messages m ON m.project = w.project AND m.id = w.id
+         WHERE w.words @@ plainto_tsquery('simple', $1)
+           AND w.project = $2 AND w.id < $3 AND m.deleted_at IS NULL
            AND (m.conv = 'room' OR m.conv IN (SELECT conv FROM conversations WHERE project = $2 AND user_id = $4))
-         ORDER BY m.id DESC LIMIT $5"
+         ORDER BY w.id DESC LIMIT $5"
     );
     let stmt = client.prepare_cached(&decorated(&page, "DESC")).await?;
     let before = before.map_or(i64::MAX, sql_id);
