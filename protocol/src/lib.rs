@@ -5,6 +5,7 @@
 //! compiles for `wasm32-unknown-unknown` and for native tools alike.
 
 pub mod close;
+mod frame;
 pub mod ids;
 pub mod limits;
 pub mod messages;

@@ -11,13 +11,37 @@ pub type Millis = i64;
 
 /// A conversation, seen from the user who names it: the project room, or the
 /// direct conversation with one other user.
+// Read through `ConversationRepr`: a derived internally tagged enum is
+// read by buffering it into a generic tree first, which costs the web app's
+// wasm a second copy of the code (see `frame.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "ConversationRepr")]
 pub enum Conversation {
     /// The room everyone in the project is in.
     Room,
     /// The direct conversation with `user`.
     Direct { user: UserId },
+}
+
+/// How a [`Conversation`] is read: its tag and every field any kind has.
+#[derive(Deserialize)]
+struct ConversationRepr {
+    kind: String,
+    #[serde(default)]
+    user: Option<UserId>,
+}
+
+impl TryFrom<ConversationRepr> for Conversation {
+    type Error = String;
+
+    fn try_from(repr: ConversationRepr) -> Result<Self, String> {
+        match (repr.kind.as_str(), repr.user) {
+            ("room", _) => Ok(Conversation::Room),
+            ("direct", Some(user)) => Ok(Conversation::Direct { user }),
+            ("direct", None) => Err("missing field `user`".into()),
+            (other, _) => Err(format!("unknown conversation kind `{other}`")),
+        }
+    }
 }
 
 /// Who a user is, as the server authenticated them.

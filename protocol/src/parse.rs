@@ -1,7 +1,7 @@
 //! Turning a client's text frame into a [`ClientMsg`], with an error code
 //! that tells the client what exactly was wrong.
 
-use crate::messages::{ClientMsg, ErrorCode, ServerMsg};
+use crate::messages::{ClientMsg, ErrorCode};
 
 /// The `type` values a client may send.
 pub const CLIENT_TYPES: [&str; 11] =
@@ -100,28 +100,6 @@ mod tests {
             assert!(CLIENT_TYPES.contains(&t["type"].as_str().unwrap()));
             assert!(ClientMsg::parse(json).is_ok(), "{json}");
         }
-    }
-}
-
-impl ServerMsg {
-    /// What a client makes of one text frame from the server: `None` for a
-    /// frame it cannot read (a newer server's message type), which a client
-    /// ignores. A `replay` frame is read element by element, so one
-    /// element this client cannot read (say, a newer conversation kind) is
-    /// skipped as a `message` frame of it would be, not the whole batch.
-    pub fn from_frame(text: &str) -> Option<ServerMsg> {
-        if let Ok(msg) = serde_json::from_str::<ServerMsg>(text) {
-            return Some(msg);
-        }
-        #[derive(serde::Deserialize)]
-        struct Batch {
-            #[serde(rename = "type")]
-            kind: String,
-            messages: Vec<serde_json::Value>,
-        }
-        let batch = serde_json::from_str::<Batch>(text).ok().filter(|b| b.kind == "replay")?;
-        let messages = batch.messages.into_iter().filter_map(|m| serde_json::from_value(m).ok()).collect();
-        Some(ServerMsg::Replay { messages })
     }
 }
 

@@ -52,8 +52,9 @@ impl Update {
 
 /// What changed. Each carries the message's resulting state, not a delta,
 /// so applying the same update twice changes nothing.
+// Read through `ChangeRepr`, as `Conversation` is (see there).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "ChangeRepr")]
 pub enum Change {
     /// The body is now `body`.
     Edited { body: String, edited_at: Millis },
@@ -61,4 +62,33 @@ pub enum Change {
     Deleted,
     /// The message's reactions are now `reactions` (empty: none left).
     Reactions { reactions: Vec<Reaction> },
+}
+
+/// How a [`Change`] is read: its tag and every field any kind has.
+#[derive(Deserialize)]
+struct ChangeRepr {
+    kind: String,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    edited_at: Option<Millis>,
+    #[serde(default)]
+    reactions: Option<Vec<Reaction>>,
+}
+
+impl TryFrom<ChangeRepr> for Change {
+    type Error = String;
+
+    fn try_from(repr: ChangeRepr) -> Result<Self, String> {
+        let missing = |field: &str| format!("missing field `{field}`");
+        match repr.kind.as_str() {
+            "edited" => Ok(Change::Edited {
+                body: repr.body.ok_or_else(|| missing("body"))?,
+                edited_at: repr.edited_at.ok_or_else(|| missing("edited_at"))?,
+            }),
+            "deleted" => Ok(Change::Deleted),
+            "reactions" => Ok(Change::Reactions { reactions: repr.reactions.ok_or_else(|| missing("reactions"))? }),
+            other => Err(format!("unknown change kind `{other}`")),
+        }
+    }
 }

@@ -25,6 +25,13 @@ where
     assert_eq!(serde_json::from_str::<T>(json).unwrap(), value, "round trip of {json}");
 }
 
+/// A server frame: golden, and read the same by `ServerMsg::from_frame`
+/// (the client's reader) as by the derived `Deserialize`.
+fn golden_server(value: ServerMsg, json: &str) {
+    assert_eq!(ServerMsg::from_frame(json).as_ref(), Some(&value), "from_frame of {json}");
+    golden(value, json);
+}
+
 #[test]
 fn client_messages() {
     golden(
@@ -155,7 +162,7 @@ fn update(change: Change) -> ServerMsg {
 
 #[test]
 fn server_messages() {
-    golden(
+    golden_server(
         ServerMsg::Welcome(Welcome {
             protocol: 1,
             me: profile("7", "mks"),
@@ -169,7 +176,7 @@ fn server_messages() {
         }),
         r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[{"id":"7","name":"mks","color":"#e0245e"}],"unread":[{"conversation":{"kind":"direct","user":"5"},"count":3,"read_up_to":40}],"limits":{"max_frame_bytes":65536,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200,"max_mentions":20}}"##,
     );
-    golden(
+    golden_server(
         ServerMsg::Welcome(Welcome {
             protocol: 1,
             me: profile("7", "mks"),
@@ -183,35 +190,35 @@ fn server_messages() {
         }),
         r##"{"type":"welcome","protocol":1,"me":{"id":"7","name":"mks","color":"#e0245e"},"project":"2424","session_token":"eyJ...","session_expires":1766592000000,"online":[],"unread":[{"conversation":{"kind":"room"},"count":4,"mentions":1}],"limits":{"max_frame_bytes":65536,"max_body_chars":4000,"rate_per_sec":20,"rate_burst":40,"history_page_max":200,"max_mentions":20,"edit_window_secs":900},"reactions":["👍","🎉"]}"##,
     );
-    golden(
+    golden_server(
         ServerMsg::Message(chat_message()),
         r##"{"type":"message","id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"hi","client_id":"c-1"}"##,
     );
-    golden(
+    golden_server(
         ServerMsg::Replay { messages: vec![chat_message()] },
         r##"{"type":"replay","messages":[{"id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"hi","client_id":"c-1"}]}"##,
     );
-    golden(
+    golden_server(
         ServerMsg::Message(full_message()),
         r##"{"type":"message","id":43,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"room"},"body":"@ann yes","client_id":"c-3","edited_at":1764000060000,"reply_to":{"id":41,"from":{"id":"5","name":"ann","color":"#e0245e"},"body":"lunch?"},"reactions":[{"emoji":"👍","users":["5","9"]}],"mentions":["5"]}"##,
     );
-    golden(
+    golden_server(
         ServerMsg::Message(ChatMessage { deleted: true, body: String::new(), ..chat_message() }),
         r##"{"type":"message","id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"","client_id":"c-1","deleted":true}"##,
     );
-    golden(
+    golden_server(
         update(Change::Edited { body: "hi there".into(), edited_at: 1_764_000_060_000 }),
         r#"{"type":"update","id":57,"ts":1764000060000,"target":42,"author":"7","to":{"kind":"direct","user":"5"},"by":"7","change":{"kind":"edited","body":"hi there","edited_at":1764000060000}}"#,
     );
-    golden(
+    golden_server(
         update(Change::Deleted),
         r#"{"type":"update","id":57,"ts":1764000060000,"target":42,"author":"7","to":{"kind":"direct","user":"5"},"by":"7","change":{"kind":"deleted"}}"#,
     );
-    golden(
+    golden_server(
         update(Change::Reactions { reactions: vec![Reaction { emoji: "👍".into(), users: vec![uid("5")] }] }),
         r#"{"type":"update","id":57,"ts":1764000060000,"target":42,"author":"7","to":{"kind":"direct","user":"5"},"by":"7","change":{"kind":"reactions","reactions":[{"emoji":"👍","users":["5"]}]}}"#,
     );
-    golden(
+    golden_server(
         ServerMsg::Search {
             query: "lunch".into(),
             before: Some(MessageId(90)),
@@ -220,40 +227,40 @@ fn server_messages() {
         },
         r##"{"type":"search","query":"lunch","before":90,"results":[{"id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"hi","client_id":"c-1"}],"has_more":false}"##,
     );
-    golden(
+    golden_server(
         ServerMsg::Ack { client_id: cid("c-1"), id: MessageId(42), ts: 1_764_000_000_000, duplicate: false },
         r#"{"type":"ack","client_id":"c-1","id":42,"ts":1764000000000}"#,
     );
-    golden(
+    golden_server(
         ServerMsg::Ack { client_id: cid("c-1"), id: MessageId(42), ts: 1_764_000_000_000, duplicate: true },
         r#"{"type":"ack","client_id":"c-1","id":42,"ts":1764000000000,"duplicate":true}"#,
     );
-    golden(
+    golden_server(
         ServerMsg::Presence { user: profile("5", "ann"), online: true },
         r##"{"type":"presence","user":{"id":"5","name":"ann","color":"#e0245e"},"online":true}"##,
     );
-    golden(
+    golden_server(
         ServerMsg::Online { users: vec![profile("5", "ann")] },
         r##"{"type":"online","users":[{"id":"5","name":"ann","color":"#e0245e"}]}"##,
     );
-    golden(
+    golden_server(
         ServerMsg::Typing { from: uid("7"), to: Conversation::Room, active: false },
         r#"{"type":"typing","from":"7","to":{"kind":"room"},"active":false}"#,
     );
-    golden(
+    golden_server(
         ServerMsg::History { conversation: dm("7"), messages: vec![chat_message()], has_more: true },
         r##"{"type":"history","conversation":{"kind":"direct","user":"7"},"messages":[{"id":42,"ts":1764000000000,"from":{"id":"7","name":"mks","color":"#e0245e"},"to":{"kind":"direct","user":"5"},"body":"hi","client_id":"c-1"}],"has_more":true}"##,
     );
-    golden(
+    golden_server(
         ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(42), unread: 0, mentions: 0 },
         r#"{"type":"read","conversation":{"kind":"room"},"up_to":42,"unread":0}"#,
     );
-    golden(
+    golden_server(
         ServerMsg::Read { conversation: Conversation::Room, up_to: MessageId(42), unread: 3, mentions: 1 },
         r#"{"type":"read","conversation":{"kind":"room"},"up_to":42,"unread":3,"mentions":1}"#,
     );
-    golden(ServerMsg::Synced { cursor: Some(MessageId(42)) }, r#"{"type":"synced","cursor":42}"#);
-    golden(
+    golden_server(ServerMsg::Synced { cursor: Some(MessageId(42)) }, r#"{"type":"synced","cursor":42}"#);
+    golden_server(
         ServerMsg::Error {
             code: ErrorCode::UnknownUser,
             message: "no user 9 in this project".into(),
@@ -262,7 +269,7 @@ fn server_messages() {
         },
         r#"{"type":"error","code":"unknown_user","message":"no user 9 in this project","client_id":"c-3"}"#,
     );
-    golden(
+    golden_server(
         ServerMsg::Error {
             code: ErrorCode::NotAuthor,
             message: "only its author can edit message 42".into(),
@@ -271,7 +278,7 @@ fn server_messages() {
         },
         r#"{"type":"error","code":"not_author","message":"only its author can edit message 42","target":42}"#,
     );
-    golden(
+    golden_server(
         ServerMsg::Users {
             query: Some("ma".into()),
             after: None,
@@ -280,12 +287,12 @@ fn server_messages() {
         },
         r##"{"type":"users","query":"ma","users":[{"user":{"id":"7","name":"mks","color":"#e0245e"},"online":true}],"has_more":false}"##,
     );
-    golden(ServerMsg::Pong, r#"{"type":"pong"}"#);
-    golden(
+    golden_server(ServerMsg::Pong, r#"{"type":"pong"}"#);
+    golden_server(
         ServerMsg::UserUpdated { user: profile("7", "Mark") },
         r##"{"type":"user_updated","user":{"id":"7","name":"Mark","color":"#e0245e"}}"##,
     );
-    golden(ServerMsg::UserErased { user: uid("9") }, r#"{"type":"user_erased","user":"9"}"#);
+    golden_server(ServerMsg::UserErased { user: uid("9") }, r#"{"type":"user_erased","user":"9"}"#);
 }
 
 #[test]
