@@ -96,7 +96,8 @@ pub(super) fn spawn(store: Weak<Inner>) {
             let swept = async {
                 let mut client = inner.client().await?;
                 let ids = index::sweep(&mut client, min_lag).await?;
-                if everything && ids > 0 {
+                // After commits here, even if a search has indexed them.
+                if everything && pending > 0 {
                     index::flush_pending(&client).await?;
                 }
                 Ok::<_, StoreError>(ids)
