@@ -1,7 +1,7 @@
 //! `bench`: the chat server's load test. It starts the server binary (and,
 //! for the fan-out, the reference server: this binary's `reference`
 //! subcommand) itself, one fresh process and data directory per scenario,
-//! runs eight scenarios with real WebSocket clients over loopback, and
+//! runs nine scenarios with real WebSocket clients over loopback, and
 //! prints Markdown tables (see BENCHMARKS.md). The last two run three
 //! nodes on one PostgreSQL (`--database-url`, or a private one the bench
 //! starts) and a `redis-server` the bench starts.
