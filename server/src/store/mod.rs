@@ -6,9 +6,7 @@
 //! every implementation.
 
 use async_trait::async_trait;
-use protocol::{
-    ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, ProjectId, UnreadCount, Update, UserId,
-};
+use protocol::{ChatMessage, ClientMsgId, Conversation, MessageId, Millis, Profile, ProjectId, UnreadCount, UserId};
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;

@@ -2,6 +2,7 @@
 //! fresh, empty instance of itself.
 
 use super::*;
+use protocol::Update;
 
 mod life;
 use life::*;
