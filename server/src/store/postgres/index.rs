@@ -69,8 +69,8 @@ pub(super) async fn catch_up(client: &mut Object, project: &str, target: i64, wa
 async fn index_chunk(tx: &Transaction<'_>, project: &str, from: i64, to: i64) -> Result<(), StoreError> {
     let words = tx
         .prepare_cached(
-            "INSERT INTO message_words (project, id, words)
-             SELECT project, id, message_words(body) FROM messages
+            "INSERT INTO message_words (project, id, conv, words)
+             SELECT project, id, conv, message_words(body) FROM messages
              WHERE project = $1 AND id > $2 AND id <= $3 AND deleted_at IS NULL",
         )
         .await?;
