@@ -355,10 +355,10 @@ async fn search_all(store: &PostgresStore, project: &str, user: &str, query: &st
     }
 }
 
-/// Rows of the index whose words are not those of the message's current
-/// body, or that belong to a deleted or missing message.
+/// Rows of the index whose words or conversation are not those of the
+/// message now, or that belong to a deleted or missing message.
 const STALE_WORDS: &str = "SELECT count(*) FROM message_words w LEFT JOIN messages m USING (project, id)
-     WHERE m.id IS NULL OR m.deleted_at IS NOT NULL OR w.words <> message_words(m.body)";
+     WHERE m.id IS NULL OR m.deleted_at IS NOT NULL OR w.words <> message_words(m.body) OR w.conv <> m.conv";
 
 /// A send's commit indexes nothing; once the node has been idle for half a
 /// second the background indexer indexes every project, with no search

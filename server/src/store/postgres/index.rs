@@ -69,8 +69,8 @@ pub(super) async fn catch_up(client: &mut Object, project: &str, target: i64, wa
 async fn index_chunk(tx: &Transaction<'_>, project: &str, from: i64, to: i64) -> Result<(), StoreError> {
     let words = tx
         .prepare_cached(
-            "INSERT INTO message_words (project, id, words)
-             SELECT project, id, message_words(body) FROM messages
+            "INSERT INTO message_words (project, id, conv, words)
+             SELECT project, id, conv, message_words(body) FROM messages
              WHERE project = $1 AND id > $2 AND id <= $3 AND deleted_at IS NULL",
         )
         .await?;
@@ -117,12 +117,33 @@ pub(super) async fn sweep(client: &mut Object, min_lag: i64) -> Result<u64, Stor
     Ok(covered)
 }
 
-/// Moves the words queued in the GIN index's pending list (fastupdate)
-/// into its posting trees. Every search scans that list whole: measured
-/// over 1,000,000 messages, a rare word took 14 ms with 81,000 entries
-/// queued and 0.4 ms after this, which took 93 ms. Autovacuum would do it
-/// too, but later; an idle node does it at once.
-pub(super) async fn flush_pending(client: &Object) -> Result<(), StoreError> {
+/// The ids the marks cover, all projects together: how far indexing has
+/// come (ids of changes and of deleted messages count too).
+pub(super) async fn covered(client: &Object) -> Result<i64, StoreError> {
+    let row = client.query_one("SELECT COALESCE(sum(up_to), 0)::bigint FROM search_indexed", &[]).await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The rows `message_words` had when it was last analyzed (0 if never).
+pub(super) async fn rows_analyzed(client: &Object) -> Result<i64, StoreError> {
+    let sql = "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'message_words'::regclass";
+    Ok(client.query_one(sql, &[]).await?.try_get(0)?)
+}
+
+/// Housekeeping autovacuum would do later, done at once by an idle node,
+/// because a search's plan depends on both. `analyze`: refresh the
+/// statistics of `message_words` first. Indexing lands in bulk, and until
+/// the statistics know that a word is in every message the planner may
+/// fetch all its matches and sort them (4 s over 1,000,000 messages)
+/// rather than walk the newest first (0.3 ms). Then move the words queued
+/// in GIN's pending list (fastupdate) into its posting trees: every search
+/// scans that list whole (a rare word: 14 ms with 81,000 entries queued,
+/// 0.4 ms after this, which took 93 ms). In that order: an empty list
+/// makes the GIN index look cheap, which only good statistics can weigh.
+pub(super) async fn tidy(client: &Object, analyze: bool) -> Result<(), StoreError> {
+    if analyze {
+        client.batch_execute("ANALYZE message_words").await?;
+    }
     client.execute("SELECT gin_clean_pending_list('message_words_gin'::regclass)", &[]).await?;
     Ok(())
 }

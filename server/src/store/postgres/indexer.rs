@@ -1,11 +1,11 @@
 //! The background indexer: a task on the tokio runtime that sweeps the
 //! search index up to date (`index::sweep`) once this node's writes have
 //! been idle for [`INDEX_WHEN_IDLE_FOR`], as SQLite's indexer thread does,
-//! and then empties GIN's pending list (`index::flush_pending`); while they
-//! are not, it indexes only the projects more than [`PROJECT_LAG_MAX`]
-//! behind. It takes a pooled connection only for a
-//! sweep or that check and gives it back after: the pool's size is the
-//! user's, and requests must not find a slot gone for good.
+//! and then tidies the index for searches (`index::tidy`); while they are
+//! not, it indexes only the projects more than [`PROJECT_LAG_MAX`]
+//! behind. It takes a pooled connection only for a sweep or that check and
+//! gives it back after: the pool's size is the user's, and requests must
+//! not find a slot gone for good.
 //!
 //! The bound is per project because a search indexes its own project's
 //! backlog first, and that is what it bounds. A bound on the node's whole
@@ -34,19 +34,22 @@ const INDEX_WHEN_IDLE_FOR: Duration = Duration::from_millis(500);
 const PROJECT_LAG_MAX: i64 = 20_000;
 /// While busy, how often the projects are checked against
 /// [`PROJECT_LAG_MAX`], once this node has committed that many ids since
-/// its last sweep (until then its own sends cannot have put one that far
-/// behind; other nodes check for theirs).
+/// its last idle sweep (until then its own sends cannot have put one that
+/// far behind; other nodes check for theirs).
 const CHECK_BUSY_EVERY: Duration = Duration::from_secs(1);
 /// A sweep even with nothing committed here: other nodes' leftovers.
 const SWEEP_ANYWAY_EVERY: Duration = Duration::from_secs(30);
+/// `message_words` is analyzed again once indexing has covered this many
+/// more ids since (or a tenth more, if that is more: autovacuum's rule).
+const ANALYZE_AFTER: i64 = 10_000;
 
 /// What this node has committed lately.
 pub(super) struct Activity {
     started: Instant,
     /// When `append` last committed, in ms since `started`.
     last_commit_ms: AtomicU64,
-    /// Ids committed since the last sweep began (an upper bound: a batch's
-    /// duplicates and refused changes are counted too).
+    /// Ids committed since the last idle sweep began (an upper bound: a
+    /// batch's duplicates and refused changes are counted too).
     pending: AtomicU64,
 }
 
@@ -71,6 +74,8 @@ impl Activity {
 pub(super) fn spawn(store: Weak<Inner>) {
     tokio::spawn(async move {
         let (mut last_sweep, mut last_check) = (Instant::now(), Instant::now());
+        // What `index::covered` was when this node last analyzed.
+        let mut analyzed_at: Option<i64> = None;
         loop {
             tokio::time::sleep(INDEX_EVERY).await;
             let Some(inner) = store.upgrade() else { return };
@@ -98,7 +103,16 @@ pub(super) fn spawn(store: Weak<Inner>) {
                 let ids = index::sweep(&mut client, min_lag).await?;
                 // After commits here, even if a search has indexed them.
                 if everything && pending > 0 {
-                    index::flush_pending(&client).await?;
+                    let covered = index::covered(&client).await?;
+                    let since = match analyzed_at {
+                        Some(at) => at,
+                        None => index::rows_analyzed(&client).await?,
+                    };
+                    let analyze = covered - since >= (since / 10).max(ANALYZE_AFTER);
+                    index::tidy(&client, analyze).await?;
+                    if analyze || analyzed_at.is_none() {
+                        analyzed_at = Some(if analyze { covered } else { since });
+                    }
                 }
                 Ok::<_, StoreError>(ids)
             };

@@ -40,14 +40,16 @@ pub(super) async fn search(
     if indexed < newest {
         index::catch_up(client, project.as_str(), newest, true).await?;
     }
-    // The index holds the words of messages not deleted, in their current
-    // state; `deleted_at` is checked anyway, being on the joined row.
+    // The page's ids, visibility included, from the index alone (it holds
+    // the current words of messages not deleted, and their conversation);
+    // then `messages` for those rows only (schema.rs says why).
     let page = format!(
-        "SELECT m.*, {NOT_EVENT} FROM message_words w JOIN messages m ON m.project = w.project AND m.id = w.id
-         WHERE w.words @@ plainto_tsquery('simple', $1)
-           AND w.project = $2 AND w.id < $3 AND m.deleted_at IS NULL
-           AND (m.conv = 'room' OR m.conv IN (SELECT conv FROM conversations WHERE project = $2 AND user_id = $4))
-         ORDER BY w.id DESC LIMIT $5"
+        "SELECT m.*, {NOT_EVENT} FROM (
+             SELECT w.project, w.id FROM message_words w
+             WHERE w.words @@ plainto_tsquery('simple', $1) AND w.project = $2 AND w.id < $3
+               AND (w.conv = 'room' OR w.conv IN (SELECT conv FROM conversations WHERE project = $2 AND user_id = $4))
+             ORDER BY w.id DESC LIMIT $5) hit
+         JOIN messages m ON m.project = hit.project AND m.id = hit.id"
     );
     let stmt = client.prepare_cached(&decorated(&page, "DESC")).await?;
     let before = before.map_or(i64::MAX, sql_id);
