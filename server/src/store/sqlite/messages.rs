@@ -14,11 +14,14 @@ pub(super) async fn append(db: &SqliteStore, batch: Vec<Write>) -> Result<Vec<Wr
     db.write(move |conn| {
         let tx = conn.transaction()?;
         let mut out = Vec::with_capacity(batch.len());
-        for write in batch {
-            out.push(match write {
-                Write::Message(m) => Written::Message(append_message(&tx, m)?),
-                Write::Change(c) => Written::Change(changes::apply(&tx, c)?),
-            });
+        {
+            let mut statements = AppendStatements::prepare(&tx)?;
+            for write in batch {
+                out.push(match write {
+                    Write::Message(m) => Written::Message(append_message(&tx, &mut statements, m)?),
+                    Write::Change(c) => Written::Change(changes::apply(&tx, c)?),
+                });
+            }
         }
         tx.commit()?;
         Ok(out)
@@ -26,8 +29,33 @@ pub(super) async fn append(db: &SqliteStore, batch: Vec<Write>) -> Result<Vec<Wr
     .await
 }
 
+/// The statements every appended message runs, prepared once per batch:
+/// looking a cached statement up by its SQL text for each message of a
+/// batch of 512 cost the single writer about 5% of durable sends.
+struct AppendStatements<'t> {
+    insert: rusqlite::CachedStatement<'t>,
+    member: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> AppendStatements<'t> {
+    fn prepare(tx: &'t rusqlite::Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            insert: tx.prepare_cached(
+                "INSERT INTO messages (project, conv, sender, sender_name, sender_color, recipient, body, ts, client_id, reply_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (project, sender, client_id) DO NOTHING",
+            )?,
+            member: tx.prepare_cached("INSERT OR IGNORE INTO conversations (project, user, conv) VALUES (?1, ?2, ?3)")?,
+        })
+    }
+}
+
 /// Stores one message (or finds the original of a resend).
-fn append_message(tx: &rusqlite::Transaction<'_>, m: NewMessage) -> Result<Appended, StoreError> {
+fn append_message(
+    tx: &rusqlite::Transaction<'_>,
+    statements: &mut AppendStatements<'_>,
+    m: NewMessage,
+) -> Result<Appended, StoreError> {
     let recipient = match &m.to {
         Conversation::Room => None,
         Conversation::Direct { user } => Some(user.as_str()),
@@ -35,24 +63,18 @@ fn append_message(tx: &rusqlite::Transaction<'_>, m: NewMessage) -> Result<Appen
     let conv = conversation_key(&m.from.id, &m.to);
     let project = m.project.as_str();
     let reply_to = changes::reply_in(tx, project, &conv, m.reply_to)?;
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO messages (project, conv, sender, sender_name, sender_color, recipient, body, ts, client_id, reply_to)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (project, sender, client_id) DO NOTHING",
-        )?
-        .execute(params![
-            project,
-            conv,
-            m.from.id.as_str(),
-            m.from.name,
-            m.from.color,
-            recipient,
-            m.body,
-            m.ts,
-            m.client_id.as_str(),
-            reply_to
-        ])?;
+    let inserted = statements.insert.execute(params![
+        project,
+        conv,
+        m.from.id.as_str(),
+        m.from.name,
+        m.from.color,
+        recipient,
+        m.body,
+        m.ts,
+        m.client_id.as_str(),
+        reply_to
+    ])?;
     if inserted == 0 {
         let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE m.project = ?1 AND m.sender = ?2 AND m.client_id = ?3");
         let original = read_messages(tx, &sql, params![project, m.from.id.as_str(), m.client_id.as_str()])?
@@ -63,10 +85,8 @@ fn append_message(tx: &rusqlite::Transaction<'_>, m: NewMessage) -> Result<Appen
     let id = MessageId(tx.last_insert_rowid() as u64);
     webhooks::record_message_events(tx, &m, id)?;
     if let Some(recipient) = recipient {
-        let mut member =
-            tx.prepare_cached("INSERT OR IGNORE INTO conversations (project, user, conv) VALUES (?1, ?2, ?3)")?;
-        member.execute(params![project, m.from.id.as_str(), conv])?;
-        member.execute(params![project, recipient, conv])?;
+        statements.member.execute(params![project, m.from.id.as_str(), conv])?;
+        statements.member.execute(params![project, recipient, conv])?;
     }
     let mentions = changes::mentioned(&m.from.id, &m.to, &m.mentions);
     for user in &mentions {

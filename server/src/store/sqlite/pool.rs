@@ -26,11 +26,14 @@ const INDEX_EVERY: Duration = Duration::from_millis(250);
 /// The writer counts as idle (free for indexing) after this long without a
 /// commit of messages.
 const INDEX_WHEN_IDLE_FOR: Duration = Duration::from_millis(500);
-/// Most messages indexed per look while commits keep coming: a bounded
-/// share of the writer (a few ms every [`INDEX_EVERY`]), which keeps up
-/// with any ordinary traffic, so a busy server's index does not wait for
-/// an idle moment that never comes.
-const INDEX_BUSY_CHUNK: u32 = 2_000;
+/// Most messages indexed at once while commits keep coming, at most once
+/// per [`INDEX_BUSY_EVERY`]: a bounded share of the writer (a few ms a
+/// second), which keeps up with any ordinary traffic, so a busy server's
+/// index does not wait for an idle moment that never comes. Few large
+/// transactions rather than many small ones: each holds the writer between
+/// two group commits, and each leaves FTS5 a segment to merge later.
+const INDEX_BUSY_CHUNK: u32 = 8_000;
+const INDEX_BUSY_EVERY: Duration = Duration::from_secs(1);
 /// Ids the search index may fall behind under sustained heavy writes
 /// before the indexer takes full chunks anyway, so that a search never has
 /// more than about this much to index first (about a second's work).
@@ -205,24 +208,34 @@ fn spawn_checkpointer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
 /// Indexes new messages for search (`search::index_pending`, a chunk per
 /// transaction on the writer connection): everything once the writer has
 /// been idle for [`INDEX_WHEN_IDLE_FOR`] (or is [`INDEX_LAG_MAX`] behind),
-/// otherwise [`INDEX_BUSY_CHUNK`] per look; until the store is dropped.
+/// otherwise [`INDEX_BUSY_CHUNK`] every [`INDEX_BUSY_EVERY`]; until the
+/// store is dropped.
 fn spawn_indexer(inner: std::sync::Weak<Inner>) -> Result<(), StoreError> {
     use super::search::{index_pending, lag, INDEX_CHUNK};
-    std::thread::Builder::new().name("sqlite-index".into()).spawn(move || loop {
-        std::thread::sleep(INDEX_EVERY);
-        let Some(inner) = inner.upgrade() else { return };
+    std::thread::Builder::new().name("sqlite-index".into()).spawn(move || {
+        let mut busy_indexed_at = Instant::now();
         loop {
-            let idle = inner.idle_for() >= INDEX_WHEN_IDLE_FOR;
-            let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            let chunk =
-                if idle || lag(&conn).is_ok_and(|lag| lag >= INDEX_LAG_MAX) { INDEX_CHUNK } else { INDEX_BUSY_CHUNK };
-            match index_pending(&mut conn, chunk) {
-                // A full chunk of a busy writer's: the rest at the next look.
-                Ok(n) if n == INDEX_CHUNK => {}
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "indexing messages for search failed");
+            std::thread::sleep(INDEX_EVERY);
+            let Some(inner) = inner.upgrade() else { return };
+            loop {
+                let idle = inner.idle_for() >= INDEX_WHEN_IDLE_FOR;
+                let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+                let chunk = if idle || lag(&conn).is_ok_and(|lag| lag >= INDEX_LAG_MAX) {
+                    INDEX_CHUNK
+                } else if busy_indexed_at.elapsed() >= INDEX_BUSY_EVERY {
+                    busy_indexed_at = Instant::now();
+                    INDEX_BUSY_CHUNK
+                } else {
                     break;
+                };
+                match index_pending(&mut conn, chunk) {
+                    // A full chunk of a busy writer's: the rest at the next look.
+                    Ok(n) if n == INDEX_CHUNK => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "indexing messages for search failed");
+                        break;
+                    }
                 }
             }
         }
