@@ -31,7 +31,7 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// Most connections this node opens to PostgreSQL.
-    #[arg(long, env = "CHAT_DATABASE_POOL", default_value_t = 16, value_parser = count)]
+    #[arg(long, env = "CHAT_DATABASE_POOL", default_value_t = 24, value_parser = count)]
     pub database_pool: usize,
 
     /// Seconds a store call waits for a PostgreSQL connection (opened or
@@ -157,7 +157,7 @@ pub struct Config {
     /// in parallel, each project always in the same lane (its ids, acks and
     /// deliveries keep their order; different projects commit at once).
     /// At most `--database-pool`. SQLite has one writer and uses one lane.
-    #[arg(long, env = "CHAT_COMMIT_LANES", default_value_t = 4, value_parser = count)]
+    #[arg(long, env = "CHAT_COMMIT_LANES", default_value_t = 8, value_parser = count)]
     pub commit_lanes: usize,
 
     /// Size of SQLite's write-ahead log, in MiB, past which the writer
