@@ -233,6 +233,36 @@ async fn an_edit_window_closes_edits_but_not_deletion() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_change_names_its_message_so_the_client_resends_it() {
+    // A burst of 3 and then one frame a second: of 10 edits sent at once at
+    // least 6 are refused, however fast or slow the machine.
+    let server = TestServer::start_with(|c| {
+        c.rate_per_sec = 1;
+        c.rate_burst = 3;
+        c.rate_kick_after = 1_000;
+    })
+    .await;
+    let (mut a, _) = server.guest("alice", "limited").await;
+    a.say("l-1", Conversation::Room, "typo").await;
+    let id = ack_id(&mut a).await;
+    for i in 0..10 {
+        a.send(&edit(id, &format!("fixed {i}"))).await;
+    }
+    let (mut edited, mut limited) = (0, 0);
+    while edited + limited < 10 {
+        match a.recv_chat().await {
+            ServerMsg::Update(u) if u.target == id => edited += 1,
+            ServerMsg::Error { code: ErrorCode::RateLimited, target, client_id, .. } => {
+                assert_eq!((target, client_id), (Some(id), None), "the refused edit is named by its target");
+                limited += 1;
+            }
+            other => panic!("expected an update or rate_limited, got {other:?}"),
+        }
+    }
+    assert!(limited >= 6, "{edited} edited, {limited} rate_limited");
+}
+
+#[tokio::test]
 async fn reactions_reach_only_messages_one_can_see() {
     let server = TestServer::start().await;
     let (mut a, _) = server.guest("alice", "seen").await;

@@ -151,17 +151,16 @@ fn a_refused_change_is_dropped_and_told_but_a_second_deletion_is_not() {
 
 #[test]
 fn a_change_the_server_could_not_take_now_goes_again_after_the_pause() {
-    let mut d = Driver::online(Limits::default());
-    d.command(Command::React { id: MessageId(4), emoji: "🎉".into(), on: false });
-    let out = d.server(ServerMsg::Error {
-        code: ErrorCode::Unavailable,
-        message: "busy".into(),
-        client_id: None,
-        target: Some(MessageId(4)),
-    });
-    assert!(events(&out).is_empty() && sent(&out).is_empty());
-    let resent = sent(&d.advance_to(d.now + RESEND_AFTER_MS));
-    assert_eq!(resent, [ClientMsg::React { id: MessageId(4), emoji: "🎉".into(), on: false }]);
+    for code in [ErrorCode::Unavailable, ErrorCode::RateLimited] {
+        let mut d = Driver::online(Limits::default());
+        d.command(Command::React { id: MessageId(4), emoji: "🎉".into(), on: false });
+        let out =
+            d.server(ServerMsg::Error { code, message: "busy".into(), client_id: None, target: Some(MessageId(4)) });
+        assert!(events(&out).is_empty() && sent(&out).is_empty(), "{code:?}");
+        // Past the pause (and, after rate_limited, past the emptied bucket).
+        let resent = sent(&d.advance_to(d.now + RESEND_AFTER_MS + 1_000.0));
+        assert_eq!(resent, [ClientMsg::React { id: MessageId(4), emoji: "🎉".into(), on: false }], "{code:?}");
+    }
 }
 
 #[test]

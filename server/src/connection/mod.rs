@@ -22,7 +22,7 @@ use crate::outbox::{outbox, ConnId, OutboxReceiver, OutboxSender, Priority};
 use crate::ratelimit::{RateLimiter, Verdict};
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ClientMsg, CloseCode, ErrorCode, MessageId};
-use socket::{error_msg, Incoming, BINARY_REFUSED};
+use socket::{Incoming, BINARY_REFUSED};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -176,14 +176,19 @@ where
                         (Verdict::Refuse, text) => {
                             self.app.metrics.inc(&self.app.metrics.rate_limited);
                             let msg = format!("over {} messages per second; this one was dropped", self.app.config.rate_per_sec);
-                            // Name the refused send, so the client knows what to resend.
-                            let client_id = match text.as_deref().map(ClientMsg::parse) {
-                                Some(Ok(ClientMsg::Send { client_id, .. })) => Some(client_id),
-                                _ => None,
+                            // Name the refused send or change, so the client knows
+                            // what to resend.
+                            let (client_id, target) = match text.as_deref().map(ClientMsg::parse) {
+                                Some(Ok(ClientMsg::Send { client_id, .. })) => (Some(client_id), None),
+                                Some(Ok(
+                                    ClientMsg::Edit { id, .. } | ClientMsg::Delete { id } | ClientMsg::React { id, .. },
+                                )) => (None, Some(id)),
+                                _ => (None, None),
                             };
+                            let error = protocol::ServerMsg::Error { code: ErrorCode::RateLimited, message: msg, client_id, target };
                             // Reliable: a send must get an ack or an error, and
                             // refusals are bounded by the limiter's kick.
-                            self.tx.push(frame(&error_msg(ErrorCode::RateLimited, msg, client_id)), Priority::Reliable);
+                            self.tx.push(frame(&error), Priority::Reliable);
                         }
                         (Verdict::Kick, _) => return End::Close(CloseCode::RateLimited),
                     }
