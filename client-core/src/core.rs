@@ -161,7 +161,9 @@ impl ClientCore {
             }
             ServerMsg::Update(update) => {
                 if self.me.as_ref() == Some(&update.by) {
-                    self.changes.settle(&update);
+                    if let Some(done) = self.changes.settle(&update) {
+                        self.save_changes(vec![done]);
+                    }
                 }
                 if received != Received::Duplicate {
                     self.ui(Event::Update { update, replayed });
@@ -185,9 +187,18 @@ impl ClientCore {
     fn restore(&mut self, saved: Vec<ClientMsg>) {
         let Some(live) = self.live().filter(|l| l.restoring) else { return };
         live.restoring = false;
-        for (client_id, _, _) in self.session.restore(saved) {
+        let (sends, changes): (Vec<ClientMsg>, Vec<ClientMsg>) =
+            saved.into_iter().partition(|m| matches!(m, ClientMsg::Send { .. }));
+        self.changes.restore(changes);
+        for (client_id, _, _) in self.session.restore(sends) {
             self.queued(&client_id);
         }
+        self.save_outbox(Vec::new());
+    }
+
+    /// Queues an edit, deletion or reaction, and saves it with the outbox.
+    fn change(&mut self, frame: ClientMsg) {
+        self.changes.push(frame);
         self.save_outbox(Vec::new());
     }
 
@@ -209,9 +220,9 @@ impl ClientCore {
                 self.queued(&client_id);
                 self.save_outbox(Vec::new());
             }
-            Command::Edit { id, body } => self.changes.push(ClientMsg::Edit { id, body }),
-            Command::Delete { id } => self.changes.push(ClientMsg::Delete { id }),
-            Command::React { id, emoji, on } => self.changes.push(ClientMsg::React { id, emoji, on }),
+            Command::Edit { id, body } => self.change(ClientMsg::Edit { id, body }),
+            Command::Delete { id } => self.change(ClientMsg::Delete { id }),
+            Command::React { id, emoji, on } => self.change(ClientMsg::React { id, emoji, on }),
             Command::Search { query, before, limit } => self.control_frame(ClientMsg::Search { query, before, limit }),
             Command::Typing { to, active } => {
                 // Only the newest typing state per conversation matters.

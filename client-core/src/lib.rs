@@ -142,9 +142,17 @@ pub enum Effect {
     /// Load what an earlier run saved for this user; answer with
     /// [`Input::OutboxLoaded`].
     LoadOutbox { project: String, me: String },
-    /// Save these unacknowledged sends, and drop from the saved outbox the
-    /// ones `settled` (acknowledged or given up).
-    SaveOutbox { project: String, me: String, pending: Vec<ClientMsg>, settled: Vec<ClientMsgId> },
+    /// Save these unacknowledged sends and unanswered edits, deletions and
+    /// reactions, and drop from the saved outbox the sends `settled`
+    /// (acknowledged or given up) and the changes `settled_changes`
+    /// (answered or refused), also where another tab saved them.
+    SaveOutbox {
+        project: String,
+        me: String,
+        pending: Vec<ClientMsg>,
+        settled: Vec<ClientMsgId>,
+        settled_changes: Vec<ClientMsg>,
+    },
     /// Tell the user.
     Ui(Event),
     /// The core is done (signed out or refused for good); nothing more will

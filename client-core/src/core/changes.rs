@@ -7,6 +7,10 @@
 //! which settles it, so it is not done twice. Sending one again is harmless
 //! anyway: an edit or a reaction states the result; a second deletion is
 //! refused with `message_deleted`, which is not worth telling the user.
+//!
+//! They are saved with the outbox (see `queue.rs`), so a change made while
+//! offline survives a reload: the next run sends it after `synced`, as one
+//! sent on a lost link.
 
 use protocol::{Change, ClientMsg, ErrorCode, MessageId, Update};
 
@@ -75,6 +79,23 @@ impl Changes {
         }
     }
 
+    /// Every change still waiting for its answer, oldest first.
+    pub(super) fn frames(&self) -> impl Iterator<Item = &ClientMsg> {
+        self.list.iter().map(|p| &p.frame)
+    }
+
+    /// Changes an earlier run saved, before any made since the page loaded:
+    /// they may have been sent before the reload, so they go after `synced`
+    /// unless the replay shows them done (as after a lost link).
+    pub(super) fn restore(&mut self, saved: impl IntoIterator<Item = ClientMsg>) {
+        let saved = saved.into_iter().filter(|f| target(f).is_some() && !self.frames().any(|mine| mine == f));
+        let restored: Vec<Pending> = saved.map(|frame| Pending { frame, state: State::Lost }).collect();
+        self.list.splice(0..0, restored);
+        if self.list.len() > MAX_CHANGES {
+            self.list.drain(..self.list.len() - MAX_CHANGES);
+        }
+    }
+
     pub(super) fn has_unsent(&self) -> bool {
         self.list.iter().any(|p| p.state != State::Sent)
     }
@@ -86,12 +107,12 @@ impl Changes {
         Some(p.frame.clone())
     }
 
-    /// Our own update arrived: the first change it answers is done.
-    pub(super) fn settle(&mut self, update: &Update) {
+    /// Our own update arrived: the first change it answers is done, and
+    /// returned.
+    pub(super) fn settle(&mut self, update: &Update) -> Option<ClientMsg> {
         let answered = |p: &Pending| p.state != State::New && answers(&p.frame, update);
-        if let Some(pos) = self.list.iter().position(answered) {
-            self.list.remove(pos);
-        }
+        let pos = self.list.iter().position(answered)?;
+        Some(self.list.remove(pos).frame)
     }
 
     /// The server refused the change to `target` for good: it is dropped

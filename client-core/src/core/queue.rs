@@ -83,7 +83,11 @@ impl ClientCore {
             (Some(_), _) => {} // not ours any more (acked, discarded)
             (None, Some(target)) => {
                 let notice = match self.changes.refused(target) {
-                    Some(frame) => refusal_notice(&frame, code, &message),
+                    Some(frame) => {
+                        let notice = refusal_notice(&frame, code, &message);
+                        self.save_changes(vec![frame]);
+                        notice
+                    }
                     None => Some(message),
                 };
                 if let Some(notice) = notice {
@@ -187,13 +191,26 @@ impl ClientCore {
         }
     }
 
+    /// Saves the sends and changes still waiting; `settled` sends are
+    /// dropped from what other tabs saved too.
     pub(super) fn save_outbox(&mut self, settled: Vec<ClientMsgId>) {
+        self.save(settled, Vec::new());
+    }
+
+    /// As [`save_outbox`](Self::save_outbox), after `done` changes were
+    /// answered or refused.
+    pub(super) fn save_changes(&mut self, done: Vec<ClientMsg>) {
+        self.save(Vec::new(), done);
+    }
+
+    fn save(&mut self, settled: Vec<ClientMsgId>, settled_changes: Vec<ClientMsg>) {
         if let Some((project, me)) = &self.owner {
             self.out.push(Effect::SaveOutbox {
                 project: project.clone(),
                 me: me.clone(),
-                pending: self.session.pending().collect(),
+                pending: self.session.pending().chain(self.changes.frames().cloned()).collect(),
                 settled,
+                settled_changes,
             });
         }
     }

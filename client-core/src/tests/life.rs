@@ -176,3 +176,46 @@ fn a_search_page_is_asked_for_when_online() {
     };
     assert_eq!(events(&d.server(answer.clone())), [Event::Server(answer)]);
 }
+
+fn saved(effects: &[Effect]) -> Option<(Vec<ClientMsg>, Vec<ClientMsg>)> {
+    effects.iter().rev().find_map(|e| match e {
+        Effect::SaveOutbox { pending, settled_changes, .. } => Some((pending.clone(), settled_changes.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_change_made_offline_survives_a_reload_and_is_dropped_from_storage_once_answered() {
+    let mut d = Driver::online(Limits::default());
+    d.server(ServerMsg::Message(message(1)));
+    d.input(Input::Closed { code: 1006, reason: String::new() });
+    let fix = ClientMsg::Edit { id: MessageId(1), body: "fixed".into() };
+    let out = d.command(Command::Edit { id: MessageId(1), body: "fixed".into() });
+    assert!(sent(&out).is_empty(), "offline");
+    assert_eq!(saved(&out), Some((vec![fix.clone()], vec![])), "saved with the outbox");
+
+    // The page is reloaded: a new core gets what was saved.
+    let mut later = Driver::new();
+    later.input(Input::Start);
+    later.input(Input::Opened);
+    later.server(welcome(Limits::default()));
+    let out = later.input(Input::OutboxLoaded(vec![fix.clone()]));
+    let out = [out, later.server(ServerMsg::Synced { cursor: None })].concat();
+    assert_eq!(sent(&out), std::slice::from_ref(&fix), "sent once the replay is over");
+    // Its update settles it, and the saved outbox lets it go.
+    let out = later.server(update(2, 1, "u1", edited("fixed")));
+    assert_eq!(saved(&out), Some((vec![], vec![fix])));
+}
+
+#[test]
+fn a_refused_change_leaves_the_saved_outbox() {
+    let mut d = Driver::online(Limits::default());
+    d.command(Command::Delete { id: MessageId(4) });
+    let out = d.server(ServerMsg::Error {
+        code: ErrorCode::NotAuthor,
+        message: "not yours".into(),
+        client_id: None,
+        target: Some(MessageId(4)),
+    });
+    assert_eq!(saved(&out), Some((vec![], vec![ClientMsg::Delete { id: MessageId(4) }])));
+}

@@ -225,8 +225,8 @@ impl Driver {
             Effect::LoadOutbox { project, me } => {
                 return Some(Input::OutboxLoaded(storage::load_outbox(&project, &me)))
             }
-            Effect::SaveOutbox { project, me, pending, settled } => {
-                storage::save_outbox(&project, &me, &pending, &settled)
+            Effect::SaveOutbox { project, me, pending, settled, settled_changes } => {
+                storage::save_outbox(&project, &me, &pending, &settled, &settled_changes)
             }
             Effect::Ui(event) => self.show(event),
             Effect::Stop => {

@@ -57,10 +57,55 @@ struct SavedSend {
     mentions: Vec<UserId>,
 }
 
+/// One unanswered edit, deletion or reaction as saved (added within
+/// version 2: an app without them ignores the field and reads the sends).
+/// A plain struct rather than a tagged enum: serde's tagged enums buffer
+/// their input, which costs the wasm kilobytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SavedChange {
+    /// `edit`, `delete` or `react`, as on the wire.
+    kind: String,
+    id: MessageId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    emoji: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on: Option<bool>,
+}
+
+impl SavedChange {
+    fn of(frame: &ClientMsg) -> Option<Self> {
+        let plain =
+            |kind: &str, id: &MessageId| SavedChange { kind: kind.into(), id: *id, body: None, emoji: None, on: None };
+        Some(match frame {
+            ClientMsg::Edit { id, body } => SavedChange { body: Some(body.clone()), ..plain("edit", id) },
+            ClientMsg::Delete { id } => plain("delete", id),
+            ClientMsg::React { id, emoji, on } => {
+                SavedChange { emoji: Some(emoji.clone()), on: Some(*on), ..plain("react", id) }
+            }
+            _ => return None,
+        })
+    }
+
+    /// The frame again; `None` for what this version does not know.
+    fn frame(self) -> Option<ClientMsg> {
+        let id = self.id;
+        Some(match self.kind.as_str() {
+            "edit" => ClientMsg::Edit { id, body: self.body? },
+            "delete" => ClientMsg::Delete { id },
+            "react" => ClientMsg::React { id, emoji: self.emoji?, on: self.on? },
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct SavedOutbox {
     version: u32,
     sends: Vec<SavedSend>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<SavedChange>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -73,8 +118,9 @@ pub enum FormatError {
     Unreadable(String),
 }
 
-pub fn encode_outbox(sends: &[ClientMsg]) -> String {
-    let sends = sends
+pub fn encode_outbox(pending: &[ClientMsg]) -> String {
+    let changes = pending.iter().filter_map(SavedChange::of).collect();
+    let sends = pending
         .iter()
         .filter_map(|m| match m {
             ClientMsg::Send { client_id, to, body, reply_to, mentions } => Some(SavedSend {
@@ -88,7 +134,7 @@ pub fn encode_outbox(sends: &[ClientMsg]) -> String {
         })
         .collect();
     // Our own plain types always serialize.
-    serde_json::to_string(&SavedOutbox { version: VERSION, sends }).unwrap_or_default()
+    serde_json::to_string(&SavedOutbox { version: VERSION, sends, changes }).unwrap_or_default()
 }
 
 pub fn decode_outbox(json: &str) -> Result<Vec<ClientMsg>, FormatError> {
@@ -101,17 +147,14 @@ pub fn decode_outbox(json: &str) -> Result<Vec<ClientMsg>, FormatError> {
         return Err(FormatError::OtherVersion(version.version));
     }
     let saved: SavedOutbox = serde_json::from_str(json).map_err(|e| FormatError::Unreadable(e.to_string()))?;
-    Ok(saved
-        .sends
-        .into_iter()
-        .map(|s| ClientMsg::Send {
-            client_id: s.client_id,
-            to: s.to,
-            body: s.body,
-            reply_to: s.reply_to,
-            mentions: s.mentions,
-        })
-        .collect())
+    let sends = saved.sends.into_iter().map(|s| ClientMsg::Send {
+        client_id: s.client_id,
+        to: s.to,
+        body: s.body,
+        reply_to: s.reply_to,
+        mentions: s.mentions,
+    });
+    Ok(sends.chain(saved.changes.into_iter().filter_map(SavedChange::frame)).collect())
 }
 
 /// The v1 outbox (the wire's `send` frames as a JSON list), in today's
@@ -121,20 +164,30 @@ pub fn decode_outbox(json: &str) -> Result<Vec<ClientMsg>, FormatError> {
 pub fn migrate_v1_outbox(json: &str) -> Result<String, FormatError> {
     let sends: Vec<SavedSend> = serde_json::from_str(json).map_err(|e| FormatError::Unreadable(e.to_string()))?;
     // Our own plain types always serialize.
-    Ok(serde_json::to_string(&SavedOutbox { version: VERSION, sends }).unwrap_or_default())
+    Ok(serde_json::to_string(&SavedOutbox { version: VERSION, sends, changes: Vec::new() }).unwrap_or_default())
 }
 
 /// The saved outbox after one tab's change: what the user's other tabs
 /// saved stays, except the sends this tab has settled (acknowledged or
-/// refused for good); this tab's pending sends are added, each once.
-pub fn merge_outbox(saved: Vec<ClientMsg>, pending: &[ClientMsg], settled: &[ClientMsgId]) -> Vec<ClientMsg> {
+/// refused for good) and the changes it has (answered or refused); this
+/// tab's pending sends and changes are added, each once. A change has no
+/// id: it is the same change when its frame is the same.
+pub fn merge_outbox(
+    saved: Vec<ClientMsg>,
+    pending: &[ClientMsg],
+    settled: &[ClientMsgId],
+    settled_changes: &[ClientMsg],
+) -> Vec<ClientMsg> {
     let id = |msg: &ClientMsg| match msg {
         ClientMsg::Send { client_id, .. } => Some(client_id.clone()),
         _ => None,
     };
     let mine: Vec<ClientMsgId> = pending.iter().filter_map(id).collect();
-    let mut merged: Vec<ClientMsg> =
-        saved.into_iter().filter(|msg| id(msg).is_some_and(|c| !settled.contains(&c) && !mine.contains(&c))).collect();
+    let keep = |msg: &ClientMsg| match id(msg) {
+        Some(c) => !settled.contains(&c) && !mine.contains(&c),
+        None => SavedChange::of(msg).is_some() && !settled_changes.contains(msg) && !pending.contains(msg),
+    };
+    let mut merged: Vec<ClientMsg> = saved.into_iter().filter(keep).collect();
     merged.extend(pending.iter().cloned());
     merged
 }
@@ -213,17 +266,51 @@ mod tests {
     /// tab B saving erased tab A's unsent message.
     #[test]
     fn a_tab_saving_keeps_the_other_tabs_unsent_messages() {
-        let saved_by_a = merge_outbox(vec![], &[send("a1")], &[]);
-        let saved_by_b = merge_outbox(saved_by_a, &[send("b1")], &[]);
+        let saved_by_a = merge_outbox(vec![], &[send("a1")], &[], &[]);
+        let saved_by_b = merge_outbox(saved_by_a, &[send("b1")], &[], &[]);
         assert_eq!(saved_by_b, vec![send("a1"), send("b1")]);
-        assert_eq!(merge_outbox(saved_by_b.clone(), &[], &[id("b1")]), vec![send("a1")]);
-        assert_eq!(merge_outbox(saved_by_b, &[], &[id("a1")]), vec![send("b1")]);
+        assert_eq!(merge_outbox(saved_by_b.clone(), &[], &[id("b1")], &[]), vec![send("a1")]);
+        assert_eq!(merge_outbox(saved_by_b, &[], &[id("a1")], &[]), vec![send("b1")]);
     }
 
     #[test]
     fn a_send_pending_in_two_tabs_is_saved_once_and_settled_by_either() {
-        let saved = merge_outbox(vec![send("x")], &[send("x"), send("y")], &[]);
+        let saved = merge_outbox(vec![send("x")], &[send("x"), send("y")], &[], &[]);
         assert_eq!(saved, vec![send("x"), send("y")]);
-        assert!(merge_outbox(saved, &[], &[id("x"), id("y")]).is_empty());
+        assert!(merge_outbox(saved, &[], &[id("x"), id("y")], &[]).is_empty());
+    }
+
+    fn edit(id: u64, body: &str) -> ClientMsg {
+        ClientMsg::Edit { id: MessageId(id), body: body.into() }
+    }
+
+    #[test]
+    fn changes_are_saved_with_the_sends_and_an_older_save_still_reads() {
+        let pending = vec![
+            send("a"),
+            edit(4, "fixed"),
+            ClientMsg::Delete { id: MessageId(5) },
+            ClientMsg::React { id: MessageId(6), emoji: "🎉".into(), on: false },
+        ];
+        let json = encode_outbox(&pending);
+        assert!(json.contains(r#""changes":[{"kind":"edit","id":4,"body":"fixed"}"#), "{json}");
+        assert_eq!(decode_outbox(&json), Ok(pending));
+        // Saved before changes were: no `changes` field.
+        assert_eq!(
+            encode_outbox(&[send("a")]),
+            r#"{"version":2,"sends":[{"client_id":"a","to":{"kind":"room"},"body":"a"}]}"#
+        );
+        // A kind a later version might add is skipped, not an unreadable outbox.
+        let later = r#"{"version":2,"sends":[],"changes":[{"kind":"pin","id":3},{"kind":"delete","id":5}]}"#;
+        assert_eq!(decode_outbox(later), Ok(vec![ClientMsg::Delete { id: MessageId(5) }]));
+    }
+
+    #[test]
+    fn a_tab_saving_keeps_the_other_tabs_changes_and_drops_those_settled() {
+        let saved_by_a = merge_outbox(vec![], &[edit(1, "a")], &[], &[]);
+        let saved_by_b = merge_outbox(saved_by_a, &[edit(2, "b"), edit(1, "a")], &[], &[]);
+        assert_eq!(saved_by_b, vec![edit(2, "b"), edit(1, "a")], "each once");
+        assert_eq!(merge_outbox(saved_by_b.clone(), &[], &[], &[edit(1, "a")]), vec![edit(2, "b")]);
+        assert_eq!(merge_outbox(saved_by_b, &[edit(2, "b")], &[], &[]), vec![edit(1, "a"), edit(2, "b")]);
     }
 }

@@ -121,13 +121,19 @@ pub fn load_outbox(project: &str, me: &str) -> Vec<ClientMsg> {
 /// this is a read-modify-write (see [`format::merge_outbox`]). A saved
 /// value this version cannot read (another version's tab wrote it) is
 /// left alone rather than overwritten.
-pub fn save_outbox(project: &str, me: &str, pending: &[ClientMsg], settled: &[ClientMsgId]) {
+pub fn save_outbox(
+    project: &str,
+    me: &str,
+    pending: &[ClientMsg],
+    settled: &[ClientMsgId],
+    settled_changes: &[ClientMsg],
+) {
     let key = format::outbox_key(project, me);
     let saved = match read_outbox(project, me) {
         Ok(saved) => saved,
         Err(e) => return log(&format!("chat: {key} not updated: {e}")),
     };
-    let merged = format::merge_outbox(saved, pending, settled);
+    let merged = format::merge_outbox(saved, pending, settled, settled_changes);
     if merged.is_empty() {
         LocalStorage::delete(&key);
     } else {
