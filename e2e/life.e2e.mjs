@@ -2,7 +2,8 @@
 // server: alice and bob edit, delete, reply, react, mention and search in
 // the room while carol's network is cut; back online, carol's screen
 // converges to theirs (texts, tombstones, edit marks, quotes, reactions),
-// and so does a page loaded afresh. Plus the keyboard paths (↑ edits, Esc
+// and so does a page loaded afresh; a reaction carol makes offline survives
+// her page being closed and reopened. Plus the keyboard paths (↑ edits, Esc
 // cancels), the mention badge and notification, search paging, a jump to a
 // message that is not loaded, and axe-core scans of the new controls.
 //
@@ -310,6 +311,39 @@ try {
       await axe(page, 'search results');
       await page.keyboard.press('Escape');
     }
+  });
+
+  await check('a reaction made offline survives a reload and reaches everyone', async () => {
+    await carol.context().setOffline(true);
+    await carol.getByTestId('status').filter({ hasText: 'Offline' }).waitFor();
+    await act(carol, 'typo message fixed', 'React with 🎉');
+    const savedChanges = (page) =>
+      page.evaluate(() =>
+        Object.entries(localStorage)
+          .filter(([key]) => key.includes('.outbox.'))
+          .flatMap(([, json]) => JSON.parse(json).changes ?? []),
+      );
+    const saved = await savedChanges(carol);
+    if (saved.length !== 1 || saved[0].kind !== 'react') throw new Error(`saved: ${JSON.stringify(saved)}`);
+    // The page goes before it could send it; a new one loads once the
+    // network is back, from what the first one saved.
+    const context = carol.context();
+    await carol.close();
+    await context.setOffline(false);
+    const again = await context.newPage();
+    again.setDefaultTimeout(TIMEOUT);
+    again.on('pageerror', (e) => problems.push(`carol again: page error: ${e.message}`));
+    await again.goto(base);
+    await online(again);
+    // (The message is older than the new page's first history page.)
+    for (const page of [alice, bob]) {
+      await msg(page, 'typo message fixed').locator('.chip', { hasText: '🎉 1' }).waitFor();
+    }
+    const title = await msg(alice, 'typo message fixed').locator('.chip', { hasText: '🎉 1' }).getAttribute('title');
+    if (title !== 'carol') throw new Error(`reacted by: ${title}`);
+    await again.waitForFunction(() =>
+      Object.entries(localStorage).every(([key, json]) => !key.includes('.outbox.') || !JSON.parse(json).changes),
+    );
   });
 
   await check('no console errors', async () => {

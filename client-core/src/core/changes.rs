@@ -42,6 +42,19 @@ enum State {
     Lost,
 }
 
+/// Whether `a` and `b` are the same change (by hand: `ClientMsg`'s derived
+/// equality covers every frame and costs the wasm more).
+fn same(a: &ClientMsg, b: &ClientMsg) -> bool {
+    match (a, b) {
+        (ClientMsg::Edit { id: i, body: x }, ClientMsg::Edit { id: j, body: y }) => i == j && x == y,
+        (ClientMsg::Delete { id: i }, ClientMsg::Delete { id: j }) => i == j,
+        (ClientMsg::React { id: i, emoji: x, on: p }, ClientMsg::React { id: j, emoji: y, on: q }) => {
+            i == j && x == y && p == q
+        }
+        _ => false,
+    }
+}
+
 fn target(frame: &ClientMsg) -> Option<MessageId> {
     match frame {
         ClientMsg::Edit { id, .. } | ClientMsg::Delete { id } | ClientMsg::React { id, .. } => Some(*id),
@@ -88,7 +101,7 @@ impl Changes {
     /// they may have been sent before the reload, so they go after `synced`
     /// unless the replay shows them done (as after a lost link).
     pub(super) fn restore(&mut self, saved: impl IntoIterator<Item = ClientMsg>) {
-        let saved = saved.into_iter().filter(|f| target(f).is_some() && !self.frames().any(|mine| mine == f));
+        let saved = saved.into_iter().filter(|f| target(f).is_some() && !self.frames().any(|mine| same(mine, f)));
         let restored: Vec<Pending> = saved.map(|frame| Pending { frame, state: State::Lost }).collect();
         self.list.splice(0..0, restored);
         if self.list.len() > MAX_CHANGES {

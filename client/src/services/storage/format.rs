@@ -183,9 +183,13 @@ pub fn merge_outbox(
         _ => None,
     };
     let mine: Vec<ClientMsgId> = pending.iter().filter_map(id).collect();
-    let keep = |msg: &ClientMsg| match id(msg) {
-        Some(c) => !settled.contains(&c) && !mine.contains(&c),
-        None => SavedChange::of(msg).is_some() && !settled_changes.contains(msg) && !pending.contains(msg),
+    // Compared as saved: `ClientMsg`'s derived equality costs the wasm more.
+    let changes = |frames: &[ClientMsg]| frames.iter().filter_map(SavedChange::of).collect::<Vec<_>>();
+    let (done, waiting) = (changes(settled_changes), changes(pending));
+    let keep = |msg: &ClientMsg| match (id(msg), SavedChange::of(msg)) {
+        (Some(c), _) => !settled.contains(&c) && !mine.contains(&c),
+        (None, Some(change)) => !done.contains(&change) && !waiting.contains(&change),
+        (None, None) => false,
     };
     let mut merged: Vec<ClientMsg> = saved.into_iter().filter(keep).collect();
     merged.extend(pending.iter().cloned());
