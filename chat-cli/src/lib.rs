@@ -1,7 +1,12 @@
 //! A terminal chat client on the same [`client_core`] as the web app:
-//! follows the room or one direct conversation, prints its messages, sends
-//! each stdin line, resumes after a dropped connection from its cursor (no
-//! duplicates, no gaps) and exits on end of input once its sends are acked.
+//! follows the room or one direct conversation, prints its messages (and
+//! their edits, deletions and reactions), sends each stdin line, resumes
+//! after a dropped connection from its cursor (no duplicates, no gaps) and
+//! exits on end of input once its sends are acked and its changes answered.
+//!
+//! A line starting with `/` is a command ([`command`]): `/edit ID TEXT`,
+//! `/delete ID`, `/react ID EMOJI`, `/unreact ID EMOJI`; `//…` sends the
+//! line from its second `/`.
 //!
 //! This file is the driver: a tokio-tungstenite socket, one timer, stdin
 //! and stdout. Every decision is the core's.
@@ -12,7 +17,7 @@ mod socket;
 pub use args::{Args, Target};
 
 use client_core::{ClientCore, Command, Effect, Event, Input, Moment};
-use protocol::{ChatMessage, Conversation, ServerMsg, UserId};
+use protocol::{Change, ChatMessage, Conversation, ServerMsg, Update, UserId};
 use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -75,7 +80,8 @@ pub async fn run(args: Args, input: impl AsyncRead + Unpin, output: impl AsyncWr
         if let Some(end) = driver.end.take() {
             return end;
         }
-        if input_done && driver.core.unacked() == 0 && driver.core.is_online() {
+        let settled = driver.core.unacked() == 0 && driver.core.unanswered_changes() == 0;
+        if input_done && settled && driver.core.is_online() {
             driver.feed(Input::Command(Command::SignOut)).await?;
             return Ok(());
         }
@@ -83,10 +89,13 @@ pub async fn run(args: Args, input: impl AsyncRead + Unpin, output: impl AsyncWr
         tokio::select! {
             line = lines.next_line(), if !input_done => match line? {
                 Some(line) if line.trim().is_empty() => {}
-                Some(line) => {
-                    let to = driver.target.conversation();
-                    driver.feed(Input::Command(Command::send(to, line))).await?;
-                }
+                Some(line) => match command(&line, driver.target.conversation()) {
+                    Ok(command) => driver.feed(Input::Command(command)).await?,
+                    Err(usage) => {
+                        driver.printed.push(format!("! {usage}"));
+                        driver.feed(Input::Tick).await?;
+                    }
+                },
                 None => input_done = true,
             },
             Some((generation, input)) = reported.recv() => {
@@ -191,6 +200,7 @@ impl<W: AsyncWrite + Unpin> Driver<W> {
                 tracing::info!(in_ms = (at_ms - now_ms()).max(0.0) as u64, "connection lost; reconnecting");
             }
             Event::Message { message, .. } => self.print_message(&message),
+            Event::Update { update, .. } => self.print_update(&update),
             Event::Queued { client_id, to, body, .. } => {
                 self.unacked.insert(client_id, (to, body));
             }
@@ -221,6 +231,49 @@ impl<W: AsyncWrite + Unpin> Driver<W> {
         if message.conversation_for(me) == self.target.conversation() && self.shown.insert(message.id) {
             self.printed.push(format!("#{} {}: {}", message.id, message.from.name, message.body));
         }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> Driver<W> {
+    /// An edit, deletion or reaction change of a message of this
+    /// conversation, once (an update has its own id in the log).
+    fn print_update(&mut self, update: &Update) {
+        let Some(me) = &self.me else { return };
+        if update.conversation_for(me) != self.target.conversation() || !self.shown.insert(update.id) {
+            return;
+        }
+        let target = update.target;
+        self.printed.push(match &update.change {
+            Change::Edited { body, .. } => format!("* #{target} edited: {body}"),
+            Change::Deleted => format!("* #{target} deleted"),
+            Change::Reactions { reactions } if reactions.is_empty() => format!("* #{target} reactions: none"),
+            Change::Reactions { reactions } => {
+                let counts: Vec<String> = reactions.iter().map(|r| format!("{} {}", r.emoji, r.users.len())).collect();
+                format!("* #{target} reactions: {}", counts.join(" "))
+            }
+        });
+    }
+}
+
+/// What a line of input asks for: a message, or a `/` command.
+pub fn command(line: &str, to: Conversation) -> Result<Command, String> {
+    let Some(rest) = line.strip_prefix('/') else { return Ok(Command::send(to, line.to_owned())) };
+    if rest.starts_with('/') {
+        return Ok(Command::send(to, rest.to_owned()));
+    }
+    let mut words = rest.splitn(3, ' ');
+    let (name, id, arg) = (words.next().unwrap_or(""), words.next(), words.next().map(str::trim));
+    let id = id.and_then(|id| id.trim_start_matches('#').parse::<u64>().ok()).map(protocol::MessageId);
+    match (name, id, arg) {
+        ("edit", Some(id), Some(body)) if !body.is_empty() => Ok(Command::Edit { id, body: body.to_owned() }),
+        ("delete", Some(id), None) => Ok(Command::Delete { id }),
+        ("react" | "unreact", Some(id), Some(emoji)) if !emoji.is_empty() => {
+            Ok(Command::React { id, emoji: emoji.to_owned(), on: name == "react" })
+        }
+        _ => Err(
+            "commands: /edit ID TEXT, /delete ID, /react ID EMOJI, /unreact ID EMOJI (// sends a line starting with /)"
+                .to_owned(),
+        ),
     }
 }
 
@@ -255,6 +308,26 @@ mod tests {
             shown: std::collections::HashSet::new(),
             unacked: std::collections::HashMap::new(),
             end: None,
+        }
+    }
+
+    #[test]
+    fn a_line_is_a_message_or_a_command_and_a_bad_command_says_how() {
+        let room = || Conversation::Room;
+        let body = |c: Command| match c {
+            Command::Send { body, .. } => body,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(body(command("hello", room()).unwrap()), "hello");
+        assert_eq!(body(command("//etc/hosts", room()).unwrap()), "/etc/hosts");
+        assert!(matches!(
+            command("/edit #7 fixed it", room()),
+            Ok(Command::Edit { id: MessageId(7), body }) if body == "fixed it"
+        ));
+        assert!(matches!(command("/delete 7", room()), Ok(Command::Delete { id: MessageId(7) })));
+        assert!(matches!(command("/unreact 7 👍", room()), Ok(Command::React { on: false, .. })));
+        for bad in ["/edit 7", "/edit x text", "/delete", "/delete 7 now", "/react 7", "/", "/shout hi"] {
+            assert!(command(bad, room()).unwrap_err().starts_with("commands:"), "{bad}");
         }
     }
 

@@ -201,3 +201,36 @@ async fn a_direct_message_reaches_only_the_addressee_conversation() {
     assert_eq!(bodies(&ann_lines), ["to the room"], "the DM is not in the room");
     assert!(bodies(&other.finish().await).is_empty(), "nobody else sees the DM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_deletions_and_reactions_are_commands_and_shown_to_the_other_side() {
+    let server = start_server().await;
+    let mut ann = Cli::start(server.addr, "Ann", "room");
+    ann.user_id().await;
+    let mut bob = Cli::start(server.addr, "Bob", "room");
+    bob.user_id().await;
+    ann.say("typo mesage").await;
+    let line = bob.expect("Ann: typo mesage").await;
+    let id = line.trim_start_matches('#').split_once(' ').unwrap().0.to_owned();
+
+    ann.say(&format!("/edit {id} typo message")).await;
+    bob.expect(&format!("* #{id} edited: typo message")).await;
+    bob.say(&format!("/react #{id} 👍")).await;
+    ann.expect(&format!("* #{id} reactions: 👍 1")).await;
+    bob.say(&format!("/unreact {id} 👍")).await;
+    ann.expect(&format!("* #{id} reactions: none")).await;
+    bob.say(&format!("/delete {id}")).await;
+    bob.expect(&format!("! Not deleted: only its author can change message {id}")).await;
+    ann.say(&format!("/delete {id}")).await;
+    bob.expect(&format!("* #{id} deleted")).await;
+    bob.say("/shout hello").await;
+    bob.expect("(// sends a line starting with /)").await;
+    bob.say("//shrug").await;
+    ann.expect("Bob: /shrug").await;
+
+    let ann_lines = ann.finish().await;
+    assert_eq!(bodies(&ann_lines), ["typo mesage", "/shrug"], "changes are not new messages");
+    let edited = ann_lines.iter().filter(|l| l.contains("edited:")).count();
+    assert_eq!(edited, 1, "the edit is shown once to its author too: {ann_lines:#?}");
+    bob.finish().await;
+}

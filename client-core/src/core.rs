@@ -72,6 +72,11 @@ impl ClientCore {
         self.session.pending_len()
     }
 
+    /// Edits, deletions and reactions not answered yet.
+    pub fn unanswered_changes(&self) -> usize {
+        self.changes.frames().count()
+    }
+
     pub fn is_online(&self) -> bool {
         matches!(self.link, Link::Up(_))
     }
