@@ -2,6 +2,8 @@
 //! several writers (each `PostgresStore` here stands for one node), and
 //! the search index filled after the commit.
 
+#[path = "postgres_store/schema.rs"]
+mod schema;
 mod support;
 
 use protocol::{Conversation, MessageId};

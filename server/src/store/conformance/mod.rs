@@ -253,6 +253,31 @@ async fn append_assigns_increasing_ids_and_dedupes(store: &dyn Store) {
     assert_eq!(again[0].message, out[1].message, "a resend returns the original");
     let later = append_messages(store, vec![new_message("ids", "a", Conversation::Room, "x3")]).await;
     assert!(later[0].message.id > out[3].message.id);
+
+    // A resend of a stored message amid new messages and a change (a
+    // reconnecting client's outbox): it is answered with the original, and
+    // what is new is stored in order. (PostgreSQL also promises no gap:
+    // postgres_store.rs.)
+    let edit = ChangeKind::Edit { body: "x3 edited".into(), window: None };
+    let mixed = store
+        .append(vec![
+            new_message("ids", "c", Conversation::Room, "y1").into(),
+            new_message("ids", "a", dm("b"), "x2").into(),
+            change("ids", "a", later[0].message.id, edit).into(),
+            new_message("ids", "c", Conversation::Room, "y2").into(),
+        ])
+        .await
+        .unwrap();
+    let id_of = |w: &Written| match w {
+        Written::Message(m) => (m.message.id.0, m.duplicate),
+        Written::Change(c) => (c.as_ref().expect("the author's edit").id.0, false),
+    };
+    let (y1, resent, edited, y2) = (id_of(&mixed[0]), id_of(&mixed[1]), id_of(&mixed[2]), id_of(&mixed[3]));
+    assert_eq!(resent, (out[1].message.id.0, true), "the original answers the resend");
+    assert!(later[0].message.id.0 < y1.0 && y1.0 < edited.0 && edited.0 < y2.0 && !y1.1 && !y2.1);
+    let log = store.project_messages_after(&pid("ids"), later[0].message.id, 10).await.unwrap();
+    let logged: Vec<u64> = log.iter().map(|e| e.id().0).collect();
+    assert_eq!(logged, [y1.0, edited.0, y2.0], "stored once each, in batch order");
 }
 
 async fn messages_after_sees_only_what_concerns_the_user(store: &dyn Store) {

@@ -93,6 +93,18 @@ impl PostgresStore {
     async fn client(&self) -> Result<Object, StoreError> {
         self.inner.client().await
     }
+
+    /// Migrates the database at `url` only up to schema `version`, as an
+    /// older server left it, for a test of the migrations after it.
+    #[cfg(any(test, feature = "test-support"))]
+    pub async fn migrate_only_to(url: &str, version: usize) -> Result<usize, StoreError> {
+        let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
+        let connection = tokio::spawn(connection);
+        let done = schema::migrate_to(&mut client, version).await;
+        drop(client);
+        let _ = connection.await;
+        done
+    }
 }
 
 #[async_trait]
