@@ -20,10 +20,10 @@
 use crate::bus::{Bus, Event};
 use crate::hub::frame;
 use crate::metrics::Metrics;
-use crate::outbox::{OutboxSender, Priority};
+use crate::outbox::{Outbound, OutboxSender, Priority};
 use crate::store::{Appended, LogEntry, Refused, Store, StoreError, Write, Written};
 use crate::webhooks::MessagePolicy;
-use protocol::{ClientMsgId, ErrorCode, MessageId, ProjectId, ServerMsg, Update};
+use protocol::{ChatMessage, ClientMsgId, ErrorCode, MessageId, ProjectId, ServerMsg, Update};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
@@ -240,32 +240,32 @@ fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
     for ((result, origin), (project, asked)) in written.into_iter().zip(batch.origins).zip(batch.asked) {
         match result {
             Written::Message(appended) => {
+                // What the sender is answered with, taken before the message
+                // moves on to the bus (a copy only for the API, which wants
+                // it whole).
+                let ack = appended.message.client_id.clone().map(|client_id| ServerMsg::Ack {
+                    client_id,
+                    id: appended.message.id,
+                    ts: appended.message.ts,
+                    duplicate: appended.duplicate,
+                });
+                let api_answer = matches!(origin, Origin::Api(_)).then(|| appended.clone());
                 if !appended.duplicate {
                     metrics.inc(&metrics.messages_stored);
-                    let message = appended.message.clone();
-                    let frame = frame(&ServerMsg::Message(message.clone()));
+                    let (frame, message) = message_frame(appended.message);
                     let from = match &origin {
                         Origin::Connection { outbox, .. } => Some(outbox.id),
                         Origin::Api(_) | Origin::Change(_) => None,
                     };
                     bus.publish(Event::Entry { project, entry: LogEntry::Message(message), frame, origin: from });
                 }
-                match origin {
-                    Origin::Connection { outbox, permit: _held_until_the_ack_is_queued } => {
-                        let message = &appended.message;
-                        if let Some(client_id) = message.client_id.clone() {
-                            let ack = ServerMsg::Ack {
-                                client_id,
-                                id: message.id,
-                                ts: message.ts,
-                                duplicate: appended.duplicate,
-                            };
-                            outbox.push(frame(&ack), Priority::Reliable);
-                        }
+                match (origin, ack, api_answer) {
+                    (Origin::Connection { outbox, permit: _held_until_the_ack_is_queued }, Some(ack), _) => {
+                        outbox.push(frame(&ack), Priority::Reliable);
                     }
                     // The request may have given up waiting; the message is stored either way.
-                    Origin::Api(reply) => drop(reply.send(Ok(appended))),
-                    Origin::Change(_) => {}
+                    (Origin::Api(reply), _, Some(answer)) => drop(reply.send(Ok(answer))),
+                    _ => {}
                 }
             }
             Written::Change(outcome) => {
@@ -287,6 +287,17 @@ fn deliver(bus: &dyn Bus, metrics: &Metrics, batch: Committed) {
                 }
             }
         }
+    }
+}
+
+/// The `message` frame of a stored message, and the message back: framed
+/// without a copy of it.
+fn message_frame(message: ChatMessage) -> (Outbound, ChatMessage) {
+    let msg = ServerMsg::Message(message);
+    let frame = frame(&msg);
+    match msg {
+        ServerMsg::Message(message) => (frame, message),
+        _ => unreachable!("built as a message just above"),
     }
 }
 

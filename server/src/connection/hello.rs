@@ -108,7 +108,8 @@ where
             app.auth.session_token_after(&identity, self.history_after).map_err(internal)?;
         self.profile_generation = app.hub.profile_generation();
         let online = app.hub.join(&identity.project, &identity.profile, self.tx.clone());
-        self.membership = Some(Membership { app: app.clone(), identity: identity.clone(), conn: self.tx.id });
+        self.membership =
+            Some(Membership { app: app.clone(), identity: std::sync::Arc::new(identity.clone()), conn: self.tx.id });
         if let Via::Token { issued_at, .. } = via {
             // Checked again once joined: a sign-out that ran between the
             // first check and the join found no connection to close.

@@ -70,7 +70,8 @@ where
 /// stay online (and in every room snapshot) for good.
 struct Membership {
     app: Arc<App>,
-    identity: Identity,
+    /// Shared: each request takes a handle to it, not a copy of its strings.
+    identity: Arc<Identity>,
     conn: ConnId,
 }
 
@@ -215,7 +216,7 @@ where
         }
         self.profile_generation = generation;
         let Some(membership) = &mut self.membership else { return };
-        let identity = &mut membership.identity;
+        let identity = Arc::make_mut(&mut membership.identity);
         if let Some(profile) = self.app.hub.profile_of(&identity.project, &identity.profile.id) {
             identity.profile = profile;
         }

@@ -40,17 +40,36 @@ use deadpool_postgres::{Object, Transaction};
 use protocol::{ChatMessage, Conversation, MessageId, Profile, Quote, UserId};
 use std::collections::{BTreeSet, HashMap};
 
-/// The identity a resend shares with the original.
-type DedupeKey = (String, String, String);
+/// The identity a resend shares with the original: project, sender and
+/// client id (borrowed from the batch: no copy per message).
+type DedupeKey<'a> = (&'a str, &'a str, &'a str);
 
-fn dedupe_key(m: &NewMessage) -> DedupeKey {
-    (m.project.as_str().to_owned(), m.from.id.as_str().to_owned(), m.client_id.as_str().to_owned())
+fn dedupe_key(m: &NewMessage) -> DedupeKey<'_> {
+    (m.project.as_str(), m.from.id.as_str(), m.client_id.as_str())
 }
 
-/// Messages of the batch so far, by the identity a resend shares with them
-/// (stored ones found under the lock, and new ones), so that a resend in
-/// the same batch or a later run is answered with the original.
-type Seen = HashMap<DedupeKey, ChatMessage>;
+/// The originals a resend may be answered with, so that a resend in the
+/// same batch or a later run is: messages stored before (found under the
+/// lock when looking for resends; rare) and the batch's new ones, by their
+/// place in the batch's answers (not a copy each).
+#[derive(Default)]
+struct Seen<'a> {
+    stored: HashMap<(String, String, String), ChatMessage>,
+    new: HashMap<DedupeKey<'a>, usize>,
+}
+
+impl Seen<'_> {
+    /// The original of `key`, if the batch has one so far.
+    fn original(&self, key: DedupeKey<'_>, out: &[Written]) -> Option<ChatMessage> {
+        if let Some(Written::Message(first)) = self.new.get(&key).map(|at| &out[*at]) {
+            return Some(first.message.clone());
+        }
+        if self.stored.is_empty() {
+            return None;
+        }
+        self.stored.get(&(key.0.to_owned(), key.1.to_owned(), key.2.to_owned())).cloned()
+    }
+}
 
 /// Columns of the rows to insert, one vector per column (sent as arrays and
 /// expanded by `unnest`: one statement for the whole run).
@@ -58,7 +77,7 @@ type Seen = HashMap<DedupeKey, ChatMessage>;
 struct NewRows<'a> {
     project: Vec<&'a str>,
     id: Vec<i64>,
-    conv: Vec<String>,
+    conv: Vec<&'a str>,
     sender: Vec<&'a str>,
     sender_name: Vec<&'a str>,
     sender_color: Vec<&'a str>,
@@ -74,7 +93,7 @@ struct NewRows<'a> {
 struct Mentions<'a> {
     project: Vec<&'a str>,
     user: Vec<&'a str>,
-    conv: Vec<String>,
+    conv: Vec<&'a str>,
     id: Vec<i64>,
 }
 
@@ -138,7 +157,7 @@ async fn store_batch(client: &mut Object, batch: &[Write], resends: Resends) -> 
 
     // 2. Store the batch in order: runs of messages, changes one by one.
     let mut out = Vec::with_capacity(batch.len());
-    let mut seen = Seen::new();
+    let mut seen = Seen::default();
     let mut events = MessageEvents::default();
     let mut rest = batch;
     while let Some(first) = rest.first() {
@@ -155,8 +174,7 @@ async fn store_batch(client: &mut Object, batch: &[Write], resends: Resends) -> 
                 Write::Change(_) => None,
             })
             .collect();
-        let stored = store_messages(&tx, &run, resends, &mut last, &mut seen, &mut events).await?;
-        out.extend(stored.into_iter().map(Written::Message));
+        store_messages(&tx, &run, resends, &mut last, &mut seen, &mut events, &mut out).await?;
         rest = &rest[end..];
     }
     // After the messages: an event never exists without its message.
@@ -166,15 +184,17 @@ async fn store_batch(client: &mut Object, batch: &[Write], resends: Resends) -> 
 }
 
 /// Stores a run of messages (the batch's counters already locked):
-/// duplicates found, ids taken in order, the rows written in one pipeline.
+/// duplicates found, ids taken in order, the rows written in one pipeline;
+/// their answers are pushed to `out`, the batch's answers so far.
 async fn store_messages<'a>(
     tx: &Transaction<'_>,
     run: &[&'a NewMessage],
     resends: Resends,
     last: &mut HashMap<String, i64>,
-    seen: &mut Seen,
+    seen: &mut Seen<'a>,
     events: &mut MessageEvents<'a>,
-) -> Result<Vec<Appended>, StoreError> {
+    out: &mut Vec<Written>,
+) -> Result<(), StoreError> {
     // 2. Under the locks nobody else inserts into these projects: what is
     //    stored now is exactly what a message here would duplicate. The
     //    messages that replies answer are read in the same round trip.
@@ -232,21 +252,23 @@ async fn store_messages<'a>(
             let message = message_from_row(&row)?;
             let project: String = row.try_get(PROJECT_COLUMN)?;
             let client_id = message.client_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
-            seen.insert((project, message.from.id.as_str().to_owned(), client_id), message);
+            seen.stored.insert((project, message.from.id.as_str().to_owned(), client_id), message);
         }
     }
     let mut quotes = quotes_of(&answered)?;
 
     // 3. Take ids, in batch order, for what is new.
-    let mut out = Vec::with_capacity(run.len());
+    // Conversation keys first, so that the rows, memberships and mentions
+    // below borrow them rather than copy one each.
+    let convs: Vec<String> = run.iter().map(|m| conversation_key(&m.from.id, &m.to)).collect();
     let mut rows = NewRows::default();
-    let mut members: BTreeSet<(&str, &str, String)> = BTreeSet::new();
+    let mut members: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
     let mut mentions = Mentions::default();
     let mut advanced: BTreeSet<&str> = BTreeSet::new();
-    for m in run {
+    for (m, conv) in run.iter().zip(&convs) {
         let key = dedupe_key(m);
-        if let Some(original) = seen.get(&key) {
-            out.push(Appended { message: original.clone(), duplicate: true });
+        if let Some(original) = seen.original(key, out) {
+            out.push(Written::Message(Appended { message: original, duplicate: true }));
             continue;
         }
         let project = m.project.as_str();
@@ -256,23 +278,22 @@ async fn store_messages<'a>(
         *counter += 1;
         let id = *counter;
         advanced.insert(project);
-        let conv = conversation_key(&m.from.id, &m.to);
         let recipient = match &m.to {
             Conversation::Room => None,
             Conversation::Direct { user } => Some(user.as_str()),
         };
         if let Some(recipient) = recipient {
-            members.insert((project, m.from.id.as_str(), conv.clone()));
-            members.insert((project, recipient, conv.clone()));
+            members.insert((project, m.from.id.as_str(), conv));
+            members.insert((project, recipient, conv));
         }
         // A reply keeps its target only within its conversation.
         let reply = m.reply_to.and_then(|r| quotes.get(&(project.to_owned(), sql_id(r))));
-        let reply = reply.filter(|(c, _)| *c == conv).map(|(_, q)| q.clone());
+        let reply = reply.filter(|(c, _)| c == conv).map(|(_, q)| q.clone());
         let mentioned = mentioned(&m.from.id, &m.to, &m.mentions);
         for user in &mentioned {
             mentions.project.push(project);
             mentions.user.push(user.as_str());
-            mentions.conv.push(conv.clone());
+            mentions.conv.push(conv);
             mentions.id.push(id);
         }
         if !answered_id.is_empty() {
@@ -296,8 +317,8 @@ async fn store_messages<'a>(
         message.client_id = Some(m.client_id.clone());
         message.reply_to = reply;
         message.mentions = mentioned.into_iter().cloned().collect();
-        seen.insert(key, message.clone());
-        out.push(Appended { message, duplicate: false });
+        seen.new.insert(key, out.len());
+        out.push(Written::Message(Appended { message, duplicate: false }));
     }
 
     // 4. Write the rows, the counters, the memberships and the mentions
@@ -311,7 +332,7 @@ async fn store_messages<'a>(
             for (project, user, conv) in &members {
                 p.push(*project);
                 u.push(*user);
-                c.push(conv.as_str());
+                c.push(*conv);
             }
             (p, u, c)
         };
@@ -380,7 +401,7 @@ async fn store_messages<'a>(
         joined?;
         mentioned?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The messages replies answer, by (project, id): their conversation and
